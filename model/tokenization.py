@@ -1,0 +1,414 @@
+"""WordPiece tokenization with BERT's `FullTokenizer` behaviour, plus a fast bulk path.
+
+The behaviour (what tokens come out) is exactly that of the BERT / ELECTRA reference tokenizer:
+
+1. Clean: drop NUL, U+FFFD and control characters (category Cc/Cf, except tab, newline and
+   carriage return); map whitespace (space, tab, newline, CR, category Zs) to a plain space.
+2. Put spaces around every CJK ideograph (BERT's ranges, see `is_chinese_char`).
+3. Split on whitespace (Python's `str.split`).
+4. Per word, when lower-casing: `str.lower`, then NFD and drop combining marks (category Mn).
+5. Split each word on punctuation (every punctuation char becomes its own token).
+6. WordPiece: greedy longest-match-first against the vocabulary, continuation pieces prefixed
+   with `##`; a word that cannot be fully segmented, or is longer than 200 chars, is `[UNK]`.
+
+How it is made fast without changing the result: steps 1-3 are done for the whole text by C
+code (`str.translate` and one regex `findall`) that cuts the text into "units" - a single CJK
+char, or a maximal run of non-space non-CJK chars. Steps 4-6 only ever look inside one unit, so
+a unit's output is a pure function of the unit; `FullTokenizer` memoises it in a bounded dict.
+Chinese text then costs about one dict lookup per character. The per-character predicates are
+precomputed once per process into regex character classes (`_tables()`).
+
+The vocabulary is treated as read-only after the tokenizer is built.
+"""
+
+import collections
+import itertools
+import re
+import unicodedata
+
+# BERT's "CJK Unified Ideographs" blocks (inclusive). Hangul, kana etc. are deliberately absent:
+# they are written with spaces, so BERT treats them like any other letters.
+CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B820, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+
+# ASCII chars that are not letters or digits count as punctuation, although some ("$", "^",
+# "`", ...) are symbols (category S*) in Unicode.
+_ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
+
+_MAX_CODEPOINT = 0x110000
+
+
+def convert_to_unicode(text):
+  """Returns `text` as str; bytes are decoded as UTF-8, dropping invalid bytes."""
+  if isinstance(text, str):
+    return text
+  if isinstance(text, bytes):
+    return text.decode("utf-8", "ignore")
+  raise ValueError("Unsupported string type: %s" % type(text))
+
+
+def printable_text(text):
+  """Text suitable for print / logging (in Python 3 simply the str)."""
+  return convert_to_unicode(text)
+
+
+def _open_binary(path):
+  # Only remote paths (gs://, hdfs://, ...) need TensorFlow's file system layer; importing TF
+  # for a local file would cost seconds in every worker process.
+  if "://" in str(path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    return tf.io.gfile.GFile(path, "rb")
+  return open(path, "rb")
+
+
+def load_vocab(vocab_file):
+  """Reads a vocabulary file (one token per line) into an OrderedDict token -> line index.
+
+  Lines are split on "\\n" only and stripped of surrounding whitespace, like BERT's loader: a
+  blank line is the token "", and a repeated token keeps the index of its last occurrence.
+  """
+  vocab = collections.OrderedDict()
+  with _open_binary(vocab_file) as reader:
+    for index, line in enumerate(reader):
+      vocab[convert_to_unicode(line).strip()] = index
+  return vocab
+
+
+def convert_by_vocab(vocab, items):
+  """Maps each item through `vocab` (a KeyError for an unknown item, as in BERT)."""
+  return [vocab[item] for item in items]
+
+
+def whitespace_tokenize(text):
+  """Strips and splits `text` on whitespace."""
+  return text.split()
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-character predicates: the definitions that everything else is derived from.
+
+
+def is_whitespace(char):
+  """Space, tab, newline, CR and category Zs count as whitespace (mapped to a space)."""
+  if char in " \t\n\r":
+    return True
+  return unicodedata.category(char) == "Zs"
+
+
+def is_control(char):
+  """Category Cc/Cf, except tab/newline/CR which are whitespace (these chars are dropped)."""
+  if char in "\t\n\r":
+    return False
+  return unicodedata.category(char) in ("Cc", "Cf")
+
+
+def is_punctuation(char):
+  """Non-alphanumeric ASCII, or any char of a Unicode punctuation category (P*)."""
+  cp = ord(char)
+  if any(low <= cp <= high for low, high in _ASCII_PUNCT_RANGES):
+    return True
+  return unicodedata.category(char).startswith("P")
+
+
+def is_chinese_char(cp):
+  """Whether code point `cp` is in one of BERT's CJK ideograph blocks."""
+  return any(low <= cp <= high for low, high in CJK_RANGES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precomputed tables (built once per process, on first use: about 0.3 s).
+
+
+def _char_class(codepoints):
+  """A regex character class body matching exactly `codepoints` (sorted ints)."""
+  parts = []
+  for _, run in itertools.groupby(enumerate(codepoints), lambda pair: pair[1] - pair[0]):
+    run = [cp for _, cp in run]
+    # \UXXXXXXXX escapes never need further escaping inside a class.
+    if len(run) == 1:
+      parts.append("\\U%08X" % run[0])
+    else:
+      parts.append("\\U%08X-\\U%08X" % (run[0], run[-1]))
+  return "".join(parts)
+
+
+class _Tables:
+  """Translation table and compiled regexes equivalent to the per-character predicates."""
+
+  def __init__(self):
+    clean_map = {}
+    spaces, punct, standalone_punct, marks = [], [], [], []
+    for cp in range(_MAX_CODEPOINT):
+      char = chr(cp)
+      category = unicodedata.category(char)
+      if cp == 0 or cp == 0xFFFD or (category in ("Cc", "Cf") and char not in "\t\n\r"):
+        clean_map[cp] = None
+      elif cp != 0x20 and (char in "\t\n\r" or category == "Zs"):
+        clean_map[cp] = " "
+      if char.isspace():  # exactly the separators of str.split()
+        spaces.append(cp)
+      if category[0] == "P" or (cp < 128 and is_punctuation(char)):
+        punct.append(cp)
+        if _is_inert(char):
+          standalone_punct.append(cp)
+      if category == "Mn":
+        marks.append(cp)
+    cjk = "".join("\\U%08X-\\U%08X" % pair for pair in CJK_RANGES)
+    space = _char_class(spaces)
+    self.clean_map = clean_map
+    self.needs_clean = re.compile("[%s]" % _char_class(sorted(clean_map))).search
+    # A unit is one CJK char or a maximal run of chars that are neither space nor CJK.
+    self.find_units = re.compile("[%s]|[^%s%s]+" % (cjk, space, cjk)).findall
+    # Split into [chars, word, chars, word, ..., chars]: "chars" runs hold only CJK chars,
+    # standalone punctuation and spaces; each such char is one token whatever its context.
+    self.split_words = re.compile(
+        "([^%s%s%s]+)" % (cjk, _char_class(standalone_punct), space)).split
+    # Punctuation chars alone, and maximal runs of everything else.
+    punct_class = _char_class(punct)
+    self.split_punct = re.compile("[%s]|[^%s]+" % (punct_class, punct_class)).findall
+    self.drop_marks = re.compile("[%s]+" % _char_class(marks)).sub
+
+
+def _is_inert(char):
+  """Whether lower-casing and NFD leave `char` alone and it blocks mark reordering.
+
+  Cutting a word at such a punctuation char before lower-casing / accent stripping gives the
+  same tokens as cutting after (BERT's order) - except around a capital sigma, whose lower
+  case depends on its neighbours (see FullTokenizer._needs_units).
+  """
+  return (char.lower() == char and unicodedata.normalize("NFD", char) == char
+          and unicodedata.combining(char) == 0)
+
+
+_TABLES = None
+
+
+def _tables():
+  global _TABLES  # pylint: disable=global-statement
+  if _TABLES is None:
+    _TABLES = _Tables()
+  return _TABLES
+
+
+def clean_text(text):
+  """Step 1: drops NUL / U+FFFD / control chars and maps whitespace to a space."""
+  tables = _tables()
+  if tables.needs_clean(text):  # most lines need nothing; skip the copy
+    return text.translate(tables.clean_map)
+  return text
+
+
+def split_units(text):
+  """Steps 1-3: the whitespace-separated tokens of the cleaned, CJK-spaced text."""
+  return _tables().find_units(clean_text(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# The three tokenizer classes.
+
+
+class BasicTokenizer:
+  """Cleaning, CJK splitting, whitespace splitting, lower-casing and punctuation splitting."""
+
+  def __init__(self, do_lower_case=True):
+    self.do_lower_case = do_lower_case
+
+  def tokenize(self, text):
+    """Tokenizes a piece of text into words and punctuation (no WordPiece)."""
+    output = []
+    for unit in split_units(convert_to_unicode(text)):
+      output.extend(self.split_unit(unit))
+    return output
+
+  def split_unit(self, unit):
+    """Steps 4-5 for one whitespace-free unit, e.g. "Hello," -> ["hello", ","]."""
+    if self.do_lower_case:
+      unit = self._run_strip_accents(unit.lower())
+    # BERT re-splits on whitespace after this step; lower()/NFD cannot create whitespace in
+    # cleaned text, but the re-split is kept so the equivalence does not depend on that.
+    return " ".join(self._run_split_on_punc(unit)).split()
+
+  @staticmethod
+  def _run_strip_accents(text):
+    """NFD-decomposes and removes combining marks (category Mn)."""
+    if text.isascii():  # ASCII is already NFD and has no marks
+      return text
+    return _tables().drop_marks("", unicodedata.normalize("NFD", text))
+
+  @staticmethod
+  def _run_split_on_punc(text):
+    """Splits text so that every punctuation char is a token of its own."""
+    return _tables().split_punct(text)
+
+
+class WordpieceTokenizer:
+  """Greedy longest-match-first WordPiece segmentation of whitespace-separated words."""
+
+  def __init__(self, vocab, unk_token="[UNK]", max_input_chars_per_word=200):
+    self.vocab = vocab
+    self.unk_token = unk_token
+    self.max_input_chars_per_word = max_input_chars_per_word
+    self._longest = 0
+    self._longest_for_size = -1
+
+  def tokenize(self, text):
+    """E.g. "unaffable" -> ["un", "##aff", "##able"] with a suitable vocabulary."""
+    output = []
+    for word in whitespace_tokenize(convert_to_unicode(text)):
+      output.extend(self.tokenize_word(word))
+    return output
+
+  def _longest_token(self):
+    # No match can be longer than the longest vocabulary entry, so the greedy search may
+    # start there instead of at the end of a long word (same result, far fewer slices).
+    if self._longest_for_size != len(self.vocab):
+      self._longest = max((len(token) for token in self.vocab), default=0)
+      self._longest_for_size = len(self.vocab)
+    return self._longest
+
+  def tokenize_word(self, word):
+    """WordPiece pieces of one whitespace-free word, or [unk_token]."""
+    length = len(word)
+    if length > self.max_input_chars_per_word:
+      return [self.unk_token]
+    vocab = self.vocab
+    longest = self._longest_token()
+    pieces = []
+    start = 0
+    while start < length:
+      end = min(length, start + longest)
+      while start < end:
+        piece = word[start:end] if start == 0 else "##" + word[start:end]
+        if piece in vocab:
+          break
+        end -= 1
+      else:  # no prefix of the remainder is in the vocabulary
+        return [self.unk_token]
+      pieces.append(piece)
+      start = end
+    return pieces
+
+
+class _CharIdTable(dict):
+  """str.translate table: code point -> token id for chars that are always a token of their
+  own (CJK chars, standalone punctuation), whitespace -> None (deleted).
+
+  Filled lazily, so a tokenizer costs nothing until it meets a char; bounded by the number of
+  such code points.
+  """
+
+  def __init__(self, word_ids):
+    super().__init__()
+    self._word_ids = word_ids
+
+  def __missing__(self, cp):
+    char = chr(cp)
+    if char.isspace():
+      value = None
+    else:
+      (value,) = self._word_ids(char)  # a lone CJK / punctuation char is exactly 1 token
+    self[cp] = value
+    return value
+
+
+class FullTokenizer:
+  """BasicTokenizer followed by WordpieceTokenizer, with memoised fast bulk paths.
+
+  Fast path (`_fast_ids`): the cleaned text is cut into runs of single-token chars and the
+  "words" between them. A run becomes ids with one C-level `str.translate` (char -> chr(id))
+  and `map(ord, ...)`; a word's ids come from a memo. `cache_size` bounds the word memo; it is
+  emptied when full, which bounds memory on open-vocabulary text.
+  """
+
+  def __init__(self, vocab_file, do_lower_case=True, cache_size=200_000):
+    self.vocab = load_vocab(vocab_file)
+    self.inv_vocab = {index: token for token, index in self.vocab.items()}
+    self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
+    self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
+    self._cache_size = cache_size
+    self._token_cache = {}
+    self._id_cache = {}
+    self._char_ids = _CharIdTable(self._word_ids)
+    # The fast path encodes ids as chars and maps every unknown piece to an id, so it needs
+    # ids below chr()'s limit and an [UNK] entry; otherwise the unit path is used.
+    self._fast_ok = (self.wordpiece_tokenizer.unk_token in self.vocab
+                     and max(self.vocab.values(), default=0) < _MAX_CODEPOINT)
+
+  def tokenize(self, text):
+    """WordPiece tokens of `text`, identical to BERT's FullTokenizer.tokenize."""
+    text = clean_text(convert_to_unicode(text))
+    if self._needs_units(text):
+      return self._flatten(_tables().find_units(text), self._token_cache,
+                           self._learn_tokens)
+    return list(map(self.inv_vocab.__getitem__, self._fast_ids(text)))
+
+  def tokenize_to_ids(self, text):
+    """Same as convert_tokens_to_ids(tokenize(text)), much faster."""
+    text = clean_text(convert_to_unicode(text))
+    if self._needs_units(text):
+      return self._flatten(_tables().find_units(text), self._id_cache, self._learn_ids)
+    return self._fast_ids(text)
+
+  def convert_tokens_to_ids(self, tokens):
+    return convert_by_vocab(self.vocab, tokens)
+
+  def convert_ids_to_tokens(self, ids):
+    return convert_by_vocab(self.inv_vocab, ids)
+
+  def _needs_units(self, text):
+    # Lower-casing a capital sigma looks at its neighbours, even across "." or "'", so such
+    # text must not be cut at punctuation before lower-casing.
+    return not self._fast_ok or (self.basic_tokenizer.do_lower_case and "\u03a3" in text)
+
+  def _fast_ids(self, text):
+    """Ids of cleaned text via the char table and the word memo."""
+    parts = _tables().split_words(text)  # [chars, word, chars, word, ..., chars]
+    table = self._char_ids
+    ids = list(map(ord, parts[0].translate(table)))
+    cache = self._id_cache
+    for i in range(1, len(parts), 2):
+      word_ids = cache.get(parts[i])
+      ids += word_ids if word_ids is not None else self._learn_ids(parts[i])
+      ids += map(ord, parts[i + 1].translate(table))
+    return ids
+
+  @staticmethod
+  def _flatten(units, cache, learn):
+    """Concatenated memoised outputs of `units`, learning the ones not yet seen."""
+    try:
+      # All C-level iteration: one dict lookup per unit, no Python frame per unit.
+      per_unit = list(map(cache.__getitem__, units))
+    except KeyError:
+      per_unit = [cache[unit] if unit in cache else learn(unit) for unit in units]
+    return list(itertools.chain.from_iterable(per_unit))
+
+  def _remember(self, cache, unit, value):
+    if len(cache) >= self._cache_size:
+      cache.clear()
+    cache[unit] = value
+    return value
+
+  def _word_tokens(self, unit):
+    tokens = []
+    for word in self.basic_tokenizer.split_unit(unit):
+      tokens.extend(self.wordpiece_tokenizer.tokenize_word(word))
+    return tokens
+
+  def _word_ids(self, unit):
+    # A KeyError here (e.g. [UNK] missing from the vocabulary) is the same error that
+    # convert_tokens_to_ids would raise.
+    return tuple(self.convert_tokens_to_ids(self._word_tokens(unit)))
+
+  def _learn_tokens(self, unit):
+    return self._remember(self._token_cache, unit, tuple(self._word_tokens(unit)))
+
+  def _learn_ids(self, unit):
+    return self._remember(self._id_cache, unit, self._word_ids(unit))
