@@ -1,0 +1,115 @@
+"""Pre-training input pipeline: TFRecords of token ids -> batched int32 feature dicts.
+
+The records hold only `input_ids`, `input_mask` and `segment_ids` (int64, length
+max_seq_length); masking is dynamic and happens inside the model (pretrain_helpers.mask), so
+every epoch sees a different masking of the same text, as in the original.
+"""
+
+import typing
+
+import tensorflow as tf
+
+FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
+# Records kept in the shuffle buffer after interleaving, as the original.
+SHUFFLE_BUFFER = 100
+MAX_CYCLE_LENGTH = 4
+
+
+class Inputs(typing.NamedTuple):
+  """Model inputs; the masked_lm_* fields are None until `pretrain_helpers.mask` fills them."""
+  input_ids: tf.Tensor
+  input_mask: tf.Tensor
+  segment_ids: tf.Tensor
+  masked_lm_positions: typing.Optional[tf.Tensor] = None
+  masked_lm_ids: typing.Optional[tf.Tensor] = None
+  masked_lm_weights: typing.Optional[tf.Tensor] = None
+
+
+def features_to_inputs(features):
+  """A feature dict (as the dataset yields) -> Inputs; absent masked_lm_* fields become None."""
+  return Inputs(**{name: features.get(name) for name in Inputs._fields})
+
+
+def get_updated_inputs(inputs, **kwargs):
+  return inputs._replace(**kwargs)
+
+
+def list_input_files(patterns):
+  """Expands comma-separated glob patterns; raises naming the patterns when nothing matches."""
+  files = []
+  for pattern in patterns.split(","):
+    pattern = pattern.strip()
+    if pattern:
+      files.extend(sorted(tf.io.gfile.glob(pattern)))
+  if not files:
+    raise FileNotFoundError(f"No pre-training TFRecord files match '{patterns}' "
+                            "(set pretrain_tfrecords or run build_pretraining_dataset.py)")
+  return files
+
+
+def _pipeline_position(input_context):
+  if input_context is None:
+    return 1, 0
+  return input_context.num_input_pipelines, input_context.input_pipeline_id
+
+
+def _read_records(files, is_training, num_pipelines, pipeline_id):
+  """The serialized examples this input pipeline owns, repeated forever.
+
+  With at least one file per pipeline whole files are dealt out (cheap, no reading of records
+  that are thrown away); otherwise every pipeline reads all files in a fixed order and keeps
+  every num_pipelines-th record, which is a true partition only because the order is fixed.
+  """
+  shard_files = len(files) >= num_pipelines
+  file_names = tf.data.Dataset.from_tensor_slices(files)
+  if shard_files and num_pipelines > 1:
+    file_names = file_names.shard(num_pipelines, pipeline_id)
+  num_files = len(files) // num_pipelines if shard_files else len(files)
+  if shard_files:
+    file_names = file_names.repeat()
+    if is_training:
+      file_names = file_names.shuffle(num_files)
+  records = file_names.interleave(
+      tf.data.TFRecordDataset,
+      cycle_length=min(MAX_CYCLE_LENGTH, num_files),
+      num_parallel_calls=tf.data.AUTOTUNE,
+      # Order does not matter for training; a deterministic order keeps eval reproducible.
+      deterministic=not is_training)
+  if not shard_files:
+    records = records.shard(num_pipelines, pipeline_id).repeat()
+  return records
+
+
+def _parse_batch(serialized, max_seq_length):
+  """Parses a whole batch at once (one parse_example op is much cheaper than B single ones)."""
+  spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
+  parsed = tf.io.parse_example(serialized, spec)
+  # tf.Example stores int64; the model (and TPUs/XLA) want int32.
+  return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
+
+
+def get_input_fn(config, is_training):
+  """Returns `input_fn(input_context=None) -> tf.data.Dataset` of per-replica batches.
+
+  Both training and evaluation read `config.pretrain_tfrecords` repeated forever, as the
+  original (evaluation runs a fixed num_eval_steps); only training shuffles.
+  """
+  files = list_input_files(config.pretrain_tfrecords)
+  global_batch_size = config.train_batch_size if is_training else config.eval_batch_size
+  max_seq_length = config.max_seq_length
+
+  def input_fn(input_context=None):
+    num_pipelines, pipeline_id = _pipeline_position(input_context)
+    batch_size = (input_context.get_per_replica_batch_size(global_batch_size)
+                  if input_context is not None else global_batch_size)
+    records = _read_records(files, is_training, num_pipelines, pipeline_id)
+    if is_training:
+      records = records.shuffle(SHUFFLE_BUFFER)
+    # Static batch shapes: XLA and the train step's input signature need them.
+    batches = records.batch(batch_size, drop_remainder=True)
+    batches = batches.map(lambda s: _parse_batch(s, max_seq_length),
+                          num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=not is_training)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+  return input_fn
