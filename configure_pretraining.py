@@ -1,0 +1,130 @@
+"""Pre-training configuration: every hyper-parameter of the original ELECTRA with its default.
+
+Release settings of the Chinese models live in params/pretrain_{small,small_ex,base,large}.json:
+all use the 21128-token Chinese BERT vocabulary and max_seq_length 512; small: lr 5e-4, batch 1024,
+1M steps; small-ex: small with embedding_size 256 and 24 layers, batch 384, 2M steps; base: lr 2e-4,
+batch 256, 1M steps, embedding 768; large: lr 1e-4 (the Chinese README; the English one says
+2e-4), batch 96, 2M steps, embedding 1024. Generators are 1/4 of the discriminator's hidden size for
+every size (as in the released checkpoints). Other hparams keep the defaults below.
+
+Deviation from the original: vocab_size defaults to 21128 (not 30522) so that a default pre-training
+run and a default fine-tuning run agree on the embedding shape.
+"""
+
+import os
+
+from util import hparams as hparams_lib
+
+MIXED_PRECISION_CHOICES = ("float32", "bfloat16", "float16")
+STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+class PretrainingConfig(hparams_lib.Config):
+  """Hyper-parameters and paths of one pre-training run."""
+
+  _CHOICES = {
+      "model_size": tuple(hparams_lib.MODEL_SIZES),
+      "mixed_precision": MIXED_PRECISION_CHOICES,
+      "strategy": STRATEGY_CHOICES,
+  }
+
+  def __init__(self, model_name, data_dir, **kwargs):
+    self.model_name = model_name
+    self.data_dir = data_dir
+    self._set_defaults()
+    self._set_paths(model_name, data_dir)
+
+    self.update(kwargs)
+    if self.max_predictions_per_seq is None:
+      # Room for the expected number of masked tokens plus a little slack.
+      self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+    if self.debug:
+      self._apply_debug_defaults()
+    if self.model_size == "small":
+      self.embedding_size = 128
+    # Applied a second time so that explicit user values win over the debug / size defaults.
+    self.update(kwargs)
+
+  def _set_defaults(self):
+    # general
+    self.debug = False  # tiny model and a few steps, for checking that everything runs
+    self.do_train = True
+    self.do_eval = False
+    # objective
+    self.electra_objective = True  # False: BERT-style masked LM only
+    self.gen_weight = 1.0
+    self.disc_weight = 50.0
+    self.mask_prob = 0.15
+    # optimisation
+    self.learning_rate = 5e-4
+    self.lr_decay_power = 1.0  # 1.0: linear decay to 0
+    self.weight_decay_rate = 0.01
+    self.num_warmup_steps = 10000
+    # training loop
+    self.iterations_per_loop = 200
+    self.save_checkpoints_steps = 1000
+    self.keep_checkpoint_max = 5
+    self.num_train_steps = 1000000
+    self.num_eval_steps = 100
+    self.log_every_steps = 100
+    # model
+    self.model_size = "small"
+    self.model_hparam_overrides = {}  # BertConfig fields overriding the model_size defaults
+    self.embedding_size = None  # None: same as the hidden size
+    self.vocab_size = 21128
+    self.do_lower_case = True
+    # generator
+    self.uniform_generator = False  # replace tokens uniformly at random (ablation)
+    self.untied_generator_embeddings = False
+    self.untied_generator = True  # False: generator and discriminator share all weights
+    self.generator_layers = 1.0  # fraction of the discriminator's layers
+    self.generator_hidden_size = 0.25  # fraction of the discriminator's hidden size
+    self.disallow_correct = False  # never sample the original token
+    self.temperature = 1.0
+    # sizing
+    self.max_seq_length = 128
+    self.train_batch_size = 128
+    self.eval_batch_size = 128
+    self.max_predictions_per_seq = None  # None: derived from mask_prob and max_seq_length
+    # runtime (additions to the original)
+    self.seed = 1
+    self.jit_compile = True
+    self.mixed_precision = "float32"
+    self.strategy = "auto"
+    # TPU
+    self.use_tpu = False
+    self.num_tpu_cores = 1
+    self.tpu_job_name = None
+    self.tpu_name = None
+    self.tpu_zone = None
+    self.gcp_project = None
+
+  def _set_paths(self, model_name, data_dir):
+    # Comma-separated globs are allowed, as in the original.
+    self.pretrain_tfrecords = os.path.join(
+        data_dir, "pretrain_tfrecords", "pretrain_data.tfrecord*")
+    self.vocab_file = os.path.join(data_dir, "vocab.txt")
+    self.model_dir = os.path.join(data_dir, "models", model_name)
+    results_dir = os.path.join(self.model_dir, "results")
+    self.results_txt = os.path.join(results_dir, "unsup_results.txt")
+    self.results_json = os.path.join(results_dir, "unsup_results.json")
+    self.results_pkl = os.path.join(results_dir, "unsup_results.pkl")
+
+  def _apply_debug_defaults(self):
+    self.train_batch_size = 8
+    self.num_train_steps = 20
+    self.eval_batch_size = 4
+    self.iterations_per_loop = 1
+    self.num_eval_steps = 2
+
+  def encoder_hparams(self):
+    """BertConfig fields of the discriminator (model_size defaults + model_hparam_overrides).
+
+    debug replaces them with the original's tiny 3-layer, 144-wide, 4-head model.
+    """
+    args = hparams_lib.encoder_hparams(
+        self.model_size, self.vocab_size, self.model_hparam_overrides)
+    if self.debug:
+      args.update(hidden_size=144, num_hidden_layers=3, num_attention_heads=4,
+                  intermediate_size=144 * 4)
+    return args

@@ -1,0 +1,240 @@
+"""Chinese sentence(-pair) classification tasks: ChnSentiCorp, LCQMC, BQ Corpus and XNLI.
+
+Each task reads `<raw_data_dir>/<split>.tsv` (tab separated, no quoting, first line a header);
+the "test" split falls back to `eval.tsv`, the name the Chinese-ELECTRA code used. Columns are
+taken at the positions the original used, unless the header names the columns (e.g. the ERNIE
+release of ChnSentiCorp has "qid label text_a" in dev/test), in which case the names win.
+
+Rows that cannot be turned into a correct example (wrong column count, unknown label, empty
+text) are skipped and reported once per file; a file without a single usable row is an error.
+"""
+
+import dataclasses
+import logging
+import os
+
+from finetune import task as task_lib
+from finetune.classification import scorer as scorer_lib
+from util import hparams as hparams_lib
+
+_logger = logging.getLogger(__name__)
+
+# How many bad rows are quoted in the once-per-file warning.
+_BAD_ROWS_QUOTED = 3
+
+
+class ClassificationExample(task_lib.Example):
+  def __init__(self, task_name, eid, text_a, text_b, label):
+    super().__init__(task_name, eid)
+    self.text_a = text_a
+    self.text_b = text_b  # None for single-sentence tasks
+    self.label = label
+
+
+@dataclasses.dataclass(frozen=True)
+class TsvLayout:
+  """Where the fields of one row are; `names` are the header names that override positions."""
+  text_a: int
+  text_b: int | None
+  label: int
+  names: tuple = ()  # (text_a, text_b or None, label) header names
+  language: int | None = None  # XNLI-1.0: rows whose "language" column is not "zh" are skipped
+
+  def resolve(self, header):
+    """Uses the header's positions when it names every column of this layout."""
+    lowered = [name.strip().lower() for name in header]
+    wanted = [name for name in self.names if name]
+    if not wanted or not all(name in lowered for name in wanted):
+      return self
+    text_a, text_b, label = (lowered.index(n) if n else None for n in self.names)
+    return dataclasses.replace(self, text_a=text_a, text_b=text_b, label=label)
+
+  def max_index(self):
+    return max(i for i in (self.text_a, self.text_b, self.label, self.language) if i is not None)
+
+
+class _BadRow(Exception):
+  """A row that cannot become an example; the message says why."""
+
+
+def _open_text(path):
+  if hparams_lib.is_remote_path(path):
+    import tensorflow as tf  # Only remote data needs TensorFlow's file systems.
+    return tf.io.gfile.GFile(path, "r")
+  # utf-8-sig: a byte-order mark would otherwise become part of the first header name.
+  return open(path, encoding="utf-8-sig")
+
+
+def read_tsv(path):
+  """Returns (header, [(line_number, fields)]) of a headed TSV file; blank lines are ignored."""
+  header, rows = None, []
+  with _open_text(path) as f:
+    for line_number, line in enumerate(f, start=1):
+      line = line.rstrip("\r\n")
+      if header is None:
+        header = line.lstrip("\ufeff").split("\t")
+      elif line.strip():
+        rows.append((line_number, line.split("\t")))
+  return header or [], rows
+
+
+class TsvClassificationTask(task_lib.Task):
+  """A classification task read from TSV files; subclasses give the name, labels and layout."""
+
+  NAME = None
+  LABELS = ("0", "1")
+  LABEL_SYNONYMS = {}  # other spellings of a label in the data -> the label in LABELS
+
+  def __init__(self, config, tokenizer):
+    super().__init__(config, self.NAME, tokenizer)
+    self.label_list = list(self.LABELS)
+
+  def layout(self, split):
+    raise NotImplementedError
+
+  # ---- reading ----
+
+  def input_files(self, split):
+    """The file `split` is read from (for cache fingerprints); FileNotFoundError if missing."""
+    data_dir = self.config.raw_data_dir(self.name)
+    path = os.path.join(data_dir, f"{split}.tsv")
+    if hparams_lib.path_exists(path):
+      return [path]
+    if split == "test":
+      fallback = os.path.join(data_dir, "eval.tsv")
+      if hparams_lib.path_exists(fallback):
+        return [fallback]
+      raise FileNotFoundError(f"{self.name}: no test data, expected {path} (or {fallback})")
+    raise FileNotFoundError(f"{self.name}: no {split} data, expected {path}")
+
+  def get_examples(self, split):
+    path = self.input_files(split)[0]
+    header, rows = read_tsv(path)
+    layout = self.layout(split).resolve(header)
+    if len(header) <= layout.max_index():
+      raise ValueError(
+          f"{self.name}: {path} has {len(header)} columns but the {split} layout needs "
+          f"column {layout.max_index()} (header: {header})")
+    examples, bad, other_language = [], [], 0
+    for line_number, fields in rows:
+      if self._is_other_language(fields, header, layout):
+        other_language += 1
+        continue
+      try:
+        examples.append(self._make_example(fields, len(header), layout, eid=line_number - 2))
+      except _BadRow as e:
+        bad.append(f"line {line_number}: {e}")
+    self._report(path, len(rows), bad, other_language)
+    if not examples:
+      raise ValueError(f"{self.name}: no usable rows in {path} ({len(rows)} data rows, "
+                       f"{len(bad)} bad, {other_language} not in Chinese)")
+    return examples
+
+  @staticmethod
+  def _is_other_language(fields, header, layout):
+    has_language = (layout.language is not None and
+                    header[layout.language].strip().lower() == "language")
+    return (has_language and len(fields) > layout.language and
+            fields[layout.language].strip() != "zh")
+
+  def _make_example(self, fields, n_columns, layout, eid):
+    if len(fields) != n_columns:
+      raise _BadRow(f"expected {n_columns} columns, got {len(fields)}")
+    label = fields[layout.label].strip()
+    label = self.LABEL_SYNONYMS.get(label, label)
+    if label not in self.label_list:
+      raise _BadRow(f"unknown label {fields[layout.label]!r} (labels: {self.label_list})")
+    text_a = fields[layout.text_a]
+    text_b = fields[layout.text_b] if layout.text_b is not None else None
+    if not text_a.strip() or (text_b is not None and not text_b.strip()):
+      raise _BadRow("empty text")
+    return ClassificationExample(self.name, eid, text_a, text_b, label)
+
+  def _report(self, path, n_rows, bad, other_language):
+    if other_language:
+      _logger.info("%s: skipped %d rows of %s whose language is not zh",
+                   self.name, other_language, path)
+    if bad:
+      _logger.warning("%s: skipped %d bad rows of %d in %s (%s%s)", self.name, len(bad), n_rows,
+                      path, "; ".join(bad[:_BAD_ROWS_QUOTED]),
+                      "; ..." if len(bad) > _BAD_ROWS_QUOTED else "")
+
+  # ---- features ----
+
+  def feature_specs(self):
+    return [task_lib.FeatureSpec(f"{self.name}_eid", ()),
+            task_lib.FeatureSpec(f"{self.name}_label_ids", ())]
+
+  def _token_ids(self, text):
+    fast = getattr(self.tokenizer, "tokenize_to_ids", None)
+    if fast is not None:
+      return list(fast(text))
+    return self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
+
+  def featurize(self, example, is_training):
+    """One feature dict: [CLS] a [SEP] (b [SEP]), zero-padded to max_seq_length."""
+    max_len = self.config.max_seq_length
+    ids_a = self._token_ids(example.text_a)
+    ids_b = self._token_ids(example.text_b) if example.text_b is not None else None
+    if ids_b is not None:
+      truncate_pair(ids_a, ids_b, max_len - 3)  # room for [CLS] and two [SEP]
+    else:
+      del ids_a[max_len - 2:]  # room for [CLS] and [SEP]
+    cls_id, sep_id = self.tokenizer.vocab["[CLS]"], self.tokenizer.vocab["[SEP]"]
+    input_ids = [cls_id] + ids_a + [sep_id]
+    segment_ids = [0] * len(input_ids)
+    if ids_b is not None:
+      input_ids += ids_b + [sep_id]
+      segment_ids += [1] * (len(ids_b) + 1)
+    padding = [0] * (max_len - len(input_ids))
+    return [{
+        "input_ids": input_ids + padding,
+        "input_mask": [1] * len(input_ids) + padding,
+        "segment_ids": segment_ids + padding,
+        "task_id": self.config.task_names.index(self.name),
+        f"{self.name}_eid": example.eid,
+        f"{self.name}_label_ids": self.label_list.index(example.label),
+    }]
+
+  def get_scorer(self, split):
+    return scorer_lib.AccuracyScorer()
+
+
+def truncate_pair(tokens_a, tokens_b, max_length):
+  """Shortens the longer list (b on ties) one token at a time until both fit, in place."""
+  while len(tokens_a) + len(tokens_b) > max_length:
+    longer = tokens_a if len(tokens_a) > len(tokens_b) else tokens_b
+    longer.pop()
+
+
+class ChnSentiCorp(TsvClassificationTask):
+  NAME = "chnsenticorp"
+
+  def layout(self, split):
+    return TsvLayout(text_a=1, text_b=None, label=0, names=("text_a", None, "label"))
+
+
+class LCQMC(TsvClassificationTask):
+  NAME = "lcqmc"
+
+  def layout(self, split):
+    return TsvLayout(text_a=0, text_b=1, label=2, names=("text_a", "text_b", "label"))
+
+
+class BQCorpus(LCQMC):
+  NAME = "bqcorpus"
+
+
+class XNLI(TsvClassificationTask):
+  """Train: XNLI-MT multinli.train.zh.tsv; dev/test: the XNLI-1.0 xnli.{dev,test}.tsv layout."""
+  NAME = "xnli"
+  # Index order as in the original ("contradictory", "entailment", "neutral").
+  LABELS = ("contradiction", "entailment", "neutral")
+  # XNLI-MT's train file says "contradictory", XNLI-1.0's gold labels say "contradiction".
+  LABEL_SYNONYMS = {"contradictory": "contradiction"}
+
+  def layout(self, split):
+    if split == "train":
+      return TsvLayout(text_a=0, text_b=1, label=2, names=("premise", "hypo", "label"))
+    return TsvLayout(text_a=6, text_b=7, label=1, language=0,
+                     names=("sentence1", "sentence2", "gold_label"))

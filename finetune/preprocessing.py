@@ -1,0 +1,303 @@
+"""Featurized fine-tuning data on disk (TFRecords) and the tf.data pipeline that reads it.
+
+`Preprocessor.prepare(split, is_training)` writes `<preprocessed_data_dir>/<tasks>_<split>.tfrecord`
+plus a `.metadata` JSON holding the record counts and a fingerprint of everything the records
+depend on (input files' sizes and mtimes, vocabulary hash, max_seq_length, lower-casing, task
+names, QA window settings, and the batch size / shuffle seed that shape the file). A later run
+reuses the file only when the fingerprint is identical, so stale caches (the cause of crashes such
+as Chinese-ELECTRA#50) are rebuilt instead of silently reused.
+
+Every record has the shared features input_ids / input_mask / segment_ids [max_seq_length],
+task_id and valid (scalars) plus every task's own features (zeros for the other tasks). Eval and
+predict files are padded to a multiple of the batch size with records whose task_id is the
+number of tasks and valid is 0, so batches can keep a static shape without dropping examples.
+
+Examples are featurized task by task in `get_examples` order (QA tasks rely on that to rebuild
+their eids from a cached file); training records are shuffled only after serialization.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import random
+import uuid
+
+import tensorflow as tf
+
+from configure_finetuning import is_qa_task
+from finetune import task as task_lib
+
+_logger = logging.getLogger(__name__)
+
+# Bump when the record layout or featurisation changes, to invalidate existing caches.
+FORMAT_VERSION = 1
+DEFAULT_SHUFFLE_BUFFER = 10000
+
+
+def n_train_steps(n_examples, batch_size, epochs):
+  return int(n_examples // batch_size * epochs)
+
+
+def shared_feature_specs(max_seq_length):
+  return [
+      task_lib.FeatureSpec("input_ids", (max_seq_length,)),
+      task_lib.FeatureSpec("input_mask", (max_seq_length,)),
+      task_lib.FeatureSpec("segment_ids", (max_seq_length,)),
+      task_lib.FeatureSpec("task_id", ()),
+      task_lib.FeatureSpec("valid", ()),  # 0 for the padding records
+  ]
+
+
+def all_feature_specs(max_seq_length, tasks):
+  """Shared specs plus every task's own; a name used twice must keep its shape."""
+  specs = {}
+  for spec in shared_feature_specs(max_seq_length) + [
+      spec for task in tasks for spec in task.feature_specs()]:
+    if spec.name in specs and specs[spec.name].shape != spec.shape:
+      raise ValueError(f"Feature '{spec.name}' declared with shapes {specs[spec.name].shape} "
+                       f"and {spec.shape}")
+    specs[spec.name] = spec
+  return list(specs.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedData:
+  """One serialized split: where it is and how many records it holds."""
+  tfrecord_path: str
+  n_examples: int  # real records (features, e.g. several per long QA example)
+  n_records: int  # n_examples plus the padding records
+  batch_size: int
+  is_training: bool
+  feature_specs: tuple
+
+  @property
+  def n_batches(self):
+    return self.n_records // self.batch_size
+
+
+class Preprocessor:
+  """Builds (or reuses) the TFRecords of `tasks` for the splits a run needs."""
+
+  def __init__(self, config, tasks):
+    self.config = config
+    self.tasks = list(tasks)
+    self.feature_specs = tuple(all_feature_specs(config.max_seq_length, self.tasks))
+    self._shared_names = {spec.name for spec in shared_feature_specs(config.max_seq_length)}
+
+  def prefix(self, split):
+    name = "_".join(sorted(task.name for task in self.tasks)) + "_" + split
+    return os.path.join(self.config.preprocessed_data_dir, name)
+
+  def prepare(self, split, is_training, batch_size=None):
+    """Returns the PreparedData of `split`, serializing it unless a matching cache exists."""
+    if batch_size is None:
+      batch_size = self.config.train_batch_size if is_training else self.config.eval_batch_size
+    tfrecord_path = self.prefix(split) + ".tfrecord"
+    metadata_path = self.prefix(split) + ".metadata"
+    fingerprint = self.fingerprint(split, is_training, batch_size)
+    metadata = self._reusable_metadata(tfrecord_path, metadata_path, fingerprint)
+    if metadata is None:
+      metadata = self._build(split, is_training, batch_size, tfrecord_path, metadata_path,
+                             fingerprint)
+    return PreparedData(tfrecord_path, metadata["n_examples"], metadata["n_records"],
+                        batch_size, is_training, self.feature_specs)
+
+  def dataset_fn(self, prepared, seed=None, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER):
+    """A function of an InputContext, for strategy.distribute_datasets_from_function."""
+    def make_dataset(input_context=None):
+      return input_fn(prepared.tfrecord_path, prepared.feature_specs, prepared.batch_size,
+                      prepared.is_training, input_context, seed, shuffle_buffer)
+    return make_dataset
+
+  # ---- cache validity ----
+
+  def fingerprint(self, split, is_training, batch_size):
+    """Everything the records depend on, as JSON-compatible values."""
+    config = self.config
+    fingerprint = {
+        "format_version": FORMAT_VERSION,
+        "split": split,
+        "is_training": is_training,
+        "task_names": list(config.task_names),  # their order defines task_id
+        "max_seq_length": config.max_seq_length,
+        "do_lower_case": config.do_lower_case,
+        "vocab_sha256": _file_sha256(config.vocab_file),
+        "inputs": self._input_stats(split),
+    }
+    if is_training:
+      fingerprint["shuffle_seed"] = config.seed
+    else:
+      fingerprint["pad_to_multiple_of"] = batch_size
+    if any(is_qa_task(task.name) for task in self.tasks):
+      fingerprint["doc_stride"] = config.doc_stride
+      fingerprint["max_query_length"] = config.max_query_length
+    return json.loads(json.dumps(fingerprint))  # normalised like a round trip through disk
+
+  def _input_stats(self, split):
+    stats = {}
+    for task in self.tasks:
+      for path in _task_input_files(task, split):
+        info = tf.io.gfile.stat(path)
+        stats[path] = [info.length, info.mtime_nsec]
+    return stats
+
+  def _reusable_metadata(self, tfrecord_path, metadata_path, fingerprint):
+    if not self.config.use_tfrecords_if_existing:
+      return None
+    if not (tf.io.gfile.exists(metadata_path) and tf.io.gfile.exists(tfrecord_path)):
+      return None
+    try:
+      with tf.io.gfile.GFile(metadata_path, "r") as f:
+        metadata = json.load(f)
+    except (json.JSONDecodeError, tf.errors.OpError) as e:
+      _logger.warning("Ignoring unreadable %s: %s", metadata_path, e)
+      return None
+    if metadata.get("fingerprint") != fingerprint:
+      _logger.info("Rebuilding %s: inputs or settings changed", tfrecord_path)
+      return None
+    _logger.info("Reusing %s (%d examples)", tfrecord_path, metadata["n_examples"])
+    return metadata
+
+  # ---- serialization ----
+
+  def _build(self, split, is_training, batch_size, tfrecord_path, metadata_path, fingerprint):
+    tf.io.gfile.makedirs(os.path.dirname(tfrecord_path))
+    if tf.io.gfile.exists(metadata_path):
+      # Removed first so a crash below can never leave old metadata next to new records.
+      tf.io.gfile.remove(metadata_path)
+    records = self._serialized_records(split, is_training)
+    if is_training:
+      records = list(records)
+      random.Random(self.config.seed).shuffle(records)
+    pad_to = 1 if is_training else batch_size
+    n_examples, n_records = _write_atomically(tfrecord_path, records, pad_to,
+                                              self._padding_record())
+    metadata = {"n_examples": n_examples, "n_records": n_records, "fingerprint": fingerprint}
+    _write_text_atomically(metadata_path, json.dumps(metadata, indent=2, sort_keys=True))
+    _logger.info("Wrote %s: %d examples, %d records", tfrecord_path, n_examples, n_records)
+    return metadata
+
+  def _serialized_records(self, split, is_training):
+    for task in self.tasks:
+      own_names = {spec.name for spec in task.feature_specs()}
+      task_id = self.config.task_names.index(task.name)
+      for example in task.get_examples(split):
+        for feature in task.featurize(example, is_training):
+          feature = dict(feature, valid=1)
+          feature.setdefault("task_id", task_id)
+          yield self._to_tf_example(feature, own_names).SerializeToString()
+
+  def _to_tf_example(self, feature, own_names):
+    """Checks `feature` against the specs; other tasks' features are filled with zeros."""
+    values = {}
+    for spec in self.feature_specs:
+      if spec.name in feature:
+        values[spec.name] = _flat_ints(feature[spec.name], spec)
+      elif spec.name in own_names or spec.name in self._shared_names:
+        raise ValueError(f"featurize() returned no '{spec.name}'")
+      else:
+        values[spec.name] = [0] * spec.length
+    return _make_tf_example(values)
+
+  def _padding_record(self):
+    values = {spec.name: [0] * spec.length for spec in self.feature_specs}
+    values["task_id"] = [len(self.config.task_names)]
+    return _make_tf_example(values).SerializeToString()
+
+
+def _task_input_files(task, split):
+  """The files a task reads for `split`: its own list if it has one, else its whole raw dir."""
+  if hasattr(task, "input_files"):
+    return list(task.input_files(split))
+  raw_dir = task.config.raw_data_dir(task.name)
+  if not tf.io.gfile.isdir(raw_dir):
+    return []
+  return sorted(os.path.join(root, name)
+                for root, _, names in tf.io.gfile.walk(raw_dir) for name in names)
+
+
+def _file_sha256(path):
+  digest = hashlib.sha256()
+  with tf.io.gfile.GFile(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def _flat_ints(value, spec):
+  values = [int(v) for v in tf.nest.flatten(value)]
+  if len(values) != spec.length:
+    raise ValueError(f"Feature '{spec.name}' has {len(values)} values, its spec {spec.shape} "
+                     f"needs {spec.length}")
+  return values
+
+
+def _make_tf_example(values):
+  features = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=ints))
+              for name, ints in values.items()}
+  return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def _temporary_path(path):
+  return f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _write_atomically(path, records, pad_to, padding_record):
+  """Writes records (+ padding up to a multiple of pad_to); returns (n_real, n_total)."""
+  tmp_path = _temporary_path(path)
+  n_examples = 0
+  try:
+    with tf.io.TFRecordWriter(tmp_path) as writer:
+      for record in records:
+        writer.write(record)
+        n_examples += 1
+      n_padding = -n_examples % pad_to
+      for _ in range(n_padding):
+        writer.write(padding_record)
+    tf.io.gfile.rename(tmp_path, path, overwrite=True)
+  except BaseException:
+    # E.g. a featurize error half way: leave no partial file behind.
+    if tf.io.gfile.exists(tmp_path):
+      tf.io.gfile.remove(tmp_path)
+    raise
+  return n_examples, n_examples + n_padding
+
+
+def _write_text_atomically(path, text):
+  tmp_path = _temporary_path(path)
+  with tf.io.gfile.GFile(tmp_path, "w") as f:
+    f.write(text)
+  tf.io.gfile.rename(tmp_path, path, overwrite=True)
+
+
+def _parse_fn(feature_specs):
+  description = {spec.name: tf.io.FixedLenFeature(list(spec.shape), tf.int64)
+                 for spec in feature_specs}
+
+  def parse(record):
+    parsed = tf.io.parse_single_example(record, description)
+    # int64 is what TFRecords store; int32 is what the model (and TPUs) want.
+    return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
+  return parse
+
+
+def input_fn(tfrecord_path, feature_specs, batch_size, is_training, input_context=None,
+             seed=None, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER):
+  """A tf.data.Dataset of feature dicts in batches of the per-replica batch size.
+
+  `batch_size` is the global batch size; with an `input_context` (tf.distribute.InputContext)
+  each input pipeline reads its own shard and batches for one replica. Training data repeats
+  forever and is shuffled; every batch is full (the eval files are padded for that).
+  """
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
+  dataset = tf.data.TFRecordDataset(tfrecord_path)
+  if input_context is not None and input_context.num_input_pipelines > 1:
+    dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  if is_training:
+    dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
+  dataset = dataset.map(_parse_fn(feature_specs), num_parallel_calls=tf.data.AUTOTUNE)
+  dataset = dataset.batch(batch_size, drop_remainder=True)
+  return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,197 @@
+"""Hyper-parameter plumbing shared by the pre-training and fine-tuning configs.
+
+`load_hparams` turns the `--hparams` flag (a JSON object string or a `.json` file) into a dict;
+`Config` is the base class of `PretrainingConfig` / `FinetuningConfig`: every hyper-parameter is a
+plain instance attribute, and `update` refuses keys that are not, so a typo in a JSON file fails
+loudly instead of being ignored.
+"""
+
+import difflib
+import json
+import logging
+import os
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARAMS_DIR = os.path.join(REPO_ROOT, "params")
+
+# Transformer sizes of the released models: model_size -> (hidden_size, num_hidden_layers).
+MODEL_SIZES = {"small": (256, 12), "base": (768, 12), "large": (1024, 24)}
+
+_logger = logging.getLogger(__name__)
+
+
+class HParamsFileNotFoundError(FileNotFoundError, ValueError):
+  """A missing hparams file; also a ValueError so callers can catch every bad --hparams alike."""
+
+
+def is_remote_path(path):
+  """True for URLs such as gs://bucket/x, which need tf.io.gfile instead of the os module."""
+  return "://" in str(path)
+
+
+def path_exists(path):
+  if is_remote_path(path):
+    import tensorflow as tf  # Imported lazily: configs must stay cheap to import.
+    return tf.io.gfile.exists(path)
+  return os.path.exists(path)
+
+
+def _read_text(path):
+  if is_remote_path(path):
+    import tensorflow as tf
+    with tf.io.gfile.GFile(path, "r") as f:
+      return f.read()
+  with open(path, encoding="utf-8") as f:
+    return f.read()
+
+
+def resolve_hparams_path(name):
+  """Returns the file `name` refers to: itself if it exists, else params/<name> for a bare name."""
+  if path_exists(name):
+    return name
+  is_bare = os.path.basename(name) == name and not is_remote_path(name)
+  if is_bare:
+    candidates = [os.path.join(PARAMS_DIR, name)]
+    if not name.endswith(".json"):
+      candidates.append(os.path.join(PARAMS_DIR, name + ".json"))
+    for candidate in candidates:
+      if os.path.exists(candidate):
+        return candidate
+    raise HParamsFileNotFoundError(
+        f"hparams file not found: '{name}' (also looked for {' and '.join(candidates)})")
+  raise HParamsFileNotFoundError(f"hparams file not found: '{name}'")
+
+
+def _parse_json_object(text, source):
+  try:
+    value = json.loads(text)
+  except json.JSONDecodeError as e:
+    raise ValueError(
+        f"Invalid JSON in {source} at line {e.lineno}, column {e.colno}: {e.msg}") from None
+  if not isinstance(value, dict):
+    raise ValueError(f"{source} must hold a JSON object, got {type(value).__name__}")
+  return value
+
+
+def load_hparams(value):
+  """Returns the hyper-parameter dict given by `value`.
+
+  `value` may be None/"" (no overrides), a dict, a JSON object string, or a path to a JSON file;
+  a bare file name that does not exist in the working directory is looked up in params/.
+  """
+  if value is None:
+    return {}
+  if isinstance(value, dict):
+    return dict(value)
+  text = str(value).strip()
+  if not text:
+    return {}
+  if text.startswith(("{", "[")):
+    return _parse_json_object(text, "the --hparams string")
+  path = resolve_hparams_path(text)
+  return _parse_json_object(_read_text(path), f"hparams file '{path}'")
+
+
+def encoder_hparams(model_size, vocab_size, overrides=None):
+  """BertConfig fields for `model_size`; `overrides` win, also over the derived heads/ffn size."""
+  if model_size not in MODEL_SIZES:
+    raise ValueError(f"Unknown model_size '{model_size}' (choose from {sorted(MODEL_SIZES)})")
+  overrides = overrides or {}
+  hidden_size, num_layers = MODEL_SIZES[model_size]
+  args = {"hidden_size": hidden_size, "num_hidden_layers": num_layers, "vocab_size": vocab_size}
+  # Applied before deriving so an overridden hidden_size drives heads and ffn width...
+  args.update(overrides)
+  args["num_attention_heads"] = max(1, args["hidden_size"] // 64)
+  args["intermediate_size"] = 4 * args["hidden_size"]
+  # ...and again after so explicitly overridden heads / ffn width win.
+  args.update(overrides)
+  return args
+
+
+def _type_name(value):
+  return type(value).__name__
+
+
+def _coerce(key, current, value):
+  """Checks `value` against the type of the current value of `key` (None means any type).
+
+  Catches hparams like "true" (a string) for a bool or 2.5 for a step count early; an int given
+  for a float hparam is converted so that e.g. `"num_train_epochs": 2` behaves like 2.0.
+  """
+  if current is None or value is None:
+    return value
+  if isinstance(current, bool):
+    ok = isinstance(value, bool)
+  elif isinstance(current, int):
+    ok = isinstance(value, int) and not isinstance(value, bool)
+  elif isinstance(current, float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    value = float(value) if ok else value
+  else:
+    ok = isinstance(value, type(current))
+  if not ok:
+    raise ValueError(f"Hyper-parameter '{key}' expects {_type_name(current)}, got "
+                     f"{value!r} ({_type_name(value)})")
+  return value
+
+
+class Config:
+  """Base of the run configs: hyper-parameters are the public instance attributes."""
+
+  # Fixed by the constructor because the derived paths depend on them.
+  _CONSTRUCTOR_ONLY = ("model_name", "data_dir")
+  # Hyper-parameters restricted to a set of values: name -> allowed values.
+  _CHOICES = {}
+
+  def hparam_names(self):
+    return sorted(k for k in vars(self) if not k.startswith("_"))
+
+  def update(self, kwargs):
+    """Sets each known hyper-parameter in `kwargs`; unknown names raise with a suggestion."""
+    for key, value in kwargs.items():
+      self._check_known(key)
+      if key in self._CONSTRUCTOR_ONLY:
+        raise ValueError(f"'{key}' must be given to the constructor, not as a hyper-parameter")
+      value = _coerce(key, getattr(self, key), value)
+      allowed = self._CHOICES.get(key)
+      if allowed is not None and value not in allowed:
+        raise ValueError(f"Hyper-parameter '{key}' must be one of {list(allowed)}, got {value!r}")
+      setattr(self, key, value)
+
+  def _check_known(self, key):
+    names = self.hparam_names()
+    if key in names:
+      return
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ValueError(f"Unknown hyper-parameter '{key}'{hint}")
+
+  def to_dict(self):
+    return {k: getattr(self, k) for k in self.hparam_names()}
+
+  def to_json(self, indent=2):
+    return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+  def log(self, logger=None):
+    logger = logger or _logger
+    logger.info("%s:", type(self).__name__)
+    for key, value in self.to_dict().items():
+      logger.info("  %s: %r", key, value)
+
+  @classmethod
+  def from_args(cls, args):
+    """Builds the config from parsed command-line flags (argparse namespace or dict).
+
+    Uses `hparams` (JSON string or file); `data_dir` and `model_name` may come from the flags or
+    from the JSON, and a flag wins when both give one.
+    """
+    args = dict(args) if isinstance(args, dict) else dict(vars(args))
+    args = {k.replace("-", "_"): v for k, v in args.items()}
+    hparams = load_hparams(args.get("hparams"))
+    for key in cls._CONSTRUCTOR_ONLY:
+      if args.get(key) is not None:
+        hparams[key] = args[key]
+      elif hparams.get(key) is None:
+        flag = "--" + key.replace("_", "-")
+        raise ValueError(f"No {key} given: pass {flag} or put \"{key}\" in the --hparams JSON")
+    return cls(hparams.pop("model_name"), hparams.pop("data_dir"), **hparams)
