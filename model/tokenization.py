@@ -11,12 +11,15 @@ The behaviour (what tokens come out) is exactly that of the BERT / ELECTRA refer
 6. WordPiece: greedy longest-match-first against the vocabulary, continuation pieces prefixed
    with `##`; a word that cannot be fully segmented, or is longer than 200 chars, is `[UNK]`.
 
-How it is made fast without changing the result: steps 1-3 are done for the whole text by C
-code (`str.translate` and one regex `findall`) that cuts the text into "units" - a single CJK
-char, or a maximal run of non-space non-CJK chars. Steps 4-6 only ever look inside one unit, so
-a unit's output is a pure function of the unit; `FullTokenizer` memoises it in a bounded dict.
-Chinese text then costs about one dict lookup per character. The per-character predicates are
-precomputed once per process into regex character classes (`_tables()`).
+How it is made fast without changing the result. The per-character predicates are compiled
+once per process into a translation table and regex character classes (`_tables()`, ~0.2 s).
+Steps 1-3 then run as C code over the whole text (`str.translate` only when a line needs
+cleaning, regex splitting), and steps 4-6 only ever look inside one whitespace-free "unit", so a
+unit's output is a pure function of the unit that `FullTokenizer` memoises. Better still, CJK
+chars and most punctuation are a token on their own whatever their neighbours, so they are
+looked up char by char in a table (C-level `map` over the string), and only the "words" between
+them (digit runs, Latin words) go through the word memo. A typical Chinese line needs one regex
+match and one dict lookup per char. Each shortcut is justified where it is taken.
 
 The vocabulary is treated as read-only after the tokenizer is built.
 """
@@ -169,8 +172,10 @@ class _Tables:
     self.find_units = re.compile("[%s]|[^%s%s]+" % (cjk, space, cjk)).findall
     # Split into [chars, word, chars, word, ..., chars]: "chars" runs hold only CJK chars,
     # standalone punctuation and spaces; each such char is one token whatever its context.
-    self.split_words = re.compile(
-        "([^%s%s%s]+)" % (cjk, _char_class(standalone_punct), space)).split
+    standalone = cjk + _char_class(standalone_punct)
+    self.split_words = re.compile("([^%s%s]+)" % (standalone, space)).split
+    # Text made only of such chars and plain spaces needs neither cleaning nor word handling.
+    self.is_plain = re.compile("[%s ]*" % standalone).fullmatch
     # Punctuation chars alone, and maximal runs of everything else.
     punct_class = _char_class(punct)
     self.split_punct = re.compile("[%s]|[^%s]+" % (punct_class, punct_class)).findall
@@ -297,65 +302,56 @@ class WordpieceTokenizer:
     return pieces
 
 
-class _CharIdTable(dict):
-  """str.translate table: code point -> token id for chars that are always a token of their
-  own (CJK chars, standalone punctuation), whitespace -> None (deleted).
-
-  Filled lazily, so a tokenizer costs nothing until it meets a char; bounded by the number of
-  such code points.
+class _CharTable(dict):
+  """char -> the one token (or id) of a char that is always a token on its own: a CJK char or a
+  standalone punctuation char. Filled lazily; bounded by the number of such code points.
   """
 
-  def __init__(self, word_ids):
+  def __init__(self, lookup):
     super().__init__()
-    self._word_ids = word_ids
+    self._lookup = lookup
 
-  def __missing__(self, cp):
-    char = chr(cp)
-    if char.isspace():
-      value = None
-    else:
-      (value,) = self._word_ids(char)  # a lone CJK / punctuation char is exactly 1 token
-    self[cp] = value
+  def __missing__(self, char):
+    value = self[char] = self._lookup(char)
     return value
 
 
 class FullTokenizer:
   """BasicTokenizer followed by WordpieceTokenizer, with memoised fast bulk paths.
 
-  Fast path (`_fast_ids`): the cleaned text is cut into runs of single-token chars and the
-  "words" between them. A run becomes ids with one C-level `str.translate` (char -> chr(id))
-  and `map(ord, ...)`; a word's ids come from a memo. `cache_size` bounds the word memo; it is
-  emptied when full, which bounds memory on open-vocabulary text.
+  Fast path (`_run`): the cleaned text is cut into runs of single-token chars (CJK, standalone
+  punctuation, spaces) and the "words" between them. Run chars are looked up one by one in a
+  char table by C-level `map`; a word's output comes from a memo. Most Chinese lines are a
+  single run. `cache_size` bounds each word memo; a full memo is emptied, which bounds memory on
+  open-vocabulary text.
   """
 
-  def __init__(self, vocab_file, do_lower_case=True, cache_size=200_000):
+  def __init__(self, vocab_file, do_lower_case=True, cache_size=100_000):
     self.vocab = load_vocab(vocab_file)
     self.inv_vocab = {index: token for token, index in self.vocab.items()}
     self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
+    self._tables = _tables()
     self._cache_size = cache_size
     self._token_cache = {}
     self._id_cache = {}
-    self._char_ids = _CharIdTable(self._word_ids)
-    # The fast path encodes ids as chars and maps every unknown piece to an id, so it needs
-    # ids below chr()'s limit and an [UNK] entry; otherwise the unit path is used.
-    self._fast_ok = (self.wordpiece_tokenizer.unk_token in self.vocab
-                     and max(self.vocab.values(), default=0) < _MAX_CODEPOINT)
+    self._char_tokens = _CharTable(self._char_token)
+    self._char_ids = _CharTable(lambda char: self.vocab[self._char_tokens[char]])
+    # Lower-casing a capital sigma looks at its neighbours, even across "." or "'", so text
+    # with one must not be cut at punctuation first. U+2028/U+2029 separate words without
+    # being cleaned to a space. Such (rare) text takes the unit-by-unit path.
+    self._needs_units = re.compile(
+        "[\u2028\u2029%s]" % ("\u03a3" if do_lower_case else "")).search
 
   def tokenize(self, text):
     """WordPiece tokens of `text`, identical to BERT's FullTokenizer.tokenize."""
-    text = clean_text(convert_to_unicode(text))
-    if self._needs_units(text):
-      return self._flatten(_tables().find_units(text), self._token_cache,
-                           self._learn_tokens)
-    return list(map(self.inv_vocab.__getitem__, self._fast_ids(text)))
+    return self._run(text, self._char_tokens, self._token_cache, self._learn_tokens)
 
   def tokenize_to_ids(self, text):
     """Same as convert_tokens_to_ids(tokenize(text)), much faster."""
-    text = clean_text(convert_to_unicode(text))
-    if self._needs_units(text):
-      return self._flatten(_tables().find_units(text), self._id_cache, self._learn_ids)
-    return self._fast_ids(text)
+    # A KeyError (e.g. [UNK] missing from the vocabulary) is the one convert_tokens_to_ids
+    # would raise.
+    return self._run(text, self._char_ids, self._id_cache, self._learn_ids)
 
   def convert_tokens_to_ids(self, tokens):
     return convert_by_vocab(self.vocab, tokens)
@@ -363,32 +359,29 @@ class FullTokenizer:
   def convert_ids_to_tokens(self, ids):
     return convert_by_vocab(self.inv_vocab, ids)
 
-  def _needs_units(self, text):
-    # Lower-casing a capital sigma looks at its neighbours, even across "." or "'", so such
-    # text must not be cut at punctuation before lower-casing.
-    return not self._fast_ok or (self.basic_tokenizer.do_lower_case and "\u03a3" in text)
-
-  def _fast_ids(self, text):
-    """Ids of cleaned text via the char table and the word memo."""
-    parts = _tables().split_words(text)  # [chars, word, chars, word, ..., chars]
-    table = self._char_ids
-    ids = list(map(ord, parts[0].translate(table)))
-    cache = self._id_cache
+  def _run(self, text, chars, words, learn_word):
+    """Outputs for `text` from the char table `chars` and the word memo `words`."""
+    if not isinstance(text, str):
+      text = convert_to_unicode(text)
+    tables = self._tables
+    if tables.is_plain(text):
+      return list(map(chars.__getitem__, text.replace(" ", "") if " " in text else text))
+    text = clean_text(text)
+    if self._needs_units(text):
+      return self._flatten(tables.find_units(text), words, learn_word)
+    parts = tables.split_words(text)  # [run, word, run, word, ..., run]
+    output = list(map(chars.__getitem__, parts[0].replace(" ", "")))
     for i in range(1, len(parts), 2):
-      word_ids = cache.get(parts[i])
-      ids += word_ids if word_ids is not None else self._learn_ids(parts[i])
-      ids += map(ord, parts[i + 1].translate(table))
-    return ids
+      known = words.get(parts[i])
+      output += known if known is not None else learn_word(parts[i])
+      output += map(chars.__getitem__, parts[i + 1].replace(" ", ""))
+    return output
 
   @staticmethod
   def _flatten(units, cache, learn):
     """Concatenated memoised outputs of `units`, learning the ones not yet seen."""
-    try:
-      # All C-level iteration: one dict lookup per unit, no Python frame per unit.
-      per_unit = list(map(cache.__getitem__, units))
-    except KeyError:
-      per_unit = [cache[unit] if unit in cache else learn(unit) for unit in units]
-    return list(itertools.chain.from_iterable(per_unit))
+    return list(itertools.chain.from_iterable(
+        cache[unit] if unit in cache else learn(unit) for unit in units))
 
   def _remember(self, cache, unit, value):
     if len(cache) >= self._cache_size:
@@ -402,13 +395,13 @@ class FullTokenizer:
       tokens.extend(self.wordpiece_tokenizer.tokenize_word(word))
     return tokens
 
-  def _word_ids(self, unit):
-    # A KeyError here (e.g. [UNK] missing from the vocabulary) is the same error that
-    # convert_tokens_to_ids would raise.
-    return tuple(self.convert_tokens_to_ids(self._word_tokens(unit)))
+  def _char_token(self, char):
+    (token,) = self._word_tokens(char)  # a lone CJK / punctuation char is exactly one token
+    return token
 
   def _learn_tokens(self, unit):
     return self._remember(self._token_cache, unit, tuple(self._word_tokens(unit)))
 
   def _learn_ids(self, unit):
-    return self._remember(self._id_cache, unit, self._word_ids(unit))
+    ids = tuple(self.convert_tokens_to_ids(self._word_tokens(unit)))
+    return self._remember(self._id_cache, unit, ids)

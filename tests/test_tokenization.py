@@ -171,6 +171,15 @@ def test_no_lower_case_tokenizer(tmp_path):
   assert tokenizer.tokenize("Héllo héllo hello") == ["Hé", "##llo", "hé", "##llo", "[UNK]"]
 
 
+def test_context_sensitive_text_takes_the_unit_path(tmp_path):
+  tokenizer = make_tokenizer(tmp_path, SPECIALS + ["ασ", "ας", ".", "β", "a", "b", "中"])
+  # Final sigma: "." between Σ and Β must not cut the word before lower-casing.
+  assert tokenizer.tokenize("ΑΣ.Β ΑΣ") == ["ασ", ".", "β", "ας"]
+  assert tokenizer.tokenize_to_ids("ΑΣ.Β") == [5, 7, 8]
+  # U+2028 survives cleaning but still separates words.
+  assert tokenizer.tokenize("a\u2028b中") == ["a", "b", "中"]
+
+
 def test_load_vocab_strips_lines_and_counts_every_line(tmp_path):
   path = tmp_path / "v.txt"
   path.write_bytes("[PAD]\r\n  a \n\n中\n".encode("utf-8"))
