@@ -1,0 +1,295 @@
+"""Turns per-window span scores into one answer text per question, and scores the answers.
+
+For each question the candidates of all its windows are pooled. A candidate (start, end) is
+dropped when either end is outside the window's document part (this covers [CLS], the query,
+the [SEP]s, padding and positions past the sequence), when the start token is not in its
+max-context window, when end < start, or when it is longer than max_answer_length wordpieces.
+Score = start score + end score (log-probs of the joint head, raw logits of the plain head, as
+in the original). The best n_best_size distinct texts form the n-best list.
+
+Answer text: the original rebuilt it from doc tokens joined by spaces and aligned it with the
+wordpieces through BasicTokenizer (`get_final_text`); for Chinese, joining with spaces inserts
+spaces that are not in the context. Every wordpiece here knows its character span in the context
+(`tasks.Wordpieces`), so the answer is the exact slice context[first char : last char]: no
+spurious spaces between CJK characters, the real spacing between latin words, original case.
+
+All validity checks and scores are computed for every candidate of every window at once with
+numpy; only the final walk down each question's sorted candidates is a Python loop, and it stops
+after n_best_size distinct texts.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+JOINT_KEYS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
+PLAIN_KEYS = ("start_logits", "end_logits")
+
+
+def candidate_grid(outputs, n_best_size):
+  """(starts, ends, scores), each [N, A, B]: every (start, end) pair the head proposes.
+
+  Joint head: start beam i with its own end beam j. Plain head: the n_best_size best starts
+  crossed with the n_best_size best ends of each window.
+  """
+  if all(key in outputs for key in JOINT_KEYS):
+    ends = np.asarray(outputs["end_top_index"], np.int64)
+    starts = np.broadcast_to(np.asarray(outputs["start_top_index"], np.int64)[:, :, None],
+                             ends.shape)
+    scores = (np.asarray(outputs["start_top_log_probs"], np.float64)[:, :, None]
+              + np.asarray(outputs["end_top_log_probs"], np.float64))
+    return starts, ends, scores
+  if all(key in outputs for key in PLAIN_KEYS):
+    start_logits = np.asarray(outputs["start_logits"], np.float64)
+    end_logits = np.asarray(outputs["end_logits"], np.float64)
+    k = min(n_best_size, start_logits.shape[1])
+    top_starts, top_ends = _top_k(start_logits, k), _top_k(end_logits, k)
+    shape = (len(start_logits), k, k)
+    scores = (np.take_along_axis(start_logits, top_starts, 1)[:, :, None]
+              + np.take_along_axis(end_logits, top_ends, 1)[:, None, :])
+    return (np.broadcast_to(top_starts[:, :, None], shape),
+            np.broadcast_to(top_ends[:, None, :], shape), scores)
+  raise KeyError("QA outputs need either %s or %s; got %s" % (
+      ", ".join(JOINT_KEYS), ", ".join(PLAIN_KEYS), ", ".join(sorted(outputs))))
+
+
+def _top_k(values, k):
+  """Indices of the k largest entries of each row, best first (a partial sort: L >> k)."""
+  top = np.argpartition(-values, k - 1, axis=1)[:, :k]
+  order = np.argsort(-np.take_along_axis(values, top, 1), axis=1, kind="stable")
+  return np.take_along_axis(top, order, 1)
+
+
+class _WindowTable:
+  """Column arrays describing the windows behind the output rows, plus every involved
+  example's per-wordpiece arrays concatenated (`base` = an example's offset into them)."""
+
+  def __init__(self, features, eids):
+    rows = [features[eid] for eid in eids]
+    self.example_index = np.array([f.example_index for f in rows], np.int64)
+    self.span_index = np.array([f.span_index for f in rows], np.int64)
+    self.query_offset = np.array([f.query_offset for f in rows], np.int64)
+    self.doc_start = np.array([f.doc_start for f in rows], np.int64)
+    self.doc_length = np.array([f.doc_length for f in rows], np.int64)
+    # Windows of one example share its arrays, so each example is stored once.
+    first_row = {}
+    for row, feature in enumerate(rows):
+      first_row.setdefault(feature.example_index, row)
+    bases, best, char_starts, char_ends, offset = {}, [], [], [], 0
+    for example_index, row in first_row.items():
+      feature = rows[row]
+      bases[example_index] = offset
+      best.append(feature.max_context_window)
+      char_starts.append(feature.wordpieces.char_starts)
+      char_ends.append(feature.wordpieces.char_ends)
+      offset += len(feature.max_context_window)
+    self.base = np.array([bases[i] for i in self.example_index.tolist()], np.int64)
+    self.best_window = np.concatenate(best) if best else np.zeros(0, np.int64)
+    self.char_starts = np.concatenate(char_starts) if best else np.zeros(0, np.int64)
+    self.char_ends = np.concatenate(char_ends) if best else np.zeros(0, np.int64)
+
+  def doc_piece(self, positions):
+    """(inside, global index) of window positions [N, ...] in the concatenated arrays."""
+    expand = (slice(None),) + (None,) * (positions.ndim - 1)
+    relative = positions - self.query_offset[expand]
+    inside = (relative >= 0) & (relative < self.doc_length[expand])
+    index = self.base[expand] + self.doc_start[expand] + relative
+    return inside, np.where(inside, index, 0)
+
+
+def valid_candidates(table, starts, ends, scores, max_answer_length):
+  """Flat arrays (example index, score, char start, char end) of the allowed candidates."""
+  start_inside, start_piece = table.doc_piece(starts)
+  end_inside, end_piece = table.doc_piece(ends)
+  expand = (slice(None), None, None)
+  valid = (start_inside & end_inside & (ends >= starts)
+           & (ends - starts + 1 <= max_answer_length))
+  # Only a start in its max-context window counts (the same token in an overlapping window
+  # would be a duplicate with less context).
+  valid &= table.best_window[start_piece] == table.span_index[expand]
+  rows = np.nonzero(valid)[0]
+  return (table.example_index[rows], scores[valid], table.char_starts[start_piece[valid]],
+          table.char_ends[end_piece[valid]])
+
+
+def _softmax(scores):
+  if not scores:
+    return []
+  values = np.exp(np.asarray(scores) - max(scores))
+  return (values / values.sum()).tolist()
+
+
+def _nbest_for_example(context, scores, char_starts, char_ends, n_best_size):
+  """The best distinct texts from one example's candidates, sorted best first."""
+  entries, seen = [], set()
+  for score, start, end in zip(scores.tolist(), char_starts.tolist(), char_ends.tolist()):
+    text = context[start:end]
+    if text in seen:
+      continue
+    seen.add(text)
+    entries.append({"text": text, "score": score, "char_start": start, "char_end": end})
+    if len(entries) >= n_best_size:
+      break
+  for entry, probability in zip(entries, _softmax([e["score"] for e in entries])):
+    entry["probability"] = probability
+  return entries
+
+
+def predict_answers(examples, features, eids, outputs, n_best_size, max_answer_length):
+  """Answers for ALL `examples` from model outputs of some of their windows.
+
+  examples: QAExamples indexed by example index (`.qas_id`, `.context`).
+  features: QAFeatures indexed by eid (`QATask.get_features(split)`).
+  eids: [N] eid of each output row; outputs: arrays with N rows (`JOINT_KEYS` or `PLAIN_KEYS`).
+  Returns ({qas_id: text}, {qas_id: n-best list}); a question without any allowed candidate
+  (or without outputs) gets "" and an empty n-best list.
+  """
+  eids = np.asarray(eids, np.int64)
+  predictions, nbest = {}, {}
+  if len(eids):
+    starts, ends, scores = candidate_grid(outputs, n_best_size)
+    table = _WindowTable(features, eids.tolist())
+    example_index, scores, char_starts, char_ends = valid_candidates(
+        table, starts, ends, scores, max_answer_length)
+    order = np.lexsort((-scores, example_index))  # by example, best first
+    example_index, scores = example_index[order], scores[order]
+    char_starts, char_ends = char_starts[order], char_ends[order]
+    present, first = np.unique(example_index, return_index=True)
+    bounds = dict(zip(present.tolist(), zip(first.tolist(), first[1:].tolist() + [len(order)])))
+  else:
+    bounds = {}
+  for index, example in enumerate(examples):
+    entries = []
+    if index in bounds:
+      lo, hi = bounds[index]
+      entries = _nbest_for_example(example.context, scores[lo:hi], char_starts[lo:hi],
+                                   char_ends[lo:hi], n_best_size)
+    predictions[example.qas_id] = entries[0]["text"] if entries else ""
+    nbest[example.qas_id] = entries
+  return predictions, nbest
+
+
+def _write_json(path, obj, indent=None):
+  directory = os.path.dirname(path)
+  if directory:
+    os.makedirs(directory, exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    # dumps + one write: json.dump streams through the pure-Python encoder, ~10x slower.
+    f.write(json.dumps(obj, ensure_ascii=False, indent=indent))
+
+
+def _has_answers(dataset):
+  return any(qa.get("answers") for article in dataset["data"]
+             for paragraph in article["paragraphs"] for qa in paragraph["qas"])
+
+
+class QAScorer:
+  """Collects the QA head's outputs for one split, writes predictions and scores them.
+
+  Batches may name keys with or without the task prefix (`cmrc2018_eid` or `eid`,
+  `cmrc2018_start_top_index` or `start_top_index`, ...). Padding / other tasks' rows are dropped
+  via `valid` / `task_id` when present, and rows with a negative eid are ignored; when an eid
+  arrives twice the first row is kept.
+
+  Files: `<output_dir>/<task>_<split>_preds.json` ({qas_id: text}) and `..._nbest.json`; without
+  output_dir, `config.qa_preds_file` (a "{}"-format string or a callable of "<task>_<split>", as
+  in the original) names the predictions file; with neither, nothing is written.
+  """
+
+  def __init__(self, config, task, split="dev", output_dir=None):
+    self.config = config
+    self.task = task
+    self.split = split
+    self.output_dir = output_dir
+    self._batches = []
+
+  def _get(self, batch, key):
+    prefixed = "%s_%s" % (self.task.name, key)
+    return batch[prefixed] if prefixed in batch else batch.get(key)
+
+  def update(self, outputs):
+    """Adds one batch (dict of numpy arrays with a leading batch dimension).
+
+    If the batch carries `valid` and/or `task_id`, rows with valid == 0 (padding) or another
+    task's id are dropped: their `<task>_eid` is a filler 0 that would shadow the real eid 0.
+    """
+    eids = self._get(outputs, "eid")
+    if eids is None:
+      raise KeyError("QA outputs have no %s_eid / eid" % self.task.name)
+    eids = np.asarray(eids, np.int64).reshape(-1)
+    keep = np.ones(len(eids), bool)
+    if outputs.get("valid") is not None:
+      keep &= np.asarray(outputs["valid"]).reshape(-1) != 0
+    if outputs.get("task_id") is not None:
+      keep &= np.asarray(outputs["task_id"]).reshape(-1) == self.task.task_id
+    kept = {key: np.array(value)[keep] for key in JOINT_KEYS + PLAIN_KEYS
+            for value in [self._get(outputs, key)] if value is not None}
+    self._batches.append((eids[keep], kept))
+
+  def collected(self):
+    """(eids [N], outputs) of all updates, without padding rows and repeated eids."""
+    if not self._batches:
+      return np.zeros(0, np.int64), {}
+    eids = np.concatenate([eids for eids, _ in self._batches])
+    keys = set.intersection(*(set(outputs) for _, outputs in self._batches))
+    outputs = {key: np.concatenate([batch[key] for _, batch in self._batches]) for key in keys}
+    n_features = len(self.task.get_features(self.split))
+    real = (eids >= 0) & (eids < n_features)
+    if (eids >= n_features).any():
+      logger.warning("%d output rows have eids unknown to %s %s (stale cached records?)",
+                     int((eids >= n_features).sum()), self.task.name, self.split)
+    _, first = np.unique(np.where(real, eids, -1), return_index=True)
+    keep = np.zeros(len(eids), bool)
+    keep[first] = True
+    keep &= real
+    return eids[keep], {key: value[keep] for key, value in outputs.items()}
+
+  def prediction_paths(self):
+    """(predictions path, n-best path), or (None, None) when nothing should be written."""
+    stem = "%s_%s" % (self.task.name, self.split)
+    if self.output_dir:
+      return (os.path.join(self.output_dir, stem + "_preds.json"),
+              os.path.join(self.output_dir, stem + "_nbest.json"))
+    preds_file = getattr(self.config, "qa_preds_file", None)
+    if not preds_file:
+      return None, None
+    path = preds_file(stem) if callable(preds_file) else preds_file.format(stem)
+    base = path[:-len("_preds.json")] if path.endswith("_preds.json") else (
+        os.path.splitext(path)[0])
+    return path, base + "_nbest.json"
+
+  def write_predictions(self):
+    """Computes {qas_id: text} for every question of the split and writes the json files."""
+    eids, outputs = self.collected()
+    features = self.task.get_features(self.split)
+    examples = self.task.get_examples(self.split)
+    missing = len(features) - len(eids)
+    if missing:
+      logger.warning("%s %s: no outputs for %d of %d features", self.task.name, self.split,
+                     missing, len(features))
+    predictions, nbest = predict_answers(
+        examples, features, eids, outputs, self.config.n_best_size,
+        self.config.max_answer_length)
+    preds_path, nbest_path = self.prediction_paths()
+    if preds_path:
+      _write_json(preds_path, predictions, indent=2)
+      _write_json(nbest_path, nbest)  # large: kept compact
+      logger.info("wrote %d predictions to %s", len(predictions), preds_path)
+    return predictions
+
+  def get_results(self):
+    """Writes the predictions and returns CMRC 2018 / DRCD scores (percentages):
+    {"em", "f1", "average", "total", "skip"}; only "total" when the split has no answers."""
+    predictions = self.write_predictions()
+    dataset = self.task.get_dataset_json(self.split)
+    if not _has_answers(dataset):
+      return {"total": len(predictions)}
+    import cmrc2018_drcd_evaluate  # pylint: disable=import-outside-toplevel
+    scores = cmrc2018_drcd_evaluate.evaluate(dataset, predictions)
+    return {"em": float(scores["EM"]), "f1": float(scores["F1"]),
+            "average": float(scores["AVERAGE"]), "total": int(scores["TOTAL"]),
+            "skip": int(scores["SKIP"])}

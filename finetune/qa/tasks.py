@@ -1,0 +1,496 @@
+"""Span-extraction QA tasks on SQuAD-v1-format Chinese data (CMRC 2018, DRCD).
+
+Reading. The original ELECTRA reader split the context on whitespace only, so an unspaced
+Chinese paragraph became ONE doc token and `answer_start` was effectively ignored: the gold span
+was the first match of the answer anywhere in that token (ymcui/Chinese-ELECTRA#25). Here the
+context is cut the way BERT's BasicTokenizer cuts text: every CJK character and every
+punctuation character is a doc token of its own, whitespace separates tokens, and the remaining
+runs (latin words, numbers) stay whole. Every doc token keeps its character span in the context,
+so the gold span is exactly the doc tokens covering [answer_start, answer_start + len(text)),
+and post-processing can slice the original context (spaces between latin words included).
+
+Featurisation. Standard sliding windows `[CLS] query [SEP] doc-window [SEP]`. The original
+encoded a feature id as 1000 * example_id + window_index, which collided / went missing at
+prediction time (ymcui/Chinese-ELECTRA#50, #72: `KeyError` while writing predictions). Here each
+feature of a split gets the next integer of a running counter as `<task>_eid`, and the task
+keeps a Python-side record (`QAFeature`) of what that id means, so post-processing can map
+every model output back to its question and window.
+"""
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+
+import numpy as np
+
+from finetune import task as task_lib
+from model import tokenization
+
+logger = logging.getLogger(__name__)
+
+SPLIT_FILES = {"train": ("train.json",), "dev": ("dev.json",), "test": ("test.json", "eval.json")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclasses.dataclass(eq=False)
+class DocTokens:
+  """A context cut into doc tokens, shared by all questions about that context."""
+  context: str
+  tokens: list  # the doc tokens (substrings of `context`)
+  starts: np.ndarray  # char offset where each doc token starts
+  ends: np.ndarray  # char offset just after each doc token
+  char_to_word_offset: list  # per context char: its doc token (whitespace: the one before)
+  wordpieces: "Wordpieces" = None  # filled in by the task on first featurisation
+
+
+@functools.lru_cache(maxsize=None)  # text reuses few distinct chars; the predicates are slow
+def _char_kind(char):
+  """'space' (separator, also the chars the tokenizer drops: NUL, U+FFFD, controls), 'single'
+  (a CJK or punctuation char, always a token of its own) or 'run' (part of a latin word or a
+  number)."""
+  if (char.isspace() or char in "\x00\ufffd" or tokenization.is_whitespace(char)
+      or tokenization.is_control(char)):
+    return "space"
+  if tokenization.is_chinese_char(ord(char)) or tokenization.is_punctuation(char):
+    return "single"
+  return "run"
+
+
+def split_context(context):
+  """Cuts `context` into doc tokens; see the module docstring for the rule."""
+  tokens, starts, ends, char_to_word_offset = [], [], [], []
+  run_start = None  # start of the latin/digit run being collected, if any
+
+  def close_run(end):
+    nonlocal run_start
+    if run_start is not None:
+      tokens.append(context[run_start:end])
+      starts.append(run_start)
+      ends.append(end)
+      run_start = None
+
+  for index, char in enumerate(context):
+    kind = _char_kind(char)
+    if kind != "run":
+      close_run(index)
+    if kind == "single":
+      tokens.append(char)
+      starts.append(index)
+      ends.append(index + 1)
+    elif kind == "run" and run_start is None:
+      run_start = index
+    # A run char belongs to the token that will be appended when the run closes.
+    char_to_word_offset.append(len(tokens) if kind == "run" else max(len(tokens) - 1, 0))
+  close_run(len(context))
+  return DocTokens(context, tokens, np.asarray(starts, np.int64), np.asarray(ends, np.int64),
+                   char_to_word_offset)
+
+
+class QAExample(task_lib.Example):
+  """One question about one context. `start_position` / `end_position` are doc-token indices
+  of the gold answer (answers[0], or the first answer that could be located), or None."""
+
+  def __init__(self, task_name, eid, split, qas_id, question_text, doc, orig_answer_text,
+               start_position, end_position, answer_texts):
+    super().__init__(task_name, eid)
+    self.split = split
+    self.qas_id = qas_id
+    self.question_text = question_text
+    self.doc = doc
+    self.orig_answer_text = orig_answer_text
+    self.start_position = start_position
+    self.end_position = end_position
+    self.answer_texts = answer_texts
+
+  @property
+  def doc_tokens(self):
+    return self.doc.tokens
+
+  @property
+  def context(self):
+    return self.doc.context
+
+  def __repr__(self):
+    return "QAExample(%s, %r, answer=%r, span=%s-%s)" % (
+        self.qas_id, self.question_text, self.orig_answer_text, self.start_position,
+        self.end_position)
+
+
+@dataclasses.dataclass
+class ReadStats:
+  """Counts of answers that needed help or could not be located."""
+  questions: int = 0
+  realigned: int = 0  # answer_start did not point at the answer text; another occurrence used
+  unfindable: int = 0  # answer text not in the context at all
+
+
+def locate_answer(context, text, answer_start):
+  """Returns (char_start, realigned) for `text` in `context`, or (None, False).
+
+  `answer_start` is honoured when the context really has `text` there. Otherwise the occurrence
+  nearest to `answer_start` is used: the annotation errors seen in CMRC data are small offsets
+  (off by one), and the nearest occurrence is the first one whenever the text occurs once.
+  """
+  if answer_start is not None and 0 <= answer_start and context.startswith(text, answer_start):
+    return answer_start, False
+  occurrences = []
+  found = context.find(text)
+  while found >= 0:
+    occurrences.append(found)
+    found = context.find(text, found + 1)
+  if not occurrences:
+    return None, False
+  target = answer_start if answer_start is not None else 0
+  return min(occurrences, key=lambda start: (abs(start - target), start)), True
+
+
+def covering_doc_tokens(doc, char_start, char_end):
+  """Indices (first, last) of the doc tokens overlapping [char_start, char_end), or None."""
+  first = int(np.searchsorted(doc.ends, char_start, side="right"))  # first ending after start
+  last = int(np.searchsorted(doc.starts, char_end, side="left")) - 1  # last starting before end
+  if first > last:
+    return None
+  return first, last
+
+
+def _gold_span(doc, answers, stats):
+  """(text, first_token, last_token) of the first answer that can be located, else None."""
+  for answer in answers:
+    text = answer["text"]
+    # Surrounding whitespace is not part of any doc token; trim it and shift the offset.
+    stripped = text.strip()
+    if not stripped:
+      continue
+    shift = len(text) - len(text.lstrip())
+    answer_start = answer.get("answer_start")
+    start, realigned = locate_answer(
+        doc.context, stripped, None if answer_start is None else int(answer_start) + shift)
+    if start is None:
+      continue
+    span = covering_doc_tokens(doc, start, start + len(stripped))
+    if span is None:
+      continue
+    stats.realigned += realigned
+    return stripped, span[0], span[1]
+  stats.unfindable += 1
+  return None
+
+
+def read_squad_examples(dataset, task_name, split, is_training):
+  """QAExamples of a SQuAD-format json object. Training drops questions whose answer cannot be
+  located (there is nothing to learn from them); other splits keep every question."""
+  examples = []
+  stats = ReadStats()
+  for article in dataset["data"]:
+    for paragraph in article["paragraphs"]:
+      doc = split_context(paragraph["context"])
+      for qa in paragraph["qas"]:
+        stats.questions += 1
+        answers = qa.get("answers", [])
+        gold = _gold_span(doc, answers, stats) if answers else None
+        if gold is None and is_training:
+          continue
+        text, start, end = gold if gold is not None else (None, None, None)
+        examples.append(QAExample(
+            task_name, len(examples), split, qa["id"], qa["question"], doc, text, start, end,
+            [answer["text"] for answer in answers]))
+  logger.info("%s %s: %d questions, %d examples, %d answers realigned to the text, "
+              "%d answers not found in their context%s", task_name, split, stats.questions,
+              len(examples), stats.realigned, stats.unfindable,
+              " (skipped)" if is_training else "")
+  return examples, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Featurisation
+
+
+@dataclasses.dataclass(eq=False)
+class Wordpieces:
+  """The WordPiece tokenisation of one context's doc tokens."""
+  tokens: list
+  ids: list
+  tok_to_orig_index: np.ndarray  # wordpiece -> doc token
+  orig_to_tok_index: np.ndarray  # doc token -> its first wordpiece; one extra entry at the end
+  char_starts: np.ndarray  # wordpiece -> char span in the context (the whole doc token when
+  char_ends: np.ndarray  # the pieces cannot be aligned to characters, e.g. [UNK])
+
+
+def piece_char_offsets(token, pieces):
+  """Char spans of `pieces` relative to the start of `token`, as (starts, ends) lists.
+
+  Exact when the pieces (without "##") spell the token with the same length; otherwise
+  (lower-casing changed the length, [UNK]) every piece gets the whole token, which is what the
+  original's text alignment fell back to.
+  """
+  lengths = [len(piece) - 2 if i and piece.startswith("##") else len(piece)
+             for i, piece in enumerate(pieces)]
+  if len(pieces) == 1 or sum(lengths) != len(token):
+    return [0] * len(pieces), [len(token)] * len(pieces)
+  starts = [sum(lengths[:i]) for i in range(len(pieces))]
+  return starts, [start + length for start, length in zip(starts, lengths)]
+
+
+def tokenize_doc(doc, tokenize, convert_tokens_to_ids):
+  """Wordpieces of every doc token. `tokenize(token)` returns (pieces, relative char starts,
+  relative char ends) and is memoised by the caller."""
+  tokens, tok_to_orig, orig_to_tok, char_starts, char_ends = [], [], [], [], []
+  for index, (token, token_start) in enumerate(zip(doc.tokens, doc.starts.tolist())):
+    orig_to_tok.append(len(tokens))
+    pieces, starts, ends = tokenize(token)
+    tokens.extend(pieces)
+    tok_to_orig.extend([index] * len(pieces))
+    char_starts.extend([token_start + start for start in starts])
+    char_ends.extend([token_start + end for end in ends])
+  orig_to_tok.append(len(tokens))
+  return Wordpieces(tokens, convert_tokens_to_ids(tokens), np.asarray(tok_to_orig, np.int64),
+                    np.asarray(orig_to_tok, np.int64), np.asarray(char_starts, np.int64),
+                    np.asarray(char_ends, np.int64))
+
+
+def improve_answer_span(doc_pieces, start, end, answer_pieces):
+  """Narrows wordpiece span [start, end] to the sub-span that equals the tokenised answer,
+  e.g. when the answer is "1895" but the covering doc token "1895s" gives more pieces."""
+  for new_start in range(start, end + 1):
+    for new_end in range(end, new_start - 1, -1):
+      if doc_pieces[new_start:new_end + 1] == answer_pieces:
+        return new_start, new_end
+  return start, end
+
+
+def doc_windows(n_pieces, max_tokens_for_doc, doc_stride):
+  """(start, length) sliding windows over `n_pieces` wordpieces, the last one reaching the end."""
+  windows = []
+  start = 0
+  while True:
+    length = min(n_pieces - start, max_tokens_for_doc)
+    windows.append((start, length))
+    if start + length >= n_pieces:
+      return windows
+    start += min(length, doc_stride)
+
+
+def max_context_windows(n_pieces, windows):
+  """For each wordpiece, the window in which it has the most context on both sides.
+
+  score = min(left context, right context) + 0.01 * window length; on ties the earlier window
+  wins. A token appears in several windows only when they overlap, and its prediction is taken
+  from this window alone.
+  """
+  best_window = np.full(n_pieces, -1, np.int64)
+  best_score = np.full(n_pieces, -np.inf)
+  for index, (start, length) in enumerate(windows):
+    positions = np.arange(start, start + length)
+    score = np.minimum(positions - start, start + length - 1 - positions) + 0.01 * length
+    better = score > best_score[start:start + length]
+    best_score[start:start + length][better] = score[better]
+    best_window[start:start + length][better] = index
+  return best_window
+
+
+@dataclasses.dataclass(eq=False)
+class QAFeature:
+  """What one `<task>_eid` means: one window of one example.
+
+  Window position p (0 = [CLS]) holds doc wordpiece `doc_start + p - query_offset` when
+  query_offset <= p < query_offset + doc_length. The per-position views the original kept
+  (tokens, token_to_orig_map, token_is_max_context) are derived on demand, so that memory stays
+  proportional to the documents, not to features x max_seq_length.
+  """
+  eid: int
+  example_index: int
+  span_index: int
+  query_tokens: list
+  doc_start: int
+  doc_length: int
+  wordpieces: Wordpieces
+  max_context_window: np.ndarray  # per doc wordpiece of the example: its best window
+
+  @property
+  def query_offset(self):
+    return len(self.query_tokens) + 2
+
+  @property
+  def tokens(self):
+    doc = self.wordpieces.tokens[self.doc_start:self.doc_start + self.doc_length]
+    return ["[CLS]"] + list(self.query_tokens) + ["[SEP]"] + doc + ["[SEP]"]
+
+  @property
+  def token_to_orig_map(self):
+    return {self.query_offset + i: int(self.wordpieces.tok_to_orig_index[self.doc_start + i])
+            for i in range(self.doc_length)}
+
+  @property
+  def token_is_max_context(self):
+    window = self.max_context_window[self.doc_start:self.doc_start + self.doc_length]
+    return {self.query_offset + i: bool(window[i] == self.span_index)
+            for i in range(self.doc_length)}
+
+
+class QATask(task_lib.Task):
+  """A SQuAD-v1-style extractive QA task (every question answerable)."""
+
+  def __init__(self, config, name, tokenizer):
+    super().__init__(config, name, tokenizer)
+    task_names = list(getattr(config, "task_names", None) or [name])
+    self.task_id = task_names.index(name) if name in task_names else 0
+    self._examples = {}  # split -> list of QAExample
+    self._datasets = {}  # split -> the raw json (the scorer hands it to the evaluator)
+    self._features = {}  # split -> list of QAFeature, indexed by eid
+    self._first_eid = {}  # (split, example eid) -> eid of its first feature
+    self._piece_cache = {}  # doc token -> wordpieces + offsets; Chinese repeats tokens a lot
+
+  # -- reading -------------------------------------------------------------------------------
+
+  def data_path(self, split):
+    """The json file of `split`; "test" also accepts the Chinese code's name "eval.json"."""
+    if split not in SPLIT_FILES:
+      raise ValueError("Unknown split %r for task %s" % (split, self.name))
+    directory = self.config.raw_data_dir(self.name)
+    candidates = [os.path.join(directory, name) for name in SPLIT_FILES[split]]
+    for path in candidates:
+      if os.path.exists(path):
+        return path
+    raise FileNotFoundError("No %s data for task %s: %s does not exist" % (
+        split, self.name, " or ".join(candidates)))
+
+  def input_files(self, split):
+    """The files `split` is read from (the preprocessor fingerprints them for its cache)."""
+    return [self.data_path(split)]
+
+  def get_dataset_json(self, split):
+    if split not in self._datasets:
+      with open(self.data_path(split), encoding="utf-8") as f:
+        self._datasets[split] = json.load(f)
+    return self._datasets[split]
+
+  def get_examples(self, split):
+    """The split's QAExamples; the same objects on every call (the scorer relies on that)."""
+    if split not in self._examples:
+      self._examples[split], _ = read_squad_examples(
+          self.get_dataset_json(split), self.name, split, is_training=split == "train")
+    return self._examples[split]
+
+  # -- featurisation -------------------------------------------------------------------------
+
+  def feature_specs(self):
+    return [task_lib.FeatureSpec(self.name + "_eid", ()),
+            task_lib.FeatureSpec(self.name + "_start_positions", ()),
+            task_lib.FeatureSpec(self.name + "_end_positions", ()),
+            task_lib.FeatureSpec(self.name + "_is_impossible", ())]
+
+  def _tokenize_doc_token(self, token):
+    """(wordpieces, relative char starts, relative char ends) of one doc token, memoised."""
+    result = self._piece_cache.get(token)
+    if result is None:
+      pieces = list(self.tokenizer.tokenize(token))
+      result = self._piece_cache[token] = (pieces,) + piece_char_offsets(token, pieces)
+    return result
+
+  def _doc_wordpieces(self, doc):
+    if doc.wordpieces is None:
+      doc.wordpieces = tokenize_doc(doc, self._tokenize_doc_token,
+                                    self.tokenizer.convert_tokens_to_ids)
+    return doc.wordpieces
+
+  def _gold_wordpiece_span(self, example, pieces):
+    """The answer as wordpiece indices (start, end) of the whole document, or None."""
+    if example.start_position is None:
+      return None
+    start = int(pieces.orig_to_tok_index[example.start_position])
+    end = int(pieces.orig_to_tok_index[example.end_position + 1]) - 1
+    if end < start:  # the answer's doc tokens produced no wordpieces at all
+      return None
+    answer_pieces = self.tokenizer.tokenize(example.orig_answer_text)
+    return improve_answer_span(pieces.tokens, start, end, answer_pieces)
+
+  def featurize(self, example, is_training):
+    """Feature dicts for all windows of `example`.
+
+    Start/end labels are filled whenever the example's answer was located (also outside
+    training, which lets a dev loss be computed); a window that does not contain the whole
+    answer points at [CLS] (0, 0). Featurising the same example again reuses its eids, so eids
+    depend only on the order in which examples are first featurised.
+    """
+    del is_training  # the features are the same; training just never sees unlocated answers
+    registry = self._features.setdefault(example.split, [])
+    first_eid = self._first_eid.get((example.split, example.eid))
+    is_new = first_eid is None
+    if is_new:
+      first_eid = self._first_eid[(example.split, example.eid)] = len(registry)
+    features, records = self._make_features(example, first_eid)
+    if is_new:
+      registry.extend(records)
+    return features
+
+  def _make_features(self, example, first_eid):
+    """(feature dicts, QAFeature records) for `example`, numbered from `first_eid`."""
+    config = self.config
+    query_tokens = self.tokenizer.tokenize(example.question_text)[:config.max_query_length]
+    max_tokens_for_doc = config.max_seq_length - len(query_tokens) - 3
+    if max_tokens_for_doc <= 0:
+      raise ValueError("max_seq_length %d leaves no room for the document after a %d-token "
+                       "query" % (config.max_seq_length, len(query_tokens)))
+    pieces = self._doc_wordpieces(example.doc)
+    windows = doc_windows(len(pieces.tokens), max_tokens_for_doc, config.doc_stride)
+    best_window = max_context_windows(len(pieces.tokens), windows)
+    gold = self._gold_wordpiece_span(example, pieces)
+
+    vocab = self.tokenizer.vocab
+    cls_id, sep_id = vocab["[CLS]"], vocab["[SEP]"]
+    prefix = [cls_id] + self.tokenizer.convert_tokens_to_ids(query_tokens) + [sep_id]
+    query_offset = len(prefix)
+    features, records = [], []
+    for span_index, (doc_start, doc_length) in enumerate(windows):
+      eid = first_eid + span_index
+      records.append(QAFeature(eid, example.eid, span_index, query_tokens, doc_start,
+                               doc_length, pieces, best_window))
+      input_ids = prefix + pieces.ids[doc_start:doc_start + doc_length] + [sep_id]
+      n_pad = config.max_seq_length - len(input_ids)
+      start_label, end_label = 0, 0
+      if gold is not None and doc_start <= gold[0] and gold[1] < doc_start + doc_length:
+        start_label = gold[0] - doc_start + query_offset
+        end_label = gold[1] - doc_start + query_offset
+      features.append({
+          "input_ids": input_ids + [0] * n_pad,
+          "input_mask": [1] * len(input_ids) + [0] * n_pad,
+          "segment_ids": [0] * query_offset + [1] * (doc_length + 1) + [0] * n_pad,
+          "task_id": self.task_id,
+          self.name + "_eid": eid,
+          self.name + "_start_positions": start_label,
+          self.name + "_end_positions": end_label,
+          self.name + "_is_impossible": 0,  # SQuAD v1 style: every question has an answer
+      })
+    return features, records
+
+  def get_features(self, split):
+    """QAFeatures of `split` indexed by eid. If this process has not featurised the split yet
+    (e.g. the records came from an earlier run's cache), the examples are featurised now, in
+    order, which gives the same eids as the run that wrote the records."""
+    if not self._features.get(split):
+      for example in self.get_examples(split):
+        self.featurize(example, is_training=False)
+    return self._features[split]
+
+  def get_scorer(self, split="dev"):
+    from finetune.qa import postprocess  # pylint: disable=import-outside-toplevel
+    return postprocess.QAScorer(self.config, self, split)
+
+
+class CMRC2018(QATask):
+  """CMRC 2018 (simplified Chinese, Wikipedia)."""
+
+  def __init__(self, config, tokenizer):
+    super().__init__(config, "cmrc2018", tokenizer)
+
+
+class DRCD(QATask):
+  """DRCD (traditional Chinese, Wikipedia)."""
+
+  def __init__(self, config, tokenizer):
+    super().__init__(config, "drcd", tokenizer)
