@@ -28,6 +28,7 @@ TensorFlow itself is never imported, which keeps start-up fast in the main and w
 """
 
 import argparse
+import contextlib
 import glob
 import json
 import multiprocessing
@@ -452,6 +453,7 @@ def unit_seed(seed, unit_index):
 
 
 def _process_unit(task):
+    cpu_started = time.process_time()
     index, path, start, end, part_path = task
     settings = _WORKER["settings"]
     max_length = settings["max_seq_length"]
@@ -481,6 +483,7 @@ def _process_unit(task):
         "two_segment": two_segment, "tokens": tokens,
         "corpus_tokens": builder.tokens_added,
         "lengths": np.bincount(np.asarray(lengths, dtype=np.int64), minlength=max_length + 1),
+        "cpu_s": time.process_time() - cpu_started,
     }
 
 
@@ -561,34 +564,33 @@ def _copy_range(path, writer, start, stop, block=16 << 20):
 class _InProcessPool:
     """The Pool interface for one process: no start-up cost, same code path."""
 
-    def __init__(self, settings, tokenizer):
-        _init_worker(settings, tokenizer)
-
-    def imap_unordered(self, function, items):
+    @staticmethod
+    def imap_unordered(function, items):
         return map(function, items)
 
-    def map(self, function, items):
+    @staticmethod
+    def map(function, items):
         return list(map(function, items))
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc_info):
-        return False
-
-
+@contextlib.contextmanager
 def _worker_pool(settings, tokenizer, num_workers):
     if num_workers <= 1:
-        return _InProcessPool(settings, tokenizer)
+        _init_worker(settings, tokenizer)
+        yield _InProcessPool()
+        return
     # fork hands every worker the parent's loaded tokenizer for free. It is unsafe once
     # TensorFlow has started its runtime threads (a child can inherit a held lock), so a
     # process that imported TensorFlow (tests, notebooks) pays for spawn instead, where each
     # worker loads the tokenizer itself.
-    if "fork" in multiprocessing.get_all_start_methods() and "tensorflow" not in sys.modules:
-        context, initargs = multiprocessing.get_context("fork"), (settings, tokenizer)
-    else:
-        context, initargs = multiprocessing.get_context("spawn"), (settings, None)
-    return context.Pool(num_workers, initializer=_init_worker, initargs=initargs)
+    if "fork" not in multiprocessing.get_all_start_methods() or "tensorflow" in sys.modules:
+        with multiprocessing.get_context("spawn").Pool(
+                num_workers, initializer=_init_worker, initargs=(settings, None)) as pool:
+            yield pool
+        return
+    with multiprocessing.get_context("fork").Pool(
+            num_workers, initializer=_init_worker, initargs=(settings, tokenizer)) as pool:
+        yield pool
 
 
 def available_cpus():
@@ -686,6 +688,9 @@ def _summarize(results, settings, num_files, total_bytes, timings):
         "input_bytes": total_bytes,
         "mb_per_s": total_bytes / 1e6 / elapsed if elapsed else 0.0,
         "examples_per_s": examples / elapsed if elapsed else 0.0,
+        # CPU time of the per-unit work over all processes: throughput per core, which other
+        # load on the machine does not distort the way it distorts wall-clock figures.
+        "unit_cpu_s": round(sum(r["cpu_s"] for r in results), 3),
         **{key: round(value, 3) for key, value in timings.items()},
         "settings": settings,
     }

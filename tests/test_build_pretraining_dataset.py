@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import build_pretraining_dataset as bpd
+from model.tokenization import FullTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -200,7 +201,6 @@ def test_single_segment_draw_and_short_target():
 
 def test_document_end_flushes_and_blank_lines_count_only_when_asked(tmp_path):
     vocab = write_vocab(tmp_path / "vocab.txt")
-    from model.tokenization import FullTokenizer  # pylint: disable=import-outside-toplevel
     tokenizer = FullTokenizer(vocab)
     lines = ["d0 s0 w1 w2", "", "d1 s0 w3", "", "", "d2 s0 w4"]
     examples = list(bpd.build_examples(lines, tokenizer, max_seq_length=MAX_LEN))
@@ -213,7 +213,6 @@ def test_document_end_flushes_and_blank_lines_count_only_when_asked(tmp_path):
 
 
 def test_segment_statistics_fixed_versus_legacy(corpus):
-    from model.tokenization import FullTokenizer  # pylint: disable=import-outside-toplevel
     tokenizer = FullTokenizer(corpus["vocab"])
     # Long documents of short sentences: most examples hold several sentences.
     rng = random.Random(3)
