@@ -13,8 +13,9 @@ the corrected rule is the default and the old one is kept behind `--legacy-segme
 
 How the work is split (and why the output depends only on the input and the seed):
 - Every input file is cut into "units" of about `unit_bytes`, each ending at a document boundary
-  (any line end with --no-blanks-separate-docs). A unit's examples come from its own random
-  generator seeded with (seed, unit index), so they do not depend on which process builds it.
+  (at any line end with --no-blanks-separate-docs; the end of a unit then cuts the example being
+  built short, about once per unit). A unit's examples come from its own random generator
+  seeded with (seed, unit index), so they do not depend on which process builds it.
 - Worker processes turn units into ready-framed TFRecord fragments in `<out>.tmp-<pid>/parts`.
 - Once the number of examples is known, the units are put in a seeded random order and the
   example sequence is cut into `n` equally sized shards by copying byte ranges.
@@ -841,8 +842,9 @@ def parse_args(argv=None):
         epilog="Output is identical for the same input, seed and --num-out-files (the default "
                "shard count also depends on --num-processes). The output directory is written "
                "as <output-dir>.tmp-<pid> and renamed when complete; an existing output "
-               "directory is replaced only if it holds nothing but shards and summary.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+               "directory is replaced only if it holds nothing but shards and summary.json. "
+               "Example: python build_pretraining_dataset.py --corpus-files 'corpus/*.txt' "
+               "--vocab-file vocab.txt --output-dir data/pretrain_tfrecords")
     parser.add_argument("--corpus-dir", help="directory whose files (not sub-directories, not "
                         "hidden files) are the corpus")
     parser.add_argument("--corpus-files", nargs="+", metavar="GLOB",
@@ -853,24 +855,25 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", required=True, help="where the shards and summary.json "
                         "go")
     parser.add_argument("--max-seq-length", type=int, default=128,
-                        help="tokens per example, including [CLS] and [SEP]")
+                        help="tokens per example, [CLS] and [SEP] included (default: 128)")
     parser.add_argument("--do-lower-case", dest="do_lower_case", action="store_true",
-                        default=True, help="lower-case and strip accents before WordPiece")
+                        default=True, help="lower-case and strip accents (the default)")
     parser.add_argument("--no-lower-case", dest="do_lower_case", action="store_false",
                         help="keep case and accents")
     parser.add_argument("--num-out-files", type=int, default=None,
-                        help="number of shards; default: one per %d examples, at most %d, at "
-                             "least --num-processes, at most the number of examples"
+                        help="number of shards (default: one per %d examples, at most %d, at "
+                             "least --num-processes, at most the number of examples)"
                              % (EXAMPLES_PER_DEFAULT_SHARD, MAX_DEFAULT_SHARDS))
     parser.add_argument("--num-processes", type=int, default=available_cpus(),
-                        help="worker processes (default: all available cores)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+                        help="worker processes (default: all available cores, here %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--blanks-separate-docs", action=argparse.BooleanOptionalAction,
-                        default=True, help="a blank line ends a document (with --no-blanks-"
-                                           "separate-docs blank lines are ignored)")
+                        default=True, help="whether a blank line ends a document (default: "
+                                           "yes); if not, blank lines are ignored")
     parser.add_argument("--legacy-segment-bug", action="store_true",
-                        help="reproduce the Chinese-ELECTRA release's segment rule, which "
-                             "leaves the second segment almost always empty")
+                        help="use the Chinese-ELECTRA release's segment rule, which puts every "
+                             "sentence after a non-empty segment A into A, so segment B is "
+                             "mostly empty (google-research/electra#20)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser.parse_args(argv)
 
