@@ -68,6 +68,8 @@ class PretrainingModel(tf.Module):
         untied_generator_embeddings=config.untied_generator_embeddings,
         untied_generator=config.untied_generator, electra_objective=config.electra_objective,
         compute_dtype=COMPUTE_DTYPES[config.mixed_precision])
+    if self.networks.generator is self.networks.discriminator:
+      self.gen_config = self.disc_config  # Tied or MLM-only: one full-size encoder.
     self.special_ids = special_ids or load_special_ids(config.vocab_file, config.vocab_size)
     # Masking and sampling draw from this generator (stateless ops seeded from it), so runs are
     # reproducible from config.seed. Its state is not checkpointed: checkpoints keep exactly the
@@ -95,10 +97,13 @@ class PretrainingModel(tf.Module):
             or (owns_generator and name.startswith("generator/")))
 
   def loss(self, features, training=True):
-    """(total loss, {name: scalar}) for one replica's batch; every term is a batch mean."""
+    """(total loss, {name: scalar}) for one replica's batch; every term is a batch mean.
+
+    The Trainer logs the total itself, so the metrics hold only its parts and accuracies.
+    """
     out = self._forward(features, training)
     masked, mlm = out["masked"], out["mlm"]
-    metrics = {"loss": out["loss"], "mlm_loss": mlm["loss"],
+    metrics = {"mlm_loss": mlm["loss"],
                "masked_lm_accuracy": _weighted_mean(
                    _equal(mlm["preds"], masked.masked_lm_ids), masked.masked_lm_weights)}
     if "disc" in out:
@@ -109,7 +114,11 @@ class PretrainingModel(tf.Module):
     return out["loss"], metrics
 
   def eval_metrics(self, features):
-    """Additive sums over this batch; combine batches with metrics.aggregate_eval_metrics."""
+    """Additive sums over this batch, each with a leading axis of 1 ([1] or [1, thresholds]).
+
+    The leading axis lets the Trainer's evaluate stack batches (and replicas) as rows instead
+    of concatenating the per-threshold AUC counts; metrics.aggregate_eval_metrics sums rows.
+    """
     out = self._forward(features, training=False)
     masked, mlm = out["masked"], out["mlm"]
     sums = metrics_lib.mlm_sums(masked.masked_lm_ids, masked.masked_lm_weights, mlm["preds"],
@@ -118,7 +127,7 @@ class PretrainingModel(tf.Module):
       disc = out["disc"]
       sums.update(metrics_lib.disc_sums(masked.input_mask, out["is_fake"], disc["probs"],
                                         disc["preds"], disc["example_losses"]))
-    return sums
+    return {name: value[tf.newaxis] for name, value in sums.items()}
 
   def predict(self, features):
     """Per-token outputs of one (randomly masked) forward pass, for inspection."""

@@ -90,11 +90,19 @@ def roc_auc_from_counts(tp, fp, tn, fn):
 
 
 def total_sums(batch_sums_list):
-  """Element-wise totals of a list of per-batch sum dicts (numpy or tensors)."""
+  """Element-wise totals of per-batch sum dicts (numpy arrays or tensors).
+
+  A dict may also stack several batches along a leading axis (as `PretrainingModel.eval_metrics`
+  and the Trainer's evaluate return them: "mlm_weight" of shape [rows]); those rows are summed.
+  """
   totals = {}
   for sums in batch_sums_list:
+    stacked = np.ndim(sums["mlm_weight"]) == 1
     for key, value in sums.items():
-      totals[key] = totals.get(key, 0.0) + np.asarray(value, np.float64)
+      value = np.asarray(value, np.float64)
+      if stacked:
+        value = value.sum(axis=0)
+      totals[key] = totals.get(key, 0.0) + value
   return totals
 
 

@@ -75,6 +75,13 @@ def features_of(ids, input_mask, segments):
 # ----------------------------------------------------------------------------------------------
 # Input pipeline.
 
+def tag(shard, index):
+  return MASK + 1 + 10 * shard + index
+
+
+ALL_TAGS = {tag(s, i) for s in range(3) for i in range(10)}
+
+
 @pytest.fixture(name="record_dir")
 def fixture_record_dir(tmp_path):
   rng = np.random.default_rng(0)
@@ -82,7 +89,7 @@ def fixture_record_dir(tmp_path):
   directory.mkdir()
   for shard in range(3):
     ids, input_mask, segments = random_examples(rng, 10)
-    ids[:, 1] = 100 * shard + np.arange(10)  # a unique tag per record (ids beyond V are fine here)
+    ids[:, 1] = tag(shard, np.arange(10))  # a unique, valid token id per record
     write_tfrecords(str(directory / f"pretrain_data.tfrecord-{shard}-of-3"), ids, input_mask,
                     segments)
   return tmp_path
@@ -97,7 +104,7 @@ def test_input_fn_yields_static_int32_batches(record_dir):
     assert dataset.element_spec[name].dtype == tf.int32
   batches = list(dataset.take(30))  # 240 records from 30: the training stream repeats
   tags = np.concatenate([b["input_ids"].numpy()[:, 1] for b in batches])
-  assert set(tags) == {100 * s + i for s in range(3) for i in range(10)}
+  assert set(tags) == ALL_TAGS
   assert all(b["input_ids"].numpy()[:, 0].tolist() == [CLS] * 8 for b in batches)
 
 
@@ -111,12 +118,12 @@ def test_input_fn_shards_files_or_records_per_pipeline(record_dir):
   contexts = [tf.distribute.InputContext(2, i, 1) for i in range(2)]
   by_files = [set(_tags(config, False, c, 10)) for c in contexts]
   assert by_files[0].isdisjoint(by_files[1])
-  assert by_files[0] | by_files[1] == {100 * s + i for s in range(3) for i in range(10)}
+  assert by_files[0] | by_files[1] == ALL_TAGS
   # One file for two pipelines: each reads every other record.
   config.pretrain_tfrecords = str(record_dir / "pretrain_tfrecords" / "*-1-of-3")
   by_records = [_tags(config, False, c, 5) for c in contexts]
-  assert by_records[0] == [100, 102, 104, 106, 108] * 2
-  assert by_records[1] == [101, 103, 105, 107, 109] * 2
+  assert by_records[0] == [tag(1, i) for i in (0, 2, 4, 6, 8)] * 2
+  assert by_records[1] == [tag(1, i) for i in (1, 3, 5, 7, 9)] * 2
 
 
 def test_input_files_comma_separated_and_missing(record_dir):
@@ -276,13 +283,16 @@ def test_losses_at_initialisation(tmp_path):
 
 def test_objective_variants_build_and_score(tmp_path):
   for hparams in ({"electra_objective": False}, {"uniform_generator": True},
-                  {"disallow_correct": True, "temperature": 0.5}):
+                  {"untied_generator": False}, {"disallow_correct": True, "temperature": 0.5}):
     model = electra_model.PretrainingModel(tiny_config(tmp_path, **hparams))
     loss, values = model.loss(_batch(), training=True)
     assert np.isfinite(loss.numpy())
     if hparams.get("uniform_generator"):
       assert values["mlm_loss"].numpy() == pytest.approx(math.log(VOCAB_SIZE), 1e-4)
       assert not any(n.startswith("generator") for n in model.all_variables())
+    if not hparams.get("untied_generator", True):
+      assert model.gen_config == model.disc_config
+      assert not any(n.startswith("generator/") for n in model.all_variables())
     if not hparams.get("electra_objective", True):
       assert "disc_loss" not in values and loss.numpy() == values["mlm_loss"].numpy()
       assert not any(n.startswith("discriminator_predictions") for n in model.all_variables())
@@ -379,3 +389,79 @@ def test_eval_metrics_of_the_model(tmp_path):
   assert abs(results["masked_lm_loss"] - math.log(VOCAB_SIZE)) < 0.2
   assert all(0.0 <= results[k] <= 1.0 for k in results if k != "masked_lm_loss"
              and k != "disc_loss")
+
+
+# ----------------------------------------------------------------------------------------------
+# run_pretraining.py
+
+SCRIPT_HPARAMS = {**TINY_HPARAMS, "num_warmup_steps": 0, "iterations_per_loop": 1,
+                  "log_every_steps": 1, "save_checkpoints_steps": 2, "jit_compile": False}
+
+
+def run_script(data_dir, **hparams):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO_ROOT)
+  command = [sys.executable, os.path.join(REPO_ROOT, "run_pretraining.py"),
+             "--data-dir", str(data_dir), "--model-name", "tiny",
+             "--hparams", json.dumps({**SCRIPT_HPARAMS, **hparams})]
+  return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120,
+                        check=False)
+
+
+def test_script_trains_resumes_and_evaluates(record_dir):
+  write_vocab(record_dir)
+  model_dir = record_dir / "models" / "tiny"
+  first = run_script(record_dir, num_train_steps=3)
+  assert first.returncode == 0, first.stderr
+  # A TF1 name-based checkpoint with the original's layout: variables, adam slots, global_step.
+  reader = tf.train.load_checkpoint(str(model_dir / "model.ckpt-3"))
+  names = set(reader.get_variable_to_shape_map())
+  for name in ("electra/encoder/layer_0/attention/self/query/kernel",
+               "generator/encoder/layer_0/output/LayerNorm/gamma",
+               "discriminator_predictions/dense_1/bias", "generator_predictions/output_bias"):
+    assert {name, f"{name}/adam_m", f"{name}/adam_v"} <= names
+  assert reader.get_tensor("global_step") == 3
+  assert (model_dir / "model.ckpt-2.index").exists()  # save_checkpoints_steps
+  disc_config = json.loads((model_dir / "discriminator_config.json").read_text())
+  assert disc_config["hidden_size"] == 32 and disc_config["vocab_size"] == VOCAB_SIZE
+  assert json.loads((model_dir / "generator_config.json").read_text())["hidden_size"] == 16
+
+  second = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2)
+  assert second.returncode == 0, second.stderr
+  assert "Resumed from" in second.stdout and "model.ckpt-3" in second.stdout
+  assert tf.train.load_checkpoint(str(model_dir / "model.ckpt-5")).get_tensor("global_step") == 5
+  results = json.loads((model_dir / "results" / "unsup_results.json").read_text())
+  assert results["global_step"] == 5
+  assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
+  assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
+
+
+def test_script_rejects_an_unknown_hparam_in_one_line(tmp_path):
+  result = run_script(tmp_path, num_train_stepz=3)
+  assert result.returncode != 0
+  last_line = result.stderr.strip().splitlines()[-1]
+  assert "num_train_stepz" in last_line and "Traceback" not in result.stderr
+
+
+def test_init_from_released_checkpoint_without_optimizer_slots(record_dir):
+  import run_pretraining  # pylint: disable=import-outside-toplevel
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
+  config = tiny_config(record_dir, **{**SCRIPT_HPARAMS, "num_train_steps": 1})
+  released = electra_model.PretrainingModel(config)
+  released_prefix = checkpoint_lib.save_checkpoint(str(record_dir / "released" / "electra_tiny"),
+                                                   released.all_variables())
+  config.init_checkpoint = released_prefix  # set directly: not every config version has it
+  trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
+  run_pretraining.restore(config, trainer)
+  for name, variable in trainer.model.all_variables().items():
+    np.testing.assert_array_equal(variable.numpy(), released.all_variables()[name].numpy())
+  assert trainer.global_step == 0
+  assert run_pretraining.train(config, trainer)["global_step"] == 1
+
+
+def test_diverging_loss_stops_with_a_clear_message(record_dir):
+  import run_pretraining  # pylint: disable=import-outside-toplevel
+  config = tiny_config(record_dir, **{**SCRIPT_HPARAMS, "num_train_steps": 6,
+                                      "learning_rate": 1e30})
+  trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
+  with pytest.raises(SystemExit, match="diverged"):
+    run_pretraining.train(config, trainer)
