@@ -102,12 +102,17 @@ def evaluate(config, trainer):
   return results
 
 
-def restore(config, trainer):
-  """Resumes from model_dir or initialises from init_checkpoint, failing with one line."""
-  init_checkpoint = getattr(config, "init_checkpoint", None)
-  if not config.do_train and not (tf.train.latest_checkpoint(config.model_dir)
-                                  or init_checkpoint):
+def check_something_to_evaluate(config):
+  """Eval-only runs need weights; checked before the Trainer creates files in model_dir."""
+  if config.do_train:
+    return
+  if not (tf.train.latest_checkpoint(config.model_dir)
+          or getattr(config, "init_checkpoint", None)):
     fail(f"nothing to evaluate: no checkpoint in {config.model_dir} and no init_checkpoint")
+
+
+def restore(trainer):
+  """Resumes from model_dir or initialises from init_checkpoint, failing with one line."""
   try:
     trainer.restore_or_initialize()
   except (FileNotFoundError, ValueError) as e:  # A wrong path, model size or vocabulary.
@@ -140,11 +145,12 @@ def main(argv=None):
   training.set_seed(config.seed)
   if config.debug and config.do_train and tf.io.gfile.exists(config.model_dir):
     tf.io.gfile.rmtree(config.model_dir)  # As the original: debug runs always start afresh.
+  check_something_to_evaluate(config)
   try:
     trainer = build_trainer(config, strategy)
   except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
     fail(str(e))
-  restore(config, trainer)
+  restore(trainer)
   if config.do_train:
     train(config, trainer)
   if config.do_eval:

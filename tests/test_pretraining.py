@@ -435,11 +435,16 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
 
 
-def test_script_rejects_an_unknown_hparam_in_one_line(tmp_path):
+def test_script_fails_in_one_line_on_user_errors(tmp_path):
   result = run_script(tmp_path, num_train_stepz=3)
   assert result.returncode != 0
   last_line = result.stderr.strip().splitlines()[-1]
   assert "num_train_stepz" in last_line and "Traceback" not in result.stderr
+  write_vocab(tmp_path)
+  result = run_script(tmp_path, do_train=False, do_eval=True)
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert "nothing to evaluate" in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "models").exists()
 
 
 def test_init_from_released_checkpoint_without_optimizer_slots(record_dir):
@@ -451,7 +456,7 @@ def test_init_from_released_checkpoint_without_optimizer_slots(record_dir):
                                                    released.all_variables())
   config.init_checkpoint = released_prefix  # set directly: not every config version has it
   trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
-  run_pretraining.restore(config, trainer)
+  run_pretraining.restore(trainer)
   for name, variable in trainer.model.all_variables().items():
     np.testing.assert_array_equal(variable.numpy(), released.all_variables()[name].numpy())
   assert trainer.global_step == 0
