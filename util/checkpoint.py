@@ -1,0 +1,216 @@
+"""TF1 name-based checkpoints: save, restore, and initialise from released checkpoints.
+
+Variables are keyed by their TF1 checkpoint names (`electra/encoder/layer_0/...`, see
+docs/ARCHITECTURE.md), so our checkpoints have the layout of the original ELECTRA's and the
+released models load by name. We write with `tf.raw_ops.SaveV2` on the variables' read values
+rather than `tf.compat.v1.train.Saver` or `tf.train.Checkpoint`: Saver refuses mirrored variables
+under a distribution strategy, and tf.train.Checkpoint keys by object graph, not by name. Reading
+a variable in cross-replica context gives its (identical) local copy, so this works for mirrored,
+multi-worker and TPU variables alike; assigning in cross-replica context updates every copy.
+"""
+
+import os
+import uuid
+
+import tensorflow as tf
+
+from util import utils
+
+CHECKPOINT_BASENAME = "model.ckpt"
+_MAX_NAMES_IN_MESSAGES = 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing.
+
+def save_checkpoint(prefix, named_variables):
+  """Writes {name: variable} as a TF1 checkpoint at `prefix` (`prefix.index`, `prefix.data-*`).
+
+  The data goes to a temporary prefix first and is renamed into place with the index last, so
+  `prefix.index` only ever exists for a complete checkpoint. Callers update the `checkpoint`
+  state file afterwards (CheckpointManager does), so a crash mid-save leaves the state file
+  pointing at the previous, complete checkpoint.
+  """
+  if not named_variables:
+    raise ValueError(f"No variables to save to '{prefix}'")
+  names = sorted(named_variables)
+  utils.mkdir(os.path.dirname(prefix))
+  temp_prefix = f"{prefix}.tmp-{uuid.uuid4().hex}"
+  with tf.device("/cpu:0"):  # SaveV2 only has a CPU kernel; read values are copied to host.
+    tensors = [tf.convert_to_tensor(named_variables[name]) for name in names]
+    tf.raw_ops.SaveV2(prefix=temp_prefix, tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=tensors)
+  _rename_checkpoint(temp_prefix, prefix)
+  return prefix
+
+
+def _rename_checkpoint(source_prefix, target_prefix):
+  """Moves the data shards, then the index: the index marks a checkpoint as complete."""
+  files = tf.io.gfile.glob(source_prefix + ".*")
+  index = source_prefix + ".index"
+  for path in sorted(files, key=lambda p: p == index):
+    tf.io.gfile.rename(path, target_prefix + path[len(source_prefix):], overwrite=True)
+
+
+def delete_checkpoint(prefix):
+  # ".*" cannot match a longer step number: model.ckpt-1.* does not match model.ckpt-10.index.
+  for path in tf.io.gfile.glob(prefix + ".*"):
+    tf.io.gfile.remove(path)
+
+
+class CheckpointManager:
+  """Numbered checkpoints `<model_dir>/model.ckpt-<step>`, keeping the newest `keep_max`.
+
+  The `checkpoint` state file is the TF1 one (`tf.train.latest_checkpoint(model_dir)` reads it);
+  it stores paths relative to model_dir so that a model directory can be moved or copied.
+  """
+
+  def __init__(self, model_dir, keep_max=5):
+    if keep_max is not None and keep_max < 1:
+      raise ValueError(f"keep_max must be at least 1 (or None to keep all), got {keep_max}")
+    self.model_dir = model_dir
+    self.keep_max = keep_max
+
+  def save(self, named_variables, step):
+    """Writes the checkpoint for `step`, then the state file, then deletes the oldest ones."""
+    prefix = os.path.join(self.model_dir, f"{CHECKPOINT_BASENAME}-{int(step)}")
+    save_checkpoint(prefix, named_variables)
+    kept = [p for p in self.all_checkpoints() if p != prefix] + [prefix]
+    removed = []
+    if self.keep_max is not None and len(kept) > self.keep_max:
+      removed, kept = kept[:-self.keep_max], kept[-self.keep_max:]
+    tf.compat.v1.train.update_checkpoint_state(
+        self.model_dir, os.path.basename(prefix),
+        all_model_checkpoint_paths=[os.path.basename(p) for p in kept])
+    # Deleted only once the state file no longer names them.
+    for old_prefix in removed:
+      delete_checkpoint(old_prefix)
+    return prefix
+
+  def all_checkpoints(self):
+    """Absolute prefixes listed in the state file, oldest first."""
+    state = tf.train.get_checkpoint_state(self.model_dir)
+    return list(state.all_model_checkpoint_paths) if state else []
+
+  def latest(self):
+    """The newest complete checkpoint's prefix, or None."""
+    return tf.train.latest_checkpoint(self.model_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading.
+
+def resolve_checkpoint(path):
+  """A directory -> its latest checkpoint; a checkpoint prefix (or one of its files) -> prefix.
+
+  A directory without a `checkpoint` state file but with exactly one checkpoint in it (as the
+  released model archives are unpacked) resolves to that checkpoint.
+  """
+  path = str(path)
+  if tf.io.gfile.isdir(path):
+    return _latest_in_directory(path)
+  prefix = _strip_checkpoint_suffix(path)
+  if tf.io.gfile.exists(prefix + ".index"):
+    return prefix
+  raise FileNotFoundError(
+      f"Checkpoint '{path}' not found: it is neither a directory holding checkpoints nor a "
+      f"checkpoint prefix ('{prefix}.index' does not exist)")
+
+
+def _latest_in_directory(directory):
+  latest = tf.train.latest_checkpoint(directory)
+  if latest:
+    return latest
+  prefixes = sorted(p[:-len(".index")]
+                    for p in tf.io.gfile.glob(os.path.join(directory, "*.index")))
+  if len(prefixes) == 1:
+    return prefixes[0]
+  found = f"several checkpoints ({', '.join(map(os.path.basename, prefixes))}) and " if prefixes else ""
+  raise FileNotFoundError(
+      f"No checkpoint found in directory '{directory}': {found}no 'checkpoint' state file "
+      f"naming an existing checkpoint")
+
+
+def _strip_checkpoint_suffix(path):
+  """model.ckpt-5.index / model.ckpt-5.data-00000-of-00001 -> model.ckpt-5."""
+  if path.endswith(".index"):
+    return path[:-len(".index")]
+  head, dot, tail = path.rpartition(".")
+  if dot and tail.startswith("data-") and "-of-" in tail:
+    return head
+  return path
+
+
+def restore(path, named_variables, allow_missing=False):
+  """Assigns every variable from the checkpoint at `path` (a prefix or a directory).
+
+  Raises ValueError if the checkpoint lacks some variables (unless `allow_missing`) or if a
+  shape or dtype differs; nothing is assigned in that case. Returns the restored names.
+  """
+  prefix = resolve_checkpoint(path)
+  reader = tf.train.load_checkpoint(prefix)
+  shapes = reader.get_variable_to_shape_map()
+  missing = sorted(set(named_variables) - set(shapes))
+  if missing and not allow_missing:
+    raise ValueError(f"Checkpoint '{prefix}' lacks {len(missing)} of the "
+                     f"{len(named_variables)} variables: {_name_list(missing)}")
+  present = sorted(set(named_variables) & set(shapes))
+  _check_compatible(prefix, reader, {name: named_variables[name] for name in present})
+  _assign_all(reader, {name: named_variables[name] for name in present})
+  return present
+
+
+def init_from_checkpoint(path, named_variables, skip=("global_step",)):
+  """Initialises from a released or pre-trained checkpoint by name, tolerating differences.
+
+  Loads every variable whose name the checkpoint has; variables it lacks (optimizer slots
+  `<var>/adam_m` -- released checkpoints have none, google-research/electra#25 -- or new task
+  heads) keep their initial values, and checkpoint entries the model lacks are ignored. Names in
+  `skip` are never loaded: by default the step counter, so that a run initialised from a
+  checkpoint trained for 1M steps starts its own schedule at step 0; they are reported with the
+  unused entries. A shape or dtype mismatch is a ValueError (wrong model size or vocabulary).
+  Returns (loaded_names, missing_in_checkpoint, unused_in_checkpoint), each sorted.
+  """
+  prefix = resolve_checkpoint(path)
+  reader = tf.train.load_checkpoint(prefix)
+  in_checkpoint = set(reader.get_variable_to_shape_map())
+  wanted = set(named_variables) - set(skip)
+  loaded = sorted(wanted & in_checkpoint)
+  missing = sorted(wanted - in_checkpoint)
+  unused = sorted(in_checkpoint - set(loaded))
+  _check_compatible(prefix, reader, {name: named_variables[name] for name in loaded})
+  _assign_all(reader, {name: named_variables[name] for name in loaded})
+  utils.log(f"Initialised {len(loaded)} variables from {prefix}; {len(missing)} not in the "
+            f"checkpoint{_examples(missing)}; {len(unused)} checkpoint entries "
+            f"unused{_examples(unused)}")
+  return loaded, missing, unused
+
+
+def _check_compatible(prefix, reader, named_variables):
+  shapes = reader.get_variable_to_shape_map()
+  dtypes = reader.get_variable_to_dtype_map()
+  for name, variable in sorted(named_variables.items()):
+    if list(shapes[name]) != variable.shape.as_list():
+      raise ValueError(f"Shape mismatch for variable '{name}': the model has "
+                       f"{variable.shape.as_list()}, checkpoint '{prefix}' has {list(shapes[name])}")
+    if dtypes[name] != variable.dtype:
+      raise ValueError(f"Dtype mismatch for variable '{name}': the model has "
+                       f"{variable.dtype.name}, checkpoint '{prefix}' has {dtypes[name].name}")
+
+
+def _assign_all(reader, named_variables):
+  # One tensor at a time, so restoring never holds more than one extra copy in host memory.
+  for name, variable in named_variables.items():
+    variable.assign(reader.get_tensor(name))
+
+
+def _name_list(names):
+  shown = ", ".join(names[:_MAX_NAMES_IN_MESSAGES])
+  more = len(names) - _MAX_NAMES_IN_MESSAGES
+  return shown + (f" ... and {more} more" if more > 0 else "")
+
+
+def _examples(names):
+  if not names:
+    return ""
+  return f" (e.g. {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"

@@ -1,0 +1,120 @@
+"""Distribution strategy selection, seeding and compute precision.
+
+Kept apart from the training loop (util/training.py re-exports these) because choosing a
+strategy has to happen first in a program: MultiWorkerMirroredStrategy and TPU initialisation
+must run before TensorFlow creates any other op.
+"""
+
+import json
+import os
+import random
+
+import numpy as np
+import tensorflow as tf
+
+from util import utils
+
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+PRECISIONS = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
+
+
+def get_strategy(config):
+  """The tf.distribute strategy for `config` (any object with the attributes below).
+
+  `config.strategy` ("auto" or None by default) may force one of "one_device", "mirrored",
+  "multi_worker" or "tpu". "auto" picks, in order: TPU if `use_tpu`; MultiWorkerMirrored if
+  TF_CONFIG names several workers; Mirrored over several GPUs; else OneDevice (GPU 0 or CPU).
+  TPU settings: `tpu_name`, `tpu_zone`, `gcp_project`.
+  """
+  name = getattr(config, "strategy", None) or "auto"
+  if name not in STRATEGIES:
+    raise ValueError(f"Unknown strategy '{name}' (expected one of {STRATEGIES})")
+  if name == "auto":
+    name = _auto_strategy_name(config)
+  strategy = _STRATEGY_BUILDERS[name](config)
+  utils.log(f"Distribution strategy: {name} ({type(strategy).__name__}), "
+            f"{strategy.num_replicas_in_sync} replica(s)")
+  return strategy
+
+
+def _auto_strategy_name(config):
+  if getattr(config, "use_tpu", False):
+    return "tpu"
+  if num_workers_in_tf_config() > 1:
+    return "multi_worker"
+  if len(tf.config.list_logical_devices("GPU")) > 1:
+    return "mirrored"
+  return "one_device"
+
+
+def num_workers_in_tf_config():
+  """Number of worker and chief tasks in the TF_CONFIG environment variable (0 if unset)."""
+  tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+  cluster = tf_config.get("cluster", {})
+  return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _one_device(config):
+  del config
+  gpus = tf.config.list_logical_devices("GPU")
+  return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
+
+
+def _mirrored(config):
+  """All GPUs; without GPUs, all logical CPU devices (how the tests simulate two replicas)."""
+  del config
+  devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+  return tf.distribute.MirroredStrategy([device.name for device in devices])
+
+
+def _multi_worker(config):
+  del config
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _tpu(config):
+  resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
+      tpu=getattr(config, "tpu_name", None), zone=getattr(config, "tpu_zone", None),
+      project=getattr(config, "gcp_project", None))
+  tf.config.experimental_connect_to_cluster(resolver)
+  tf.tpu.experimental.initialize_tpu_system(resolver)
+  return tf.distribute.TPUStrategy(resolver)
+
+
+_STRATEGY_BUILDERS = {"one_device": _one_device, "mirrored": _mirrored,
+                      "multi_worker": _multi_worker, "tpu": _tpu}
+
+
+def is_chief(strategy):
+  """True on the worker that writes checkpoints and summaries (always true on one machine)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  if task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return task_type in (None, "worker") and not has_chief and (task_id or 0) == 0
+
+
+def set_seed(seed):
+  """Seeds Python's, NumPy's and TensorFlow's global generators."""
+  random.seed(seed)
+  np.random.seed(seed)
+  tf.random.set_seed(seed)
+
+
+def set_precision(mixed_precision):
+  """The compute dtype for `mixed_precision` ("float32"/None, "bfloat16" or "float16").
+
+  Variables stay float32 either way (model/modeling.py casts at use); float16 additionally needs
+  loss scaling, which the Trainer turns on for it.
+  """
+  name = mixed_precision or "float32"
+  if name not in PRECISIONS:
+    raise ValueError(f"Unknown mixed_precision '{mixed_precision}' "
+                     f"(expected one of {sorted(PRECISIONS)})")
+  dtype = PRECISIONS[name]
+  if dtype != tf.float32:
+    utils.log(f"Mixed precision: computing in {name}, variables in float32")
+  return dtype

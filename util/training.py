@@ -1,0 +1,434 @@
+"""The estimator's train / evaluate / predict contract on tf.function and tf.distribute.
+
+Model protocol. A model is a tf.Module created under `strategy.scope()` with:
+  - `model.trainable_variables`: dict {checkpoint name: tf.Variable} of the trained variables
+    (a property overriding tf.Module's tuple);
+  - `model.all_variables()`: dict {checkpoint name: tf.Variable} of every variable the model
+    owns, trainable or not (what checkpoints hold besides the optimizer's slots);
+  - `model.loss(features, training) -> (loss, metrics)`: on one replica's batch, a float32
+    scalar loss and a dict {name: scalar} of metrics to log. The loss estimates the GLOBAL-batch
+    loss from this shard (docs/ARCHITECTURE.md): gradients are MEAN-all-reduced over replicas,
+    so a per-example mean needs nothing more, while a sum over the batch must be multiplied by
+    `tf.distribute.get_strategy().num_replicas_in_sync`;
+  - `model.predict(features) -> {name: tensor [batch, ...]}`;
+  - optionally `model.eval_metrics(features) -> {name: tensor}` (scalars or [batch, ...]) used
+    by `evaluate` instead of `predict`.
+`features` is whatever one element of the input function's dataset is (usually a dict).
+
+Input functions have the signature `input_fn(input_context) -> tf.data.Dataset` of PER-REPLICA
+batches (`input_context.get_per_replica_batch_size(global_batch_size)`); they run once per
+worker and should shard by `input_context.input_pipeline_id` when there are several workers.
+
+Trainer API:
+    with strategy.scope():
+      model = MyModel(...)
+      optimizer = optimization.AdamWeightDecay(...)
+    trainer = Trainer(strategy, model, optimizer, train_input_fn, model_dir, ...)
+    metrics = trainer.train(num_train_steps)       # trains UNTIL global_step == num_train_steps
+    outputs = trainer.evaluate(eval_input_fn, num_steps=None)  # {name: np.ndarray}
+    for batch in trainer.predict(test_input_fn): ...           # {name: np.ndarray} per batch
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from util import checkpoint as checkpoint_lib
+from util import utils
+from util.strategy import PRECISIONS, is_chief
+from util.strategy import get_strategy, set_precision, set_seed  # noqa: F401 (re-exported)
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Training diverged: the loss (or, without loss scaling, a gradient) became NaN or Inf."""
+
+
+class DynamicLossScale(tf.Module):
+  """Loss scaling for float16: halve the scale on overflow (and skip that step), double it
+  after `growth_steps` finite steps in a row. Its variables are checkpointed with the model's."""
+
+  def __init__(self, initial_scale=2.0 ** 15, growth_steps=2000):
+    super().__init__(name=None)
+    self.growth_steps = growth_steps
+    self.scale = tf.Variable(initial_scale, dtype=tf.float32, trainable=False,
+                             name="loss_scale/current_loss_scale")
+    self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                  name="loss_scale/good_steps")
+
+  def named_variables(self):
+    return {"loss_scale/current_loss_scale": self.scale, "loss_scale/good_steps": self.good_steps}
+
+  def can_decrease(self):
+    return self.scale > 1.0
+
+  def update(self, grads_finite):
+    """Called in cross-replica context; every replica saw the same all-reduced gradients."""
+    good_steps = tf.where(grads_finite, self.good_steps + 1, tf.zeros_like(self.good_steps))
+    grow = good_steps >= self.growth_steps
+    grown = tf.where(tf.math.is_finite(self.scale * 2.0), self.scale * 2.0, self.scale)
+    scale = tf.where(grads_finite, tf.where(grow, grown, self.scale),
+                     tf.maximum(self.scale / 2.0, 1.0))
+    self.scale.assign(scale)
+    self.good_steps.assign(tf.where(grow, tf.zeros_like(good_steps), good_steps))
+
+
+class Trainer:
+  """Trains, checkpoints, evaluates and predicts one model under one strategy.
+
+  Args:
+    strategy: the tf.distribute strategy the model and optimizer were created under.
+    model: see the model protocol in the module docstring.
+    optimizer: `model/optimization.AdamWeightDecay` (or anything with its interface); built here
+      under the strategy's scope if `optimizer.iterations` is still None.
+    input_fn: training input function, `input_fn(input_context) -> tf.data.Dataset`.
+    model_dir: checkpoints (`model.ckpt-<step>`) and TensorBoard summaries go here.
+    steps_per_loop: training steps per tf.function call (fewer host round trips).
+    save_checkpoints_steps / keep_checkpoint_max / log_every_steps: as the estimator's.
+    init_checkpoint: used by name (`init_from_checkpoint`) when model_dir has no checkpoint.
+    jit_compile: XLA-compile each replica's forward and backward pass.
+    mixed_precision: "float16" turns on dynamic loss scaling; other values need nothing here.
+  """
+
+  def __init__(self, strategy, model, optimizer, input_fn, model_dir, *, steps_per_loop=1,
+               save_checkpoints_steps=1000, keep_checkpoint_max=5, log_every_steps=100,
+               init_checkpoint=None, jit_compile=False, mixed_precision="float32",
+               initial_loss_scale=2.0 ** 15):
+    self.strategy = strategy
+    self.model = model
+    self.optimizer = optimizer
+    self.model_dir = model_dir
+    self.steps_per_loop = max(1, int(steps_per_loop))
+    self.save_checkpoints_steps = max(1, int(save_checkpoints_steps))
+    self.log_every_steps = max(1, int(log_every_steps))
+    self.init_checkpoint = init_checkpoint
+    if (mixed_precision or "float32") not in PRECISIONS:
+      raise ValueError(f"Unknown mixed_precision '{mixed_precision}'")
+    self._trainable = _as_named(model.trainable_variables)
+    with strategy.scope():
+      if optimizer.iterations is None:
+        optimizer.build(self._trainable)
+      self._loss_scale = (DynamicLossScale(initial_loss_scale)
+                          if mixed_precision == "float16" else None)
+    self._is_chief = is_chief(strategy)
+    self._manager = checkpoint_lib.CheckpointManager(model_dir, keep_checkpoint_max)
+    self._writer = (tf.summary.create_file_writer(model_dir) if self._is_chief
+                    else tf.summary.create_noop_writer())
+    self._train_dataset = strategy.distribute_datasets_from_function(input_fn)
+    self._train_iterator = None
+    self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
+    self._train_loop = tf.function(self._train_loop_fn)
+    self._gather_steps = {}
+    self._initialized = False
+
+  # --------------------------------------------------------------------------------------------
+  # Variables and checkpoints.
+
+  @property
+  def global_step(self):
+    return int(self.optimizer.iterations.numpy())
+
+  def checkpoint_variables(self):
+    """{name: variable} of everything a resumable checkpoint holds."""
+    named = dict(_as_named(self.model.all_variables()))
+    extra = dict(self.optimizer.slot_variables())
+    if self._loss_scale is not None:
+      extra.update(self._loss_scale.named_variables())
+    for name, variable in extra.items():
+      if name in named and named[name] is not variable:
+        raise ValueError(f"Two different variables are named '{name}'")
+      named[name] = variable
+    return named
+
+  def restore_or_initialize(self):
+    """Resumes from model_dir's latest checkpoint, else initialises from init_checkpoint.
+
+    Runs once per Trainer; returns the global step.
+    """
+    if not self._initialized:
+      latest = self._manager.latest()
+      if latest:
+        required = self.checkpoint_variables()
+        optional = self._loss_scale.named_variables() if self._loss_scale else {}
+        for name in optional:
+          required.pop(name)
+        checkpoint_lib.restore(latest, required)
+        # A float32 run's checkpoint has no loss scale; resuming it in float16 starts afresh.
+        checkpoint_lib.restore(latest, optional, allow_missing=True)
+        utils.log(f"Resumed from {latest} at step {self.global_step}")
+      elif self.init_checkpoint:
+        checkpoint_lib.init_from_checkpoint(self.init_checkpoint,
+                                            _as_named(self.model.all_variables()))
+      self._initialized = True
+    return self.global_step
+
+  def save(self):
+    """Writes model.ckpt-<global_step> (on the chief only); returns its prefix or None."""
+    if not self._is_chief:
+      return None
+    prefix = self._manager.save(self.checkpoint_variables(), self.global_step)
+    utils.log(f"Saved checkpoint {prefix}")
+    return prefix
+
+  # --------------------------------------------------------------------------------------------
+  # Training.
+
+  def train(self, num_steps):
+    """Trains until global_step reaches `num_steps` (a total, like the estimator's max_steps).
+
+    Returns the metrics averaged over the last logging window plus `global_step`. Raises
+    NonFiniteLossError, without saving, if the loss becomes NaN or Inf.
+    """
+    step = self.restore_or_initialize()
+    if self._train_iterator is None:
+      self._train_iterator = iter(self._train_dataset)
+    progress = _Progress(step, num_steps)
+    metrics, previous_step = {}, step
+    while step < num_steps:
+      outputs = self._run_loop(self._chunk_size(step, num_steps))
+      step = self.global_step
+      progress.add(outputs)
+      if progress.should_log(step, self.log_every_steps) or step >= num_steps:
+        metrics = self._log(progress, step)
+      # float16 steps skipped on overflow do not advance the step: save each step only once.
+      if step % self.save_checkpoints_steps == 0 and step != previous_step:
+        self.save()
+      previous_step = step
+    if self._manager.latest() != self._prefix(step):
+      self.save()  # The final step, unless it fell on a checkpoint boundary.
+    self._writer.flush()
+    return dict(metrics, global_step=step)
+
+  def _chunk_size(self, step, num_steps):
+    """Steps in the next loop call: stops at num_steps and at checkpoint boundaries."""
+    to_checkpoint = self.save_checkpoints_steps - step % self.save_checkpoints_steps
+    return min(self.steps_per_loop, num_steps - step, to_checkpoint)
+
+  def _prefix(self, step):
+    return os.path.join(self.model_dir, f"{checkpoint_lib.CHECKPOINT_BASENAME}-{step}")
+
+  def _run_loop(self, num_steps):
+    outputs = self._train_loop(self._train_iterator, tf.constant(num_steps, tf.int32))
+    outputs = tf.nest.map_structure(lambda t: t.numpy(), outputs)
+    if not outputs["ok"]:
+      self._raise_diverged(outputs)
+    return outputs
+
+  def _raise_diverged(self, outputs):
+    # The failing step's update was not applied, so it is the step after global_step.
+    bad_step = self.global_step + 1
+    what = (f"the loss is {outputs['last_loss']}" if not np.isfinite(outputs["last_loss"])
+            else f"the gradients are not finite (loss {outputs['last_loss']})")
+    latest = self._manager.latest()
+    kept = (f"the newest checkpoint, {latest}, is intact" if latest
+            else "there is no earlier checkpoint")
+    self._writer.flush()
+    raise NonFiniteLossError(
+        f"Training diverged at step {bad_step}: {what}. Stopped without applying that update "
+        f"or writing a checkpoint; {kept}. Lower the learning rate or check the input data "
+        f"before resuming.")
+
+  def _train_loop_fn(self, iterator, num_steps):
+    """`num_steps` steps in one tf.function call; stops early at the first diverged step.
+
+    The first step runs before the loop so the loop's accumulators get their structure (the
+    metric names) from it; both call sites share one traced forward/backward function.
+    """
+    totals = self._train_step(next(iterator))
+    for _ in tf.range(num_steps - 1):
+      if not totals["ok"]:
+        break
+      totals = _accumulate(totals, self._train_step(next(iterator)))
+    return totals
+
+  def _train_step(self, features):
+    """One step in cross-replica context: gradients, then the update if everything is finite."""
+    strategy = self.strategy
+    grads, loss, metrics, examples, grads_finite = strategy.run(
+        self._replica_gradients, args=(features,))
+    mean = tf.distribute.ReduceOp.MEAN
+    loss = strategy.reduce(mean, loss, axis=None)
+    metrics = {name: strategy.reduce(mean, value, axis=None) for name, value in metrics.items()}
+    examples = strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None)
+    # All-reduced gradients are the same on every replica, so any replica's flag will do.
+    grads_finite = strategy.experimental_local_results(grads_finite)[0]
+    loss_finite = tf.math.is_finite(loss)
+    # tf.cond in cross-replica context: the optimizer's merge_call may not sit inside a cond
+    # built in replica context.
+    tf.cond(grads_finite & loss_finite,
+            lambda: self._apply(grads), lambda: tf.constant(False))
+    if self._loss_scale is not None:
+      ok = loss_finite & (grads_finite | self._loss_scale.can_decrease())
+      self._loss_scale.update(grads_finite)
+    else:
+      ok = loss_finite & grads_finite
+    return {"loss": loss, "metrics": metrics, "steps": tf.constant(1, tf.int64),
+            "examples": tf.cast(examples, tf.int64), "ok": ok, "last_loss": loss,
+            "skipped": tf.cast(tf.logical_not(grads_finite), tf.int64)}
+
+  def _apply(self, grads):
+    def apply_on_replica(replica_grads):
+      self.optimizer.apply_gradients(
+          [(replica_grads[name], self._trainable[name]) for name in sorted(replica_grads)])
+    self.strategy.run(apply_on_replica, args=(grads,))
+    return tf.constant(True)
+
+  def _replica_gradients(self, features):
+    """Per replica: loss, metrics and the MEAN of the gradients over all replicas."""
+    # This replica's copy, as a tensor: the XLA-compiled function needs no distributed variable.
+    scale = (tf.convert_to_tensor(self._loss_scale.scale) if self._loss_scale is not None
+             else None)
+    loss, metrics, grads = self._forward_backward(features, scale)
+    names = sorted(grads)
+    reduced = tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.MEAN, [grads[name] for name in names])
+    if scale is not None:
+      reduced = [g / scale for g in reduced]
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in reduced])
+    examples = tf.shape(tf.nest.flatten(features)[0])[0]
+    metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
+    return dict(zip(names, reduced)), loss, metrics, examples, finite
+
+  def _forward_backward_fn(self, features, loss_scale):
+    """Loss, metrics and local gradients {name: dense tensor}; XLA-compiled with jit_compile."""
+    with tf.GradientTape() as tape:
+      loss, metrics = self.model.loss(features, training=True)
+      loss = tf.cast(loss, tf.float32)
+      scaled_loss = loss * loss_scale if loss_scale is not None else loss
+    grads = tape.gradient(scaled_loss, self._trainable)
+    unused = sorted(name for name, grad in grads.items() if grad is None)
+    if unused:  # Logged while tracing, i.e. once.
+      utils.log(f"No gradient for {len(unused)} trainable variables: {', '.join(unused[:10])}")
+    # Embedding gradients arrive as IndexedSlices; the update densifies them anyway.
+    return loss, metrics, {name: tf.convert_to_tensor(grad)
+                           for name, grad in grads.items() if grad is not None}
+
+  def _log(self, progress, step):
+    metrics, line = progress.report(step)
+    learning_rate = float(self.optimizer.learning_rate_fn(self.optimizer.iterations))
+    utils.log(line)
+    with self._writer.as_default(step=step):
+      for name, value in metrics.items():
+        tf.summary.scalar(name, value)
+      tf.summary.scalar("learning_rate", learning_rate)
+      if self._loss_scale is not None:
+        tf.summary.scalar("loss_scale", self._loss_scale.scale.numpy())
+    return {name: value for name, value in metrics.items() if "/sec" not in name}
+
+  # --------------------------------------------------------------------------------------------
+  # Evaluation and prediction.
+
+  def evaluate(self, input_fn, num_steps=None):
+    """Runs `model.eval_metrics` (else `model.predict`) over the data.
+
+    Returns {name: np.ndarray}: every batch's outputs from all replicas, concatenated along
+    axis 0 in input order (scalar outputs give one row per replica and batch). The caller
+    aggregates. Runs until the data ends or after `num_steps` global batches.
+    """
+    fn = getattr(self.model, "eval_metrics", None) or self.model.predict
+    batches = list(self._gathered_batches(input_fn, fn, num_steps))
+    if not batches:
+      return {}
+    return {name: np.concatenate([batch[name] for batch in batches]) for name in batches[0]}
+
+  def predict(self, input_fn, num_steps=None):
+    """Yields `model.predict` outputs per global batch as {name: np.ndarray}, in input order.
+
+    With several workers every worker must see the same number of batches: gathering across
+    workers is a collective.
+    """
+    yield from self._gathered_batches(input_fn, self.model.predict, num_steps)
+
+  def _gathered_batches(self, input_fn, fn, num_steps):
+    self.restore_or_initialize()
+    dataset = self.strategy.distribute_datasets_from_function(input_fn)
+    gather_step = self._gather_step(fn)
+    for index, features in enumerate(dataset):
+      if num_steps is not None and index >= num_steps:
+        break
+      yield tf.nest.map_structure(lambda t: t.numpy(), gather_step(features))
+
+  def _gather_step(self, fn):
+    """A tf.function running `fn` on every replica and gathering the outputs along axis 0."""
+    key = getattr(fn, "__name__", id(fn))
+    if key not in self._gather_steps:
+      def replica_fn(features):
+        return tf.nest.map_structure(lambda t: t[tf.newaxis] if t.shape.rank == 0 else t,
+                                     fn(features))
+
+      def step(features):
+        outputs = self.strategy.run(replica_fn, args=(features,))
+        return tf.nest.map_structure(lambda t: self.strategy.gather(t, axis=0), outputs)
+      # The last batch is usually smaller: generalise its shape instead of retracing again.
+      self._gather_steps[key] = tf.function(step, reduce_retracing=True)
+    return self._gather_steps[key]
+
+
+def _accumulate(totals, step):
+  """Sums of one loop call's step outputs; `last_loss` and `ok` describe the newest step."""
+  return {"loss": totals["loss"] + step["loss"],
+          "metrics": {name: totals["metrics"][name] + value
+                      for name, value in step["metrics"].items()},
+          "steps": totals["steps"] + 1, "examples": totals["examples"] + step["examples"],
+          "ok": step["ok"], "last_loss": step["last_loss"],
+          "skipped": totals["skipped"] + step["skipped"]}
+
+
+def _as_named(variables):
+  """A {name: variable} dict; a list of variables is keyed by their TF1 names."""
+  if isinstance(variables, dict):
+    return variables
+  named = {}
+  for variable in variables:
+    name = variable.name[:-2] if variable.name.endswith(":0") else variable.name
+    if name in named:
+      raise ValueError(f"Two variables are named '{name}'; the model must return a dict")
+    named[name] = variable
+  return named
+
+
+class _Progress:
+  """Averages loop outputs over a logging window and formats the estimator-style log line."""
+
+  def __init__(self, start_step, total_steps):
+    self.start_step = start_step
+    self.total_steps = total_steps
+    self.run_timer = utils.Timer()
+    self.last_logged_step = start_step
+    self._reset_window(start_step)
+
+  def _reset_window(self, step):
+    self.window_timer = utils.Timer()
+    self.window_start_step = step
+    self.sums, self.steps, self.examples, self.skipped = {}, 0, 0, 0
+
+  def add(self, outputs):
+    values = dict(outputs["metrics"], loss=outputs["loss"])
+    for name, value in values.items():
+      self.sums[name] = self.sums.get(name, 0.0) + float(value)
+    self.steps += int(outputs["steps"])
+    self.examples += int(outputs["examples"])
+    self.skipped += int(outputs["skipped"])
+
+  def should_log(self, step, every):
+    return step // every > self.last_logged_step // every
+
+  def report(self, step):
+    """({name: window mean} plus throughput, the log line); starts a new window."""
+    secs = max(self.window_timer.elapsed(), 1e-9)
+    metrics = {name: total / max(self.steps, 1) for name, total in self.sums.items()}
+    metrics["global_step/sec"] = self.steps / secs
+    metrics["examples/sec"] = self.examples / secs
+    elapsed = self.run_timer.elapsed()
+    rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
+    eta = (self.total_steps - step) / rate if rate > 0 else 0.0
+    values = ", ".join(f"{name} = {value:.4g}" for name, value in sorted(metrics.items())
+                       if "/sec" not in name)
+    skipped = f", {self.skipped} steps skipped (float16 overflow)" if self.skipped else ""
+    line = (f"step {step}/{self.total_steps} ({100.0 * step / max(self.total_steps, 1):.1f}%), "
+            f"{metrics['global_step/sec']:.2f} steps/s, {metrics['examples/sec']:.1f} examples/s, "
+            f"elapsed {utils.secs_to_str(elapsed)}, ETA {utils.secs_to_str(eta)}: "
+            f"{values}{skipped}")
+    self.last_logged_step = step
+    self._reset_window(step)
+    return metrics, line

@@ -1,0 +1,78 @@
+"""Small helpers shared by the scripts: logging, duration formatting and json / pickle io.
+
+File helpers go through tf.io.gfile so that model and data directories may live on GCS.
+"""
+
+import json
+import pickle
+import time
+
+import tensorflow as tf
+
+
+def log(*args, **kwargs):
+  """Prints one line to stdout, flushed at once so progress shows up in logs and pipes."""
+  message = " ".join(str(arg) for arg in args)
+  print(message, flush=True, **kwargs)
+
+
+def heading(*args):
+  log(80 * "=")
+  log(*args)
+  log(80 * "=")
+
+
+def secs_to_str(secs):
+  """Formats a duration as H:MM:SS, or M:SS below an hour (negative durations clamp to 0)."""
+  secs = max(int(round(secs)), 0)
+  hours, rest = divmod(secs, 3600)
+  minutes, seconds = divmod(rest, 60)
+  if hours:
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+  return f"{minutes}:{seconds:02d}"
+
+
+def load_json(path):
+  with tf.io.gfile.GFile(path, "r") as f:
+    return json.load(f)
+
+
+def write_json(obj, path):
+  """Writes pretty-printed json; ensure_ascii=False keeps Chinese text readable in the file."""
+  mkdir_for(path)
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def load_pickle(path):
+  with tf.io.gfile.GFile(path, "rb") as f:
+    return pickle.load(f)
+
+
+def write_pickle(obj, path):
+  mkdir_for(path)
+  with tf.io.gfile.GFile(path, "wb") as f:
+    pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def mkdir(path):
+  if path and not tf.io.gfile.exists(path):
+    tf.io.gfile.makedirs(path)
+
+
+def mkdir_for(path):
+  """Creates the directory that will hold `path`."""
+  mkdir(path.rsplit("/", 1)[0] if "/" in path else "")
+
+
+class Timer:
+  """Wall-clock seconds since construction (or the last reset)."""
+
+  def __init__(self):
+    self.start = time.time()
+
+  def reset(self):
+    self.start = time.time()
+
+  def elapsed(self):
+    return time.time() - self.start
