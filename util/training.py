@@ -114,7 +114,9 @@ class Trainer:
     self._manager = checkpoint_lib.CheckpointManager(model_dir, keep_checkpoint_max)
     self._writer = (tf.summary.create_file_writer(model_dir) if self._is_chief
                     else tf.summary.create_noop_writer())
-    self._train_dataset = strategy.distribute_datasets_from_function(input_fn)
+    # input_fn may be None for a Trainer that only evaluates or predicts.
+    self._train_dataset = (strategy.distribute_datasets_from_function(input_fn)
+                           if input_fn is not None else None)
     self._train_iterator = None
     self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
     self._train_loop = tf.function(self._train_loop_fn)
@@ -179,6 +181,8 @@ class Trainer:
     Returns the metrics averaged over the last logging window plus `global_step`. Raises
     NonFiniteLossError, without saving, if the loss becomes NaN or Inf.
     """
+    if self._train_dataset is None:
+      raise ValueError("This Trainer was built without a training input_fn")
     step = self.restore_or_initialize()
     if self._train_iterator is None:
       self._train_iterator = iter(self._train_dataset)

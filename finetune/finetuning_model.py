@@ -1,0 +1,72 @@
+"""The fine-tuning model: the shared discriminator encoder plus one head per task."""
+
+import tensorflow as tf
+
+from finetune.classification.head import ClassificationHead
+from finetune.qa.head import QAHead
+from finetune.qa.tasks import QATask
+from model import modeling
+
+
+def bert_config_from(config):
+  """The encoder config that `config` (a Finetuning- or PretrainingConfig) describes."""
+  return modeling.BertConfig.from_dict(config.encoder_hparams())
+
+
+def make_head(task, hidden_size, config):
+  if isinstance(task, QATask):
+    return QAHead(task.name, hidden_size, config)
+  if hasattr(task, "label_list"):
+    return ClassificationHead(task.name, hidden_size, len(task.label_list))
+  raise ValueError(f"No head for task '{task.name}'")
+
+
+class FinetuningModel(tf.Module):
+  """`electra/...` encoder + `task_specific/<task>/...` heads.
+
+  The loss follows the original: the SUM over the batch of each example's loss for its own task
+  (padding records carry task_id = number of tasks and contribute nothing).
+  """
+
+  def __init__(self, config, tasks, compute_dtype=tf.float32):
+    super().__init__(name=None)
+    self.bert_config = bert_config_from(config)
+    self.tasks = list(tasks)
+    self.encoder = modeling.BertModel(self.bert_config, "electra", config.embedding_size,
+                                      compute_dtype=compute_dtype)
+    self.heads = [make_head(task, self.bert_config.hidden_size, config) for task in self.tasks]
+
+  def all_variables(self):
+    """{TF1 checkpoint name: variable} (the Trainer's model protocol)."""
+    return modeling.named_variables(self)
+
+  @property
+  def trainable_variables(self):
+    return self.all_variables()
+
+  def _encode(self, features, training):
+    return self.encoder(features["input_ids"], features["input_mask"], features["segment_ids"],
+                        training=training)
+
+  def loss(self, features, training=True):
+    hidden = self._encode(features, training)
+    total = tf.constant(0.0)
+    metrics = {}
+    for task_id, head in enumerate(self.heads):
+      in_task = tf.cast(tf.equal(features["task_id"], task_id), tf.float32)
+      task_loss = tf.reduce_sum(head.loss(hidden, features, training) * in_task)
+      metrics[f"{head.task_name}_loss"] = task_loss / tf.maximum(tf.reduce_sum(in_task), 1.0)
+      total += task_loss
+    # Loss contract (docs/ARCHITECTURE.md): gradients are averaged over replicas, so a SUM over
+    # the global batch is this replica's sum times the number of replicas.
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return total * replicas, metrics
+
+  def predict(self, features):
+    hidden = self._encode(features, training=False)
+    outputs = {"task_id": features["task_id"]}
+    if "valid" in features:
+      outputs["valid"] = features["valid"]
+    for head in self.heads:
+      outputs.update(head.predict(hidden, features))
+    return outputs

@@ -1,0 +1,290 @@
+"""Fine-tunes a pre-trained ELECTRA discriminator on the Chinese tasks, over several trials.
+
+    python run_finetuning.py --data-dir DATA --model-name electra-small \\
+        --hparams params/params_cmrc2018.json
+
+Reads the checkpoint and vocab.txt from DATA/models/<model-name>/ and the task data from
+DATA/finetuning_data/<task>/. Each trial (seed = seed + trial - 1) trains a fresh model in
+DATA/models/<model-name>/finetuning_models/<tasks>_model_<trial>/, scores dev (and test), and
+rewrites DATA/models/<model-name>/results/<tasks>_results.{txt,json} with every trial so far and
+the max (mean) over trials. QA tasks also write <task>_<split>_preds.json under
+results/<tasks>_qa/. With do_train=false, `init_checkpoint` may point at a fine-tuned model.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+import configure_finetuning
+from finetune import preprocessing
+from finetune import task_builder
+from finetune.finetuning_model import FinetuningModel
+from finetune.qa.tasks import QATask
+from model import optimization
+from util import checkpoint as checkpoint_lib
+from util import training
+from util import utils
+
+PROGRAM = "run_finetuning.py"
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(
+      description="Fine-tune ELECTRA on CMRC 2018, DRCD, XNLI, ChnSentiCorp, LCQMC or BQ Corpus.")
+  parser.add_argument("--data-dir", help="Directory with models/ and finetuning_data/ (may also "
+                      "be given as \"data_dir\" in --hparams).")
+  parser.add_argument("--model-name", help="Pre-trained model under DATA_DIR/models/ (may also "
+                      "be given as \"model_name\" in --hparams).")
+  parser.add_argument("--hparams", default="{}",
+                      help="Hyper-parameters as a JSON object string or a .json file; a bare file "
+                      "name is also looked up in params/, e.g. params_cmrc2018.json.")
+  return parser.parse_args(argv)
+
+
+def fail(message):
+  """Exits with one line on stderr (no traceback): for mistakes the user can fix."""
+  sys.exit(f"{PROGRAM}: error: {message}")
+
+
+# ----------------------------------------------------------------------------------------------
+# One trial.
+
+class TrialRunner:
+  """Trains and scores one model (one seed) on every task of the config."""
+
+  def __init__(self, config, tasks, strategy, compute_dtype, trial):
+    self.config = config
+    self.tasks = tasks
+    self.strategy = strategy
+    self.trial = trial
+    self.model_dir = config.model_dir(trial)
+    self.preprocessor = preprocessing.Preprocessor(config, tasks)
+    with strategy.scope():
+      self.model = FinetuningModel(config, tasks, compute_dtype)
+    self.trainer = None
+
+  def _make_trainer(self, train_input_fn, optimizer):
+    config = self.config
+    return training.Trainer(
+        self.strategy, self.model, optimizer, train_input_fn, self.model_dir,
+        steps_per_loop=config.iterations_per_loop,
+        save_checkpoints_steps=config.save_checkpoints_steps, keep_checkpoint_max=1,
+        log_every_steps=config.log_every_steps, init_checkpoint=config.init_checkpoint,
+        jit_compile=config.jit_compile, mixed_precision=config.mixed_precision)
+
+  def _optimizer(self, num_train_steps):
+    config = self.config
+    multipliers = None
+    if config.layerwise_lr_decay > 0:
+      multipliers = optimization.layerwise_lr_multipliers(
+          self.model.trainable_variables, self.model.bert_config.num_hidden_layers,
+          config.layerwise_lr_decay, legacy_top_layer=config.legacy_layerwise_lr)
+    warmup = int(num_train_steps * config.warmup_proportion)
+    return optimization.AdamWeightDecay(
+        lambda step: optimization.learning_rate(step, config.learning_rate, num_train_steps,
+                                                warmup),
+        weight_decay_rate=config.weight_decay_rate, lr_multipliers=multipliers)
+
+  def train(self):
+    prepared = self.preprocessor.prepare("train", is_training=True)
+    steps = preprocessing.n_train_steps(prepared.n_examples, self.config.train_batch_size,
+                                        self.config.num_train_epochs)
+    if steps < 1:
+      fail(f"{prepared.n_examples} training examples make no full batch of "
+           f"{self.config.train_batch_size}")
+    utils.heading(f"Trial {self.trial}: training {steps} steps on {prepared.n_examples} "
+                  f"examples ({self.config.tasks_str})")
+    input_fn = self.preprocessor.dataset_fn(prepared, seed=self.config.trial_seed(self.trial))
+    self.trainer = self._make_trainer(input_fn, self._optimizer(steps))
+    self.trainer.train(steps)
+
+  def evaluate(self, split):
+    """{task name: metrics} on `split`; QA predictions are written as a side effect."""
+    if self.trainer is None:  # Evaluation only: weights from model_dir or init_checkpoint.
+      self.trainer = self._make_trainer(None, self._optimizer(1))
+    prepared = self.preprocessor.prepare(split, is_training=False)
+    scorers = {task.name: task.get_scorer(split) for task in self.tasks}
+    timer = utils.Timer()
+    for batch in self.trainer.predict(self.preprocessor.dataset_fn(prepared)):
+      for task_id, task in enumerate(self.tasks):
+        scorers[task.name].update(scorer_input(task, task_id, batch))
+    utils.log(f"Predicted {prepared.n_examples} {split} records in "
+              f"{timer.elapsed():.1f}s ({prepared.n_examples / max(timer.elapsed(), 1e-9):.1f}/s)")
+    results = {}
+    for task in self.tasks:
+      scorer = scorers[task.name]
+      if isinstance(task, QATask):
+        scorer.write_predictions()
+      results[task.name] = scorer.get_results()
+      if not isinstance(task, QATask) and self._writes_outputs():
+        write_classification_predictions(self.config, task, split, self.trial, scorer)
+    return results
+
+  def _writes_outputs(self):
+    config = self.config
+    return config.write_test_outputs and self.trial <= config.n_writes_test
+
+
+def scorer_input(task, task_id, batch):
+  """QA scorers take whole batches; classification scorers take this task's rows, unprefixed."""
+  if isinstance(task, QATask):
+    return batch
+  rows = batch["task_id"].reshape(-1) == task_id
+  if "valid" in batch:
+    rows &= batch["valid"].reshape(-1).astype(bool)
+  prefix = task.name + "_"
+  return {key[len(prefix):]: value[rows] for key, value in batch.items()
+          if key.startswith(prefix)}
+
+
+def write_classification_predictions(config, task, split, trial, scorer):
+  path = os.path.splitext(config.test_predictions(task.name, split, trial))[0] + ".json"
+  labels = {int(eid): task.label_list[index] for eid, index in scorer.predictions.items()}
+  utils.write_json(labels, path)
+  utils.log(f"Wrote {len(labels)} {task.name} {split} predictions to {path}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Results over trials.
+
+def format_metrics(metrics):
+  return " - ".join(f"{name}: {value:.2f}" for name, value in metrics.items()
+                    if isinstance(value, (int, float)) and name not in ("total", "skip"))
+
+
+def summarize(trials):
+  """{task: {split: {metric: {"max", "mean"}}}} over the trials' results."""
+  summary = {}
+  for trial in trials:
+    for task, splits in trial["results"].items():
+      for split, metrics in splits.items():
+        for metric, value in metrics.items():
+          if isinstance(value, (int, float)):
+            summary.setdefault(task, {}).setdefault(split, {}).setdefault(metric, []).append(
+                value)
+  return {task: {split: {metric: {"max": max(values), "mean": float(np.mean(values))}
+                         for metric, values in metrics.items()}
+                 for split, metrics in splits.items()}
+          for task, splits in summary.items()}
+
+
+def write_results(config, trials):
+  lines = []
+  for trial in trials:
+    for task, splits in trial["results"].items():
+      for split, metrics in splits.items():
+        lines.append(f"trial {trial['trial']} (seed {trial['seed']}) {task} {split}: "
+                     f"{format_metrics(metrics)}")
+  summary = summarize(trials)
+  lines.append(f"max (mean) over {len(trials)} trial(s):")
+  for task, splits in summary.items():
+    for split, metrics in splits.items():
+      cells = " - ".join(f"{metric}: {v['max']:.2f} ({v['mean']:.2f})"
+                         for metric, v in metrics.items() if metric not in ("total", "skip"))
+      lines.append(f"{task} {split}: {cells}")
+  utils.mkdir_for(config.results_txt)
+  with tf.io.gfile.GFile(config.results_txt, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  utils.write_json({"trials": trials, "summary": summary, "config": config.to_dict()},
+                   config.results_json)
+
+
+def print_scores(split, results):
+  for task, metrics in results.items():
+    if "em" in metrics:
+      utils.log(f"{task} {split}: EM: {metrics['em']:.3f} - F1: {metrics['f1']:.3f}")
+    else:
+      utils.log(f"{task} {split}: {format_metrics(metrics)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Main.
+
+def load_config(argv=None):
+  try:
+    return configure_finetuning.FinetuningConfig.from_args(parse_args(argv))
+  except ValueError as e:  # Unknown or ill-typed hparams, bad JSON, missing params file.
+    fail(str(e))
+  return None
+
+
+def check_inputs(config):
+  """The files every run needs, checked before anything is written."""
+  if not tf.io.gfile.exists(config.vocab_file):
+    fail(f"vocabulary not found: expected {config.vocab_file}")
+  if config.do_train or not tf.io.gfile.exists(config.model_dir(1)):
+    try:
+      checkpoint_lib.resolve_checkpoint(config.init_checkpoint)
+    except FileNotFoundError as e:
+      fail(f"no checkpoint to start from: {e}")
+
+
+def splits_to_score(config, tasks):
+  splits = (["dev"] if config.do_eval else []) + (["test"] if config.do_test else [])
+  for split in list(splits):
+    for task in tasks:
+      try:
+        task.input_files(split)
+      except FileNotFoundError as e:
+        if split == "test":  # Test sets are often unreleased: skip rather than stop.
+          utils.log(f"Skipping the test split: {e}")
+          splits.remove(split)
+          break
+        fail(str(e))
+  return splits
+
+
+def run_trial(config, tasks, strategy, compute_dtype, trial, splits):
+  training.set_seed(config.trial_seed(trial))
+  model_dir = config.model_dir(trial)
+  if config.do_train and tf.io.gfile.exists(model_dir):
+    tf.io.gfile.rmtree(model_dir)  # As the original: each trial trains from scratch.
+  runner = TrialRunner(config, tasks, strategy, compute_dtype, trial)
+  if config.do_train:
+    runner.train()
+  results = {}
+  for split in splits:
+    for task, metrics in runner.evaluate(split).items():
+      results.setdefault(task, {})[split] = metrics
+    print_scores(split, {task: r[split] for task, r in results.items()})
+  return {"trial": trial, "seed": config.trial_seed(trial), "results": results}
+
+
+def delete_other_models(config, last_trial):
+  for trial in range(1, last_trial):
+    if tf.io.gfile.exists(config.model_dir(trial)):
+      tf.io.gfile.rmtree(config.model_dir(trial))
+
+
+def main(argv=None):
+  config = load_config(argv)
+  check_inputs(config)
+  try:
+    tasks = task_builder.get_tasks(config)
+  except (ValueError, FileNotFoundError) as e:
+    fail(str(e))
+  splits = splits_to_score(config, tasks)
+  strategy = training.get_strategy(config)
+  compute_dtype = training.set_precision(config.mixed_precision)
+  trials = []
+  n_trials = itertools.count(1) if config.num_trials < 0 else range(1, config.num_trials + 1)
+  for trial in n_trials:
+    try:
+      trials.append(run_trial(config, tasks, strategy, compute_dtype, trial, splits))
+    except (FileNotFoundError, training.NonFiniteLossError) as e:
+      fail(str(e))
+    if trials[-1]["results"]:
+      write_results(config, trials)
+      utils.log(f"Results written to {config.results_txt}")
+    if not config.keep_all_models:
+      delete_other_models(config, trial)
+  return trials
+
+
+if __name__ == "__main__":
+  main()
