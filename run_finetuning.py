@@ -31,6 +31,7 @@ from util import training
 from util import utils
 
 PROGRAM = "run_finetuning.py"
+MODEL_CONFIG_FILE = "finetuning_config.json"
 
 
 def parse_args(argv=None):
@@ -90,7 +91,15 @@ class TrialRunner:
                                                 warmup),
         weight_decay_rate=config.weight_decay_rate, lr_multipliers=multipliers)
 
+  def write_model_files(self):
+    """The config and vocabulary beside the checkpoints, so predict.py and export_model.py can
+    rebuild the model from the directory alone."""
+    utils.write_json(self.config.to_dict(), os.path.join(self.model_dir, MODEL_CONFIG_FILE))
+    tf.io.gfile.copy(self.config.vocab_file, os.path.join(self.model_dir, "vocab.txt"),
+                     overwrite=True)
+
   def train(self):
+    self.write_model_files()
     prepared = self.preprocessor.prepare("train", is_training=True)
     steps = preprocessing.n_train_steps(prepared.n_examples, self.config.train_batch_size,
                                         self.config.num_train_epochs)
