@@ -87,6 +87,10 @@ class PretrainingConfig(hparams_lib.Config):
     self.eval_batch_size = 128
     self.max_predictions_per_seq = None  # None: derived from mask_prob and max_seq_length
     # runtime (additions to the original)
+    # A checkpoint (directory or prefix) to start from when model_dir has none, e.g. a released
+    # model for continued pre-training: every variable found by name is loaded, the optimizer
+    # slots (absent from released checkpoints) start at zero.
+    self.init_checkpoint = None
     self.seed = 1
     self.jit_compile = True
     self.mixed_precision = "float32"

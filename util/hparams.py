@@ -15,7 +15,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS_DIR = os.path.join(REPO_ROOT, "params")
 
 # Transformer sizes of the released models: model_size -> (hidden_size, num_hidden_layers).
-MODEL_SIZES = {"small": (256, 12), "base": (768, 12), "large": (1024, 24)}
+# Their widths and depths live in model/modeling.py (MODEL_SIZES there).
+MODEL_SIZES = ("small", "base", "large")
 
 _logger = logging.getLogger(__name__)
 
@@ -93,19 +94,9 @@ def load_hparams(value):
 
 
 def encoder_hparams(model_size, vocab_size, overrides=None):
-  """BertConfig fields for `model_size`; `overrides` win, also over the derived heads/ffn size."""
-  if model_size not in MODEL_SIZES:
-    raise ValueError(f"Unknown model_size '{model_size}' (choose from {sorted(MODEL_SIZES)})")
-  overrides = overrides or {}
-  hidden_size, num_layers = MODEL_SIZES[model_size]
-  args = {"hidden_size": hidden_size, "num_hidden_layers": num_layers, "vocab_size": vocab_size}
-  # Applied before deriving so an overridden hidden_size drives heads and ffn width...
-  args.update(overrides)
-  args["num_attention_heads"] = max(1, args["hidden_size"] // 64)
-  args["intermediate_size"] = 4 * args["hidden_size"]
-  # ...and again after so explicitly overridden heads / ffn width win.
-  args.update(overrides)
-  return args
+  """BertConfig fields for `model_size` (+ overrides), by the model's own sizing rule."""
+  from model import modeling  # pylint: disable=import-outside-toplevel (keeps parsing TF-free)
+  return modeling.get_bert_config(model_size, vocab_size, overrides).to_dict()
 
 
 def _type_name(value):
