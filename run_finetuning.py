@@ -226,6 +226,10 @@ def check_inputs(config):
   """The files every run needs, checked before anything is written."""
   if not tf.io.gfile.exists(config.vocab_file):
     fail(f"vocabulary not found: expected {config.vocab_file}")
+  with tf.io.gfile.GFile(config.vocab_file) as f:
+    vocab_lines = sum(1 for _ in f)
+  if vocab_lines > config.vocab_size:
+    fail(f"{config.vocab_file} has {vocab_lines} tokens but vocab_size is {config.vocab_size}")
   if config.do_train or not tf.io.gfile.exists(config.model_dir(1)):
     try:
       checkpoint_lib.resolve_checkpoint(config.init_checkpoint)
