@@ -1,4 +1,6 @@
-"""build_pretraining_dataset: the example algorithm, the file format, and the run's guarantees.
+"""build_pretraining_dataset.py and the pretrain/ modules it runs (example_builder,
+tfrecord_encoding, dataset_shards, dataset_writer): the example algorithm, the file format, and
+the run's guarantees.
 
 Corpora are generated: every sentence starts with a marker pair "d<doc> s<index>" followed by
 filler words, so the tokens of any example can be traced back to the sentences they came from.
@@ -15,6 +17,11 @@ import pytest
 
 import build_pretraining_dataset as bpd
 from model.tokenization import FullTokenizer
+from pretrain import dataset_writer
+from pretrain.dataset_shards import SHARD_PREFIX, default_num_out_files, plan_shards
+from pretrain.dataset_writer import UsageError, build, split_file
+from pretrain.example_builder import ExampleBuilder, build_examples, make_features
+from pretrain.tfrecord_encoding import ExampleEncoder, crc32c_batch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -65,7 +72,7 @@ def read_output(output_dir):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     names = ("input_ids", "input_mask", "segment_ids")
     spec = {name: tf.io.FixedLenFeature([MAX_LEN], tf.int64) for name in names}
-    files = sorted(glob.glob(os.path.join(output_dir, bpd.SHARD_PREFIX + "*")),
+    files = sorted(glob.glob(os.path.join(output_dir, SHARD_PREFIX + "*")),
                    key=lambda path: int(path.rsplit("-", 3)[1]))
     dataset = tf.data.TFRecordDataset(files).map(
         lambda record: tf.io.parse_single_example(record, spec)).batch(100000)
@@ -75,7 +82,7 @@ def read_output(output_dir):
 
 def shard_bytes(output_dir):
     return {os.path.basename(p): open(p, "rb").read()
-            for p in glob.glob(os.path.join(output_dir, bpd.SHARD_PREFIX + "*"))}
+            for p in glob.glob(os.path.join(output_dir, SHARD_PREFIX + "*"))}
 
 
 def split_segments(ids, mask, segments, inv_vocab):
@@ -121,9 +128,9 @@ def corpus(tmp_path_factory):
 def two_process_build(corpus, tmp_path_factory):
     """One build with 2 processes and many small units, shared by several tests."""
     output_dir = str(tmp_path_factory.mktemp("build") / "out")
-    summary = bpd.build(corpus["vocab"], output_dir, corpus_dir=corpus["dir"],
-                        max_seq_length=MAX_LEN, num_processes=2, seed=7, unit_bytes=2000,
-                        progress=False)
+    summary = build(corpus["vocab"], output_dir, corpus_dir=corpus["dir"],
+                    max_seq_length=MAX_LEN, num_processes=2, seed=7, unit_bytes=2000,
+                    progress=False)
     return output_dir, summary
 
 
@@ -147,7 +154,7 @@ class ScriptedRng:
 def run_builder(sentence_lengths, rng_values, legacy=False, max_len=20):
     """Feeds sentences of the given lengths (ids = sentence number); returns the examples."""
     rng = ScriptedRng(rng_values)
-    builder = bpd.ExampleBuilder(max_len, rng, legacy_segment_bug=legacy)
+    builder = ExampleBuilder(max_len, rng, legacy_segment_bug=legacy)
     examples = []
     for number, length in enumerate(sentence_lengths, start=1):
         example = builder.add_sentence([number] * length)
@@ -203,10 +210,10 @@ def test_document_end_flushes_and_blank_lines_count_only_when_asked(tmp_path):
     vocab = write_vocab(tmp_path / "vocab.txt")
     tokenizer = FullTokenizer(vocab)
     lines = ["d0 s0 w1 w2", "", "d1 s0 w3", "", "", "d2 s0 w4"]
-    examples = list(bpd.build_examples(lines, tokenizer, max_seq_length=MAX_LEN))
+    examples = list(build_examples(lines, tokenizer, max_seq_length=MAX_LEN))
     assert len(examples) == 3  # one per document, repeated blank lines change nothing
-    merged = list(bpd.build_examples(lines, tokenizer, max_seq_length=MAX_LEN,
-                                     blanks_separate_docs=False))
+    merged = list(build_examples(lines, tokenizer, max_seq_length=MAX_LEN,
+                                 blanks_separate_docs=False))
     assert len(merged) == 1
     ids = merged[0]["input_ids"]
     assert ids[0] == tokenizer.vocab["[CLS]"] and sum(merged[0]["input_mask"]) == 12
@@ -222,8 +229,8 @@ def test_segment_statistics_fixed_versus_legacy(corpus):
                   for index in range(SENTENCES_PER_DOC)] + [""]
 
     def two_segment_share(legacy):
-        examples = list(bpd.build_examples(lines, tokenizer, max_seq_length=MAX_LEN, seed=5,
-                                           legacy_segment_bug=legacy))
+        examples = list(build_examples(lines, tokenizer, max_seq_length=MAX_LEN, seed=5,
+                                       legacy_segment_bug=legacy))
         return np.mean([max(e["segment_ids"]) == 1 for e in examples]), len(examples)
 
     fixed, count = two_segment_share(legacy=False)
@@ -239,11 +246,11 @@ def test_segment_statistics_fixed_versus_legacy(corpus):
 
 def test_encoder_matches_protobuf_serialization():
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    encoder = bpd.ExampleEncoder(MAX_LEN, cls_id=101, sep_id=102, vocab_size=30000)
+    encoder = ExampleEncoder(MAX_LEN, cls_id=101, sep_id=102, vocab_size=30000)
     cases = [([5, 127, 128], [16383, 16384, 29999]), ([1] * 29, []), ([7] * 10, [9] * 19),
              ([], [])]
     for first, second in cases:
-        features = bpd.make_features(first, second, 101, 102, MAX_LEN)
+        features = make_features(first, second, 101, 102, MAX_LEN)
         expected = tf.train.Example(features=tf.train.Features(feature={
             name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
             for name, values in features.items()}))
@@ -263,7 +270,7 @@ def test_crc32c_batch_against_bitwise_definition():
     rng = random.Random(0)
     records = [b"123456789", b"", b"a"] + [bytes(rng.getrandbits(8) for _ in range(n))
                                           for n in (1, 3, 4, 5, 63, 64, 65, 700)]
-    crcs = bpd.crc32c_batch(records)
+    crcs = crc32c_batch(records)
     assert int(crcs[0]) == 0xE3069283  # the published check value
     assert [int(c) for c in crcs] == [bitwise_crc32c(r) for r in records]
 
@@ -314,8 +321,8 @@ def test_equal_length_sentences_give_contiguous_runs(tmp_path, corpus):
     docs = make_docs(seed=2, sentence_length=7)
     corpus_dir = write_corpus(tmp_path / "text", docs, num_files=1)
     output_dir = str(tmp_path / "out")
-    bpd.build(corpus["vocab"], output_dir, corpus_dir=corpus_dir, max_seq_length=MAX_LEN,
-              num_processes=1, progress=False)
+    build(corpus["vocab"], output_dir, corpus_dir=corpus_dir, max_seq_length=MAX_LEN,
+          num_processes=1, progress=False)
     features = read_output(output_dir)
     inv_vocab = {i: t.strip() for i, t in enumerate(open(corpus["vocab"], encoding="utf-8"))}
     streams = [[token for sentence in doc for token in sentence] for doc in docs]
@@ -341,17 +348,17 @@ def test_shard_names_summary_and_default_count(two_process_build):
     assert sum(summary["length_histogram"].values()) == summary["examples"]
     assert summary["settings"]["legacy_segment_bug"] is False
     assert summary["mb_per_s"] > 0 and summary["tokens"] <= summary["corpus_tokens"]
-    assert bpd.default_num_out_files(5, 8) == 5
-    assert bpd.default_num_out_files(0, 2) == 1
-    assert bpd.default_num_out_files(15000, 2) == 2
-    assert bpd.default_num_out_files(250000, 2) == 25
-    assert bpd.default_num_out_files(10 ** 9, 2) == 1000
+    assert default_num_out_files(5, 8) == 5
+    assert default_num_out_files(0, 2) == 1
+    assert default_num_out_files(15000, 2) == 2
+    assert default_num_out_files(250000, 2) == 25
+    assert default_num_out_files(10 ** 9, 2) == 1000
 
 
 def test_plan_shards_covers_every_example_once_evenly():
     counts = [0, 7, 3, 0, 12, 1]
     for num_shards in (1, 2, 5, 23, 30):
-        plans = bpd.plan_shards(counts, num_shards)
+        plans = plan_shards(counts, num_shards)
         sizes = [sum(end - first for _, first, end in plan) for plan in plans]
         assert max(sizes) - min(sizes) <= 1
         covered = [(position, i) for plan in plans for position, first, end in plan
@@ -363,19 +370,19 @@ def test_same_seed_same_bytes_and_independent_of_process_count(corpus, two_proce
                                                                tmp_path):
     output_dir, _ = two_process_build
     again = str(tmp_path / "again")
-    bpd.build(corpus["vocab"], again, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
-              num_processes=2, seed=7, unit_bytes=2000, progress=False)
+    build(corpus["vocab"], again, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
+          num_processes=2, seed=7, unit_bytes=2000, progress=False)
     assert shard_bytes(again) == shard_bytes(output_dir)
     # One process, one shard: the same example sequence (units are seeded, not processes).
     single = str(tmp_path / "single")
-    bpd.build(corpus["vocab"], single, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
-              num_processes=1, seed=7, unit_bytes=2000, num_out_files=1, progress=False)
+    build(corpus["vocab"], single, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
+          num_processes=1, seed=7, unit_bytes=2000, num_out_files=1, progress=False)
     original = shard_bytes(output_dir)
     assert shard_bytes(single) == {"pretrain_data.tfrecord-0-of-1": (
         original["pretrain_data.tfrecord-0-of-2"] + original["pretrain_data.tfrecord-1-of-2"])}
     other_seed = str(tmp_path / "other")
-    bpd.build(corpus["vocab"], other_seed, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
-              num_processes=1, seed=8, unit_bytes=2000, num_out_files=1, progress=False)
+    build(corpus["vocab"], other_seed, corpus_dir=corpus["dir"], max_seq_length=MAX_LEN,
+          num_processes=1, seed=8, unit_bytes=2000, num_out_files=1, progress=False)
     assert shard_bytes(other_seed) != shard_bytes(single)
 
 
@@ -390,8 +397,8 @@ def test_command_line_run_matches_library_build(corpus, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "[build] 100.0%" in run.stderr
     assert run.stdout.startswith("wrote ") and "MB/s" in run.stdout
-    bpd.build(corpus["vocab"], library_dir, corpus_files=[os.path.join(corpus["dir"], "*.txt")],
-              max_seq_length=MAX_LEN, num_processes=1, num_out_files=2, seed=4, progress=False)
+    build(corpus["vocab"], library_dir, corpus_files=[os.path.join(corpus["dir"], "*.txt")],
+          max_seq_length=MAX_LEN, num_processes=1, num_out_files=2, seed=4, progress=False)
     assert shard_bytes(str(cli_dir)) == shard_bytes(library_dir)
 
 
@@ -401,20 +408,20 @@ def test_failure_leaves_no_output_and_keeps_previous(corpus, tmp_path, monkeypat
     def fail(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(bpd, "_write_shards", fail)
+    monkeypatch.setattr(dataset_writer, "_write_shards", fail)
     with pytest.raises(RuntimeError):
-        bpd.build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
-                  max_seq_length=MAX_LEN, num_processes=1, progress=False)
+        build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
+              max_seq_length=MAX_LEN, num_processes=1, progress=False)
     assert os.listdir(tmp_path) == []  # neither the output nor the temporary directory
     # A failed rebuild leaves the previous complete output untouched.
     monkeypatch.undo()
-    bpd.build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
-              max_seq_length=MAX_LEN, num_processes=1, progress=False)
+    build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
+          max_seq_length=MAX_LEN, num_processes=1, progress=False)
     before = shard_bytes(str(output_dir))
-    monkeypatch.setattr(bpd, "_write_shards", fail)
+    monkeypatch.setattr(dataset_writer, "_write_shards", fail)
     with pytest.raises(RuntimeError):
-        bpd.build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
-                  max_seq_length=MAX_LEN, num_processes=1, seed=3, progress=False)
+        build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"],
+              max_seq_length=MAX_LEN, num_processes=1, seed=3, progress=False)
     assert os.listdir(tmp_path) == ["out"] and shard_bytes(str(output_dir)) == before
 
 
@@ -422,8 +429,8 @@ def test_refuses_to_replace_a_directory_it_did_not_write(corpus, tmp_path):
     output_dir = tmp_path / "mine"
     output_dir.mkdir()
     (output_dir / "notes.txt").write_text("keep me")
-    with pytest.raises(bpd.UsageError, match="refusing to replace"):
-        bpd.build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"], progress=False)
+    with pytest.raises(UsageError, match="refusing to replace"):
+        build(corpus["vocab"], str(output_dir), corpus_dir=corpus["dir"], progress=False)
     assert (output_dir / "notes.txt").read_text() == "keep me"
 
 
@@ -450,7 +457,7 @@ def test_split_file_cuts_after_blank_lines(tmp_path):
                               for d in range(30) for i in range(5)))
     data = path.read_bytes()
     for blanks in (True, False):
-        ranges = bpd.split_file(str(path), 100, blanks_separate_docs=blanks)
+        ranges = split_file(str(path), 100, blanks_separate_docs=blanks)
         assert ranges[0][0] == 0 and ranges[-1][1] == len(data) and len(ranges) > 5
         for (_, end), (start, _) in zip(ranges, ranges[1:]):
             assert end == start

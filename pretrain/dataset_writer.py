@@ -1,0 +1,379 @@
+"""The multi-process build of the pre-training shards; `build_pretraining_dataset.py` is its CLI.
+
+How the work is split (and why the output depends only on the input and the seed):
+- Every input file is cut into "units" of about `unit_bytes`, each ending at a document boundary
+  (at any line end with --no-blanks-separate-docs; the end of a unit then cuts the example being
+  built short, about once per unit). A unit's examples come from its own random generator
+  seeded with (seed, unit index), so they do not depend on which process builds it.
+- Worker processes turn units into ready-framed TFRecord fragments in `<out>.tmp-<pid>/parts`.
+- Once the number of examples is known, the units are put in a seeded random order and the
+  example sequence is cut into `n` equally sized shards by copying byte ranges.
+- The finished temporary directory is renamed to the output directory, so a crash or Ctrl-C
+  never leaves a directory that looks complete.
+
+What lives where:
+- here: corpus files and units, the worker side, the process pool, the atomic output directory
+  and `build`, which runs it all;
+- `pretrain/example_builder.py`: token ids -> (segment A, segment B) examples;
+- `pretrain/tfrecord_encoding.py`: examples -> tf.train.Example bytes -> TFRecord framing;
+- `pretrain/dataset_shards.py`: the shard count, plan, names and assembly;
+- `pretrain/build_report.py`: progress on stderr and the summary.json statistics.
+
+TensorFlow is never imported, which keeps start-up fast in the main and worker processes.
+"""
+
+import contextlib
+import glob
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from pretrain.build_report import Progress, summarize
+from pretrain.dataset_shards import (SHARD_PREFIX, assemble_shard, default_num_out_files,
+                                     plan_shards, shard_name)
+from pretrain.example_builder import ExampleBuilder, iter_segments
+from pretrain.tfrecord_encoding import ExampleEncoder, frame_records
+
+SUMMARY_FILE = "summary.json"
+# A unit of work: large enough that per-unit costs vanish, small enough that 2+ processes get
+# an even share of a few-MB corpus; capped so a huge corpus does not make a huge part file.
+MIN_UNIT_BYTES = 256 * 1024
+MAX_UNIT_BYTES = 16 * 1024 * 1024
+UNITS_PER_CORPUS = 64
+
+
+class UsageError(Exception):
+    """A problem with the inputs or settings, reported as a one-line error (exit status 2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Input files and units of work.
+
+
+def find_corpus_files(corpus_dir=None, corpus_files=None):
+    """Sorted, de-duplicated input files from a directory and/or glob patterns."""
+    paths = set()
+    if corpus_dir:
+        if not os.path.isdir(corpus_dir):
+            raise UsageError("corpus directory not found: %s" % corpus_dir)
+        for name in os.listdir(corpus_dir):
+            path = os.path.join(corpus_dir, name)
+            if os.path.isfile(path) and not name.startswith("."):
+                paths.add(path)
+    for pattern in corpus_files or ():
+        matches = [path for path in glob.glob(pattern) if os.path.isfile(path)]
+        if not matches:
+            raise UsageError("corpus file not found (no match): %s" % pattern)
+        paths.update(matches)
+    if not corpus_dir and not corpus_files:
+        raise UsageError("give the corpus with --corpus-dir and/or --corpus-files")
+    if not paths:
+        raise UsageError("corpus directory has no files: %s" % corpus_dir)
+    return sorted(paths)
+
+
+def default_unit_bytes(total_bytes):
+    """About UNITS_PER_CORPUS units, within [MIN_UNIT_BYTES, MAX_UNIT_BYTES]."""
+    return min(MAX_UNIT_BYTES, max(MIN_UNIT_BYTES, total_bytes // UNITS_PER_CORPUS))
+
+
+def split_file(path, unit_bytes, blanks_separate_docs=True):
+    """(start, end) byte ranges covering `path`, each ending at a document boundary.
+
+    A cut goes after the first blank line at or after every `unit_bytes` step (after any line
+    end when blank lines do not separate documents), so only a few bytes are read per cut.
+    """
+    size = os.path.getsize(path)
+    ranges = []
+    start = 0
+    with open(path, "rb") as reader:
+        while start < size:
+            reader.seek(start + unit_bytes)
+            if start + unit_bytes < size:
+                reader.readline()  # the rest of the line the seek landed in
+                while blanks_separate_docs:
+                    line = reader.readline()
+                    if not line or not line.strip():
+                        break
+            end = min(reader.tell(), size)
+            ranges.append((start, end))
+            start = end
+    return ranges
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: one unit of text -> one part file of framed records.
+
+_WORKER = {}
+
+
+def _init_worker(settings, tokenizer=None):
+    """Per-process state; with fork the parent's already-loaded tokenizer is passed in."""
+    if tokenizer is None:
+        tokenizer = _load_tokenizer(settings["vocab_file"], settings["do_lower_case"])
+    vocab = tokenizer.vocab
+    _WORKER.clear()
+    _WORKER.update(
+        settings=settings,
+        tokenize=tokenizer.tokenize_to_ids,
+        encoder=ExampleEncoder(settings["max_seq_length"], vocab["[CLS]"], vocab["[SEP]"],
+                               max(vocab.values()) + 1))
+
+
+def _load_tokenizer(vocab_file, do_lower_case):
+    from model.tokenization import FullTokenizer  # pylint: disable=import-outside-toplevel
+    tokenizer = FullTokenizer(vocab_file, do_lower_case=do_lower_case)
+    tokenizer.tokenize_to_ids("warm up 中")  # builds the per-process lookup tables now
+    return tokenizer
+
+
+def unit_seed(seed, unit_index):
+    """The random generator of one unit (a str seed is hashed the same way in every run)."""
+    return random.Random("%d:%d" % (seed, unit_index))
+
+
+def _process_unit(task):
+    """Builds the examples of one unit into its part file; returns the unit's statistics."""
+    cpu_started = time.process_time()
+    index, path, start, end, part_path = task
+    settings = _WORKER["settings"]
+    max_length = settings["max_seq_length"]
+    builder = ExampleBuilder(max_length, unit_seed(settings["seed"], index),
+                             settings["legacy_segment_bug"])
+    records, lengths, two_segment, tokens = _encode_unit(
+        _read_text(path, start, end), builder, settings["blanks_separate_docs"])
+    _write_part(part_path, records)
+    return {
+        "index": index, "part": part_path, "examples": len(records), "bytes": end - start,
+        "two_segment": two_segment, "tokens": tokens,
+        "corpus_tokens": builder.tokens_added,
+        "lengths": np.bincount(np.asarray(lengths, dtype=np.int64), minlength=max_length + 1),
+        "cpu_s": time.process_time() - cpu_started,
+    }
+
+
+def _read_text(path, start, end):
+    with open(path, "rb") as reader:
+        reader.seek(start)
+        return reader.read(end - start).decode("utf-8", "replace")
+
+
+def _encode_unit(text, builder, blanks_separate_docs):
+    """The serialized examples of `text`, their lengths, two-segment and token counts."""
+    encode = _WORKER["encoder"].encode
+    records, lengths = [], []
+    two_segment = tokens = 0
+    for first, second in iter_segments(text.split("\n"), _WORKER["tokenize"], builder,
+                                       blanks_separate_docs):
+        records.append(encode(first, second))
+        tokens += len(first) + len(second)
+        if second:
+            two_segment += 1
+            lengths.append(len(first) + len(second) + 3)
+        else:
+            lengths.append(len(first) + 2)
+    return records, lengths, two_segment, tokens
+
+
+def _write_part(part_path, records):
+    """The framed records, and the end offset of each in `<part>.ends` (int64)."""
+    framed, ends = frame_records(records)
+    with open(part_path, "wb") as writer:
+        writer.write(framed)
+    ends.astype("<i8").tofile(part_path + ".ends")
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes.
+
+
+class _InProcessPool:
+    """The Pool interface for one process: no start-up cost, same code path."""
+
+    @staticmethod
+    def imap_unordered(function, items):
+        return map(function, items)
+
+    @staticmethod
+    def map(function, items):
+        return list(map(function, items))
+
+
+@contextlib.contextmanager
+def _worker_pool(settings, tokenizer, num_workers):
+    if num_workers <= 1:
+        _init_worker(settings, tokenizer)
+        yield _InProcessPool()
+        return
+    # fork hands every worker the parent's loaded tokenizer for free. It is unsafe once
+    # TensorFlow has started its runtime threads (a child can inherit a held lock), so a
+    # process that imported TensorFlow (tests, notebooks) pays for spawn instead, where each
+    # worker loads the tokenizer itself.
+    if "fork" not in multiprocessing.get_all_start_methods() or "tensorflow" in sys.modules:
+        with multiprocessing.get_context("spawn").Pool(
+                num_workers, initializer=_init_worker, initargs=(settings, None)) as pool:
+            yield pool
+        return
+    with multiprocessing.get_context("fork").Pool(
+            num_workers, initializer=_init_worker, initargs=(settings, tokenizer)) as pool:
+        yield pool
+
+
+def available_cpus():
+    """Cores this process may run on (respects CPU affinity and taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Output directory: written aside, then renamed into place.
+
+
+def _check_replaceable(output_dir):
+    """Only an output directory this tool could have written may be replaced."""
+    if not os.path.lexists(output_dir):
+        return
+    if os.path.islink(output_dir) or not os.path.isdir(output_dir):
+        raise UsageError("output path exists and is not a directory: %s" % output_dir)
+    for name in os.listdir(output_dir):
+        if not (name.startswith(SHARD_PREFIX) or name == SUMMARY_FILE):
+            raise UsageError("refusing to replace %s: it holds %s, which this tool does not "
+                             "write" % (output_dir, name))
+
+
+def _move_into_place(tmp_dir, output_dir):
+    if not os.path.lexists(output_dir):
+        os.rename(tmp_dir, output_dir)
+        return
+    _check_replaceable(output_dir)
+    old_dir = "%s.old-%d" % (output_dir, os.getpid())
+    os.rename(output_dir, old_dir)
+    try:
+        os.rename(tmp_dir, output_dir)
+    except BaseException:
+        os.rename(old_dir, output_dir)
+        raise
+    shutil.rmtree(old_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole build.
+
+
+def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_length=128,
+          do_lower_case=True, num_out_files=None, num_processes=None, seed=0,
+          blanks_separate_docs=True, legacy_segment_bug=False, unit_bytes=None, progress=True):
+    """Builds the shards and summary.json in `output_dir`; returns the summary dict.
+
+    Raises UsageError for bad inputs or settings before any work is done.
+    """
+    started = time.time()
+    paths = find_corpus_files(corpus_dir, corpus_files)
+    num_processes = _check_settings(vocab_file, max_seq_length, num_out_files, num_processes)
+    output_dir = os.path.abspath(output_dir)
+    _check_replaceable(output_dir)
+    tokenizer = _load_checked_tokenizer(vocab_file, do_lower_case)
+    total_bytes = sum(os.path.getsize(path) for path in paths)
+    settings = {
+        "corpus_dir": corpus_dir, "corpus_files": list(corpus_files or []),
+        "num_input_files": len(paths), "vocab_file": vocab_file, "output_dir": output_dir,
+        "max_seq_length": max_seq_length, "do_lower_case": do_lower_case,
+        "num_out_files": num_out_files, "num_processes": num_processes, "seed": seed,
+        "blanks_separate_docs": blanks_separate_docs,
+        "legacy_segment_bug": legacy_segment_bug,
+        "unit_bytes": unit_bytes or default_unit_bytes(total_bytes),
+    }
+    tmp_dir = "%s.tmp-%d" % (output_dir, os.getpid())
+    try:
+        # A directory of this name can only be left over from a killed run with our pid.
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        summary = _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started,
+                              progress)
+        _move_into_place(tmp_dir, output_dir)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return summary
+
+
+def _check_settings(vocab_file, max_seq_length, num_out_files, num_processes):
+    """Raises UsageError for a missing vocabulary or bad numbers; returns the process count."""
+    if "://" not in vocab_file and not os.path.isfile(vocab_file):
+        raise UsageError("vocab file not found: %s" % vocab_file)
+    num_processes = available_cpus() if num_processes is None else num_processes
+    if max_seq_length < 5:
+        raise UsageError("--max-seq-length must be at least 5")
+    if num_processes < 1 or (num_out_files is not None and num_out_files < 1):
+        raise UsageError("--num-processes and --num-out-files must be at least 1")
+    return num_processes
+
+
+def _load_checked_tokenizer(vocab_file, do_lower_case):
+    tokenizer = _load_tokenizer(vocab_file, do_lower_case)
+    for token in ("[CLS]", "[SEP]"):
+        if token not in tokenizer.vocab:
+            raise UsageError("vocab file has no %s token: %s" % (token, vocab_file))
+    return tokenizer
+
+
+def _plan_units(paths, parts_dir, unit_bytes, blanks_separate_docs):
+    """The tasks of the workers: (unit index, path, start, end, part file path)."""
+    tasks = []
+    for path in paths:
+        for start, end in split_file(path, unit_bytes, blanks_separate_docs):
+            part_path = os.path.join(parts_dir, "unit-%07d" % len(tasks))
+            tasks.append((len(tasks), path, start, end, part_path))
+    return tasks
+
+
+def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progress):
+    """Writes the shards and summary.json into `tmp_dir`; returns the summary."""
+    parts_dir = os.path.join(tmp_dir, "parts")
+    os.makedirs(parts_dir)
+    tasks = _plan_units(paths, parts_dir, settings["unit_bytes"],
+                        settings["blanks_separate_docs"])
+    setup_done = time.time()
+    meter = Progress(total_bytes, enabled=progress)
+    num_processes = settings["num_processes"]
+    with _worker_pool(settings, tokenizer, min(num_processes, len(tasks))) as pool:
+        results = []
+        for result in pool.imap_unordered(_process_unit, tasks):
+            results.append(result)
+            meter.update(result["bytes"], result["examples"])
+        meter.finish()
+        build_done = time.time()
+        num_files = _write_shards(pool, results, tmp_dir, settings["seed"],
+                                  settings["num_out_files"], num_processes, progress)
+    shutil.rmtree(parts_dir)
+    timings = {"setup_s": setup_done - started, "build_s": build_done - setup_done,
+               "shard_s": time.time() - build_done, "elapsed_s": time.time() - started}
+    summary = summarize(results, settings, num_files, total_bytes, timings)
+    with open(os.path.join(tmp_dir, SUMMARY_FILE), "w", encoding="utf-8") as writer:
+        json.dump(summary, writer, indent=2)
+        writer.write("\n")
+    return summary
+
+
+def _write_shards(pool, results, tmp_dir, seed, num_out_files, num_processes, progress):
+    """Cuts the units, in a seeded random order, into the shards; returns the shard count."""
+    units = sorted(results, key=lambda result: result["index"])
+    random.Random("%d:order" % seed).shuffle(units)
+    counts = [unit["examples"] for unit in units]
+    num_files = num_out_files or default_num_out_files(sum(counts), num_processes)
+    if progress:
+        print("[build] writing %d examples to %d shard(s)" % (sum(counts), num_files),
+              file=sys.stderr)
+    jobs = []
+    for shard, plan in enumerate(plan_shards(counts, num_files)):
+        pieces = [(units[position]["part"], first, end, units[position]["examples"])
+                  for position, first, end in plan]
+        jobs.append((os.path.join(tmp_dir, shard_name(shard, num_files)), pieces))
+    pool.map(assemble_shard, jobs)
+    return num_files
