@@ -181,6 +181,19 @@ def _gold_span(doc, answers, stats):
   return None
 
 
+def make_example(task_name, eid, split, qas_id, question, context, answers=(), stats=None):
+  """One QAExample: `question` about `context` (a string, or the DocTokens of one to share them
+  between questions). The gold span is the first of `answers` (SQuAD answer dicts) that can be
+  located; without answers (prediction inputs) the example has none. `stats` counts the
+  answers that needed realigning or could not be found."""
+  doc = context if isinstance(context, DocTokens) else split_context(context)
+  stats = ReadStats() if stats is None else stats
+  gold = _gold_span(doc, answers, stats) if answers else None
+  text, start, end = gold if gold is not None else (None, None, None)
+  return QAExample(task_name, eid, split, qas_id, question, doc, text, start, end,
+                   [answer["text"] for answer in answers])
+
+
 def read_squad_examples(dataset, task_name, split, is_training):
   """QAExamples of a SQuAD-format json object. Training drops questions whose answer cannot be
   located (there is nothing to learn from them); other splits keep every question."""
@@ -191,14 +204,11 @@ def read_squad_examples(dataset, task_name, split, is_training):
       doc = split_context(paragraph["context"])
       for qa in paragraph["qas"]:
         stats.questions += 1
-        answers = qa.get("answers", [])
-        gold = _gold_span(doc, answers, stats) if answers else None
-        if gold is None and is_training:
+        example = make_example(task_name, len(examples), split, qa["id"], qa["question"], doc,
+                               qa.get("answers", []), stats)
+        if example.start_position is None and is_training:
           continue
-        text, start, end = gold if gold is not None else (None, None, None)
-        examples.append(QAExample(
-            task_name, len(examples), split, qa["id"], qa["question"], doc, text, start, end,
-            [answer["text"] for answer in answers]))
+        examples.append(example)
   logger.info("%s %s: %d questions, %d examples, %d answers realigned to the text, "
               "%d answers not found in their context%s", task_name, split, stats.questions,
               len(examples), stats.realigned, stats.unfindable,
@@ -476,6 +486,15 @@ class QATask(task_lib.Task):
       for example in self.get_examples(split):
         self.featurize(example, is_training=False)
     return self._features[split]
+
+  def forget_split(self, split):
+    """Drops what this task holds for `split` (examples, json, feature records), e.g. before
+    featurising a new set of prediction inputs under the same split name."""
+    self._examples.pop(split, None)
+    self._datasets.pop(split, None)
+    self._features.pop(split, None)
+    for key in [key for key in self._first_eid if key[0] == split]:
+      del self._first_eid[key]
 
   def get_scorer(self, split="dev"):
     from finetune.qa import postprocess  # pylint: disable=import-outside-toplevel
