@@ -1,0 +1,167 @@
+"""run_demo.py --quick end to end (vocabulary, dataset, pre-training, fine-tuning on chnsenticorp
+and cmrc2018), and its handling of the output directory."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+import run_demo
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_CMRC_DEV = os.path.join(REPO_ROOT, "sample_data", "finetuning_data", "cmrc2018",
+                               "dev.json")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+  """Runs the quick demo once for the module; returns (output dir, stdout)."""
+  output_dir = tmp_path_factory.mktemp("demo") / "out"
+  process = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "run_demo.py"), "--quick",
+       "--output-dir", str(output_dir)],
+      capture_output=True, text=True, timeout=600, check=False)
+  assert process.returncode == 0, (
+      f"run_demo.py --quick failed:\n{process.stdout[-4000:]}\n{process.stderr[-4000:]}")
+  return output_dir, process.stdout
+
+
+def model_dir(output_dir):
+  return output_dir / "models" / run_demo.MODEL_NAME
+
+
+def test_progress_and_report_printed(demo):
+  _, stdout = demo
+  for number in range(1, 6):
+    assert f"[stage {number}/5]" in stdout
+  assert "step 10/10" in stdout  # The pre-training script's own progress lines come through.
+  assert "oneDNN" not in stdout  # TensorFlow's start-up chatter does not.
+  assert "tensorboard --logdir" in stdout
+  for task in ("pre-training", "chnsenticorp", "cmrc2018"):
+    assert any(line.strip().startswith(task) for line in stdout.splitlines()), task
+
+
+def test_vocabulary_has_bert_special_tokens(demo):
+  output_dir, _ = demo
+  tokens = (output_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+  assert tokens[0] == "[PAD]"
+  assert tokens[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+  assert len(tokens) > 4000
+  # The copy that fine-tuning reads is the same file.
+  assert (model_dir(output_dir) / "vocab.txt").read_text(encoding="utf-8").splitlines() == tokens
+
+
+def test_pretraining_dataset(demo):
+  output_dir, _ = demo
+  records = output_dir / "pretrain_tfrecords"
+  shards = sorted(records.glob("pretrain_data.tfrecord-*"))
+  assert shards
+  summary = json.loads((records / "summary.json").read_text(encoding="utf-8"))
+  assert summary["examples"] > 0
+  assert summary["settings"]["max_seq_length"] == run_demo.PROFILES["quick"]["pretrain_seq_length"]
+
+
+def test_pretraining_checkpoint_has_tf1_names(demo):
+  output_dir, _ = demo
+  checkpoint = tf.train.latest_checkpoint(str(model_dir(output_dir)))
+  assert checkpoint and checkpoint.endswith("model.ckpt-10")
+  names = {name for name, _ in tf.train.list_variables(checkpoint)}
+  assert "electra/embeddings/word_embeddings" in names
+  assert any(name.startswith("electra/encoder/layer_1/") for name in names)
+  assert any(name.startswith("generator/encoder/layer_0/") for name in names)
+  assert "electra/embeddings/word_embeddings/adam_m" in names
+  assert "electra/embeddings/word_embeddings/adam_v" in names
+  assert "global_step" in names
+
+
+def test_finetuning_results(demo):
+  output_dir, _ = demo
+  results_dir = model_dir(output_dir) / "results"
+  expected = {"chnsenticorp": {"accuracy", "loss"}, "cmrc2018": {"em", "f1"}}
+  for task, metric_names in expected.items():
+    assert (results_dir / f"{task}_results.txt").is_file()
+    results = json.loads((results_dir / f"{task}_results.json").read_text(encoding="utf-8"))
+    for split in ("dev", "test"):
+      metrics = results["trials"][0]["results"][task][split]
+      assert metric_names <= set(metrics), (task, split, metrics)
+      assert set(results["summary"][task][split]) >= metric_names
+
+
+def test_cmrc2018_dev_predictions_answer_every_question(demo):
+  output_dir, _ = demo
+  with open(SAMPLE_CMRC_DEV, encoding="utf-8") as f:
+    dev = json.load(f)
+  question_ids = {qa["id"] for article in dev["data"] for paragraph in article["paragraphs"]
+                  for qa in paragraph["qas"]}
+  preds_file = model_dir(output_dir) / "results" / "cmrc2018_qa" / "cmrc2018_dev_preds.json"
+  predictions = json.loads(preds_file.read_text(encoding="utf-8"))
+  assert set(predictions) == question_ids
+  assert all(isinstance(answer, str) for answer in predictions.values())
+
+
+def test_demo_results_summary(demo):
+  output_dir, _ = demo
+  summary = json.loads((output_dir / run_demo.RESULTS_FILE).read_text(encoding="utf-8"))
+  pretraining = summary["pretraining"]
+  assert pretraining["final_step"] == 10
+  assert math.isfinite(pretraining["final_loss"]) and pretraining["final_loss"] > 0
+  assert set(summary["finetuning"]) == {"chnsenticorp", "cmrc2018"}
+  for path in (summary["outputs"]["vocab"], summary["outputs"]["pretrain_checkpoint"] + ".index",
+               *summary["outputs"]["qa_predictions"]):
+    assert os.path.isfile(path), path
+  assert (output_dir / run_demo.MARKER_FILE).is_file()
+  assert (output_dir / "logs" / "3-pretraining.log").is_file()
+
+
+# ----------------------------------------------------------------------------------------------
+# The output directory (no training).
+
+def test_refuses_a_directory_it_did_not_make(tmp_path):
+  precious = tmp_path / "precious"
+  precious.mkdir()
+  (precious / "notes.txt").write_text("keep me")
+  process = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "run_demo.py"), "--output-dir", str(precious)],
+      capture_output=True, text=True, timeout=120, check=False)
+  assert process.returncode == 1
+  error_lines = process.stderr.strip().splitlines()
+  assert len(error_lines) == 1 and error_lines[0].startswith("run_demo.py: error: ")
+  assert "--keep" in error_lines[0]
+  assert (precious / "notes.txt").read_text() == "keep me"
+  assert sorted(os.listdir(precious)) == ["notes.txt"]
+
+
+def test_wipes_only_its_own_directory(tmp_path):
+  output_dir = tmp_path / "out"
+  run_demo.prepare_output_dir(str(output_dir))
+  (output_dir / "old_result.txt").write_text("from the last run")
+  run_demo.prepare_output_dir(str(output_dir), keep=True)
+  assert (output_dir / "old_result.txt").is_file()
+  run_demo.prepare_output_dir(str(output_dir))
+  assert sorted(os.listdir(output_dir)) == [run_demo.MARKER_FILE]
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  run_demo.prepare_output_dir(str(empty))  # An empty directory is fine as it is.
+  assert os.listdir(empty) == [run_demo.MARKER_FILE]
+
+
+def test_refuses_to_hold_the_repository():
+  with pytest.raises(run_demo.DemoError, match="repository"):
+    run_demo.prepare_output_dir(os.path.dirname(REPO_ROOT))
+
+
+def test_reads_scalars_from_tensorboard_events(tmp_path):
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  with writer.as_default():
+    for step, loss in ((10, 3.5), (20, 2.25)):
+      tf.summary.scalar("loss", loss, step=step)
+      tf.summary.scalar("disc_accuracy", 0.5, step=step)
+  writer.close()
+  summary = run_demo.pretraining_summary(str(tmp_path))
+  assert summary["first_step"] == 10 and summary["first_loss"] == pytest.approx(3.5)
+  assert summary["final_step"] == 20 and summary["final_loss"] == pytest.approx(2.25)
+  assert summary["final_metrics"] == {"disc_accuracy": pytest.approx(0.5)}
