@@ -230,7 +230,9 @@ def check_inputs(config):
     vocab_lines = sum(1 for _ in f)
   if vocab_lines > config.vocab_size:
     fail(f"{config.vocab_file} has {vocab_lines} tokens but vocab_size is {config.vocab_size}")
-  if config.do_train or not tf.io.gfile.exists(config.model_dir(1)):
+  if config.do_train and not config.init_checkpoint:
+    utils.log("init_checkpoint is null: training from randomly initialised weights")
+  elif config.do_train or not tf.io.gfile.exists(config.model_dir(1)):
     try:
       checkpoint_lib.resolve_checkpoint(config.init_checkpoint)
     except FileNotFoundError as e:

@@ -131,3 +131,9 @@ def test_user_errors_are_one_line(data_dir, hparams, expected):
 def test_missing_data_dir_and_model_name_is_a_clear_error():
   code, lines = run_cli("--hparams", "{}")
   assert code != 0 and "No model_name given" in lines[-1]
+
+
+def test_init_checkpoint_null_trains_from_scratch(data_dir):
+  trials = run_finetuning.main(argv(data_dir, task_names=["chnsenticorp"], num_train_epochs=1,
+                                    do_test=False, init_checkpoint=None))
+  assert "accuracy" in trials[0]["results"]["chnsenticorp"]["dev"]
