@@ -114,16 +114,7 @@ class FinetuningConfig(hparams_lib.Config):
     self.qa_na_threshold = -2.75
     # runtime (additions to the original)
     self.seed = 1  # trial t uses seed + t - 1
-    self.jit_compile = True
-    self.mixed_precision = "float32"
-    self.strategy = "auto"
-    # TPU
-    self.use_tpu = False
-    self.num_tpu_cores = 1
-    self.tpu_job_name = None
-    self.tpu_name = None
-    self.tpu_zone = None
-    self.gcp_project = None
+    self._set_runtime_defaults()
 
   def _set_paths(self, task_names, debug):
     tasks = ",".join(task_names)

@@ -92,16 +92,7 @@ class PretrainingConfig(hparams_lib.Config):
     # slots (absent from released checkpoints) start at zero.
     self.init_checkpoint = None
     self.seed = 1
-    self.jit_compile = True
-    self.mixed_precision = "float32"
-    self.strategy = "auto"
-    # TPU
-    self.use_tpu = False
-    self.num_tpu_cores = 1
-    self.tpu_job_name = None
-    self.tpu_name = None
-    self.tpu_zone = None
-    self.gcp_project = None
+    self._set_runtime_defaults()
 
   def _set_paths(self, model_name, data_dir):
     # Comma-separated globs are allowed, as in the original.

@@ -134,6 +134,18 @@ class Config:
   # Hyper-parameters restricted to a set of values: name -> allowed values.
   _CHOICES = {}
 
+  def _set_runtime_defaults(self):
+    """Our additions to the original (seed, XLA, precision, strategy) and its TPU fields."""
+    self.jit_compile = True
+    self.mixed_precision = "float32"
+    self.strategy = "auto"
+    self.use_tpu = False
+    self.num_tpu_cores = 1
+    self.tpu_job_name = None
+    self.tpu_name = None
+    self.tpu_zone = None
+    self.gcp_project = None
+
   def hparam_names(self):
     return sorted(k for k in vars(self) if not k.startswith("_"))
 
