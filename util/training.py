@@ -25,15 +25,18 @@ Trainer API:
       optimizer = optimization.AdamWeightDecay(...)
     trainer = Trainer(strategy, model, optimizer, train_input_fn, model_dir, ...)
     metrics = trainer.train(num_train_steps)       # trains UNTIL global_step == num_train_steps
+    trainer.run_steps(n)                           # n more steps, no logs or checkpoints
     outputs = trainer.evaluate(eval_input_fn, num_steps=None)  # {name: np.ndarray}
     for batch in trainer.predict(test_input_fn): ...           # {name: np.ndarray} per batch
 """
 
+import contextlib
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from model import modeling
 from util import checkpoint as checkpoint_lib
 from util import utils
 from util.strategy import PRECISIONS, is_chief
@@ -86,8 +89,17 @@ class Trainer:
     steps_per_loop: training steps per tf.function call (fewer host round trips).
     save_checkpoints_steps / keep_checkpoint_max / log_every_steps: as the estimator's.
     init_checkpoint: used by name (`init_from_checkpoint`) when model_dir has no checkpoint.
-    jit_compile: XLA-compile each replica's forward and backward pass.
+    jit_compile: XLA-compile each replica's forward and backward pass where that is faster:
+      True (or "auto") compiles it on GPUs and TPUs but not on CPUs, where a whole-step XLA
+      compile measured slower than TensorFlow's oneDNN GEMMs plus the model's own XLA-fused
+      element-wise pieces (model/modeling.py): float32 fine-tuning step of ELECTRA-small
+      1.85 s vs 0.93 s, and XLA's CPU dots have no bfloat16 speed-up (about 230 vs 470
+      GFLOP/s); see bench/README.md. "always" compiles it everywhere; False never does.
     mixed_precision: "float16" turns on dynamic loss scaling; other values need nothing here.
+
+  With one replica, the optimizer update (global-norm clipping and AdamW over every variable)
+  is one XLA-compiled function as well: element-wise work that TensorFlow would otherwise run as
+  some ten kernels per variable.
   """
 
   def __init__(self, strategy, model, optimizer, input_fn, model_dir, *, steps_per_loop=1,
@@ -118,7 +130,13 @@ class Trainer:
     self._train_dataset = (strategy.distribute_datasets_from_function(input_fn)
                            if input_fn is not None else None)
     self._train_iterator = None
-    self._forward_backward = tf.function(self._forward_backward_fn, jit_compile=jit_compile)
+    self.jit_forward_backward = _compile_whole_step(jit_compile, strategy)
+    self._forward_backward = tf.function(self._forward_backward_fn,
+                                         jit_compile=self.jit_forward_backward)
+    # Compiling the update needs every variable on one device: one replica, one worker.
+    self.jit_update = strategy.num_replicas_in_sync == 1
+    self._update = tf.function(self._update_fn, jit_compile=self.jit_update)
+    self._all_finite = tf.function(_all_finite_fn, jit_compile=True)
     self._train_loop = tf.function(self._train_loop_fn)
     self._gather_steps = {}
     self._initialized = False
@@ -203,6 +221,16 @@ class Trainer:
     self._writer.flush()
     return dict(metrics, global_step=step)
 
+  def run_steps(self, num_steps):
+    """Runs `num_steps` training steps in one loop call, without logging or checkpoints (for
+    benchmarks and warm-up); returns the loop's summed outputs as NumPy values."""
+    if self._train_dataset is None:
+      raise ValueError("This Trainer was built without a training input_fn")
+    self.restore_or_initialize()
+    if self._train_iterator is None:
+      self._train_iterator = iter(self._train_dataset)
+    return self._run_loop(num_steps)
+
   def _chunk_size(self, step, num_steps):
     """Steps in the next loop call: stops at num_steps and at checkpoint boundaries."""
     to_checkpoint = self.save_checkpoints_steps - step % self.save_checkpoints_steps
@@ -271,6 +299,10 @@ class Trainer:
             "skipped": tf.cast(tf.logical_not(grads_finite), tf.int64)}
 
   def _apply(self, grads):
+    self._update(grads)
+    return tf.constant(True)
+
+  def _update_fn(self, grads):
     def apply_on_replica(replica_grads):
       self.optimizer.apply_gradients(
           [(replica_grads[name], self._trainable[name]) for name in sorted(replica_grads)])
@@ -288,18 +320,22 @@ class Trainer:
         tf.distribute.ReduceOp.MEAN, [grads[name] for name in names])
     if scale is not None:
       reduced = [g / scale for g in reduced]
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in reduced])
+    finite = self._all_finite(reduced)
     examples = tf.shape(tf.nest.flatten(features)[0])[0]
     metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
     return dict(zip(names, reduced)), loss, metrics, examples, finite
 
   def _forward_backward_fn(self, features, loss_scale):
     """Loss, metrics and local gradients {name: dense tensor}; XLA-compiled with jit_compile."""
-    with tf.GradientTape() as tape:
+    # A step that XLA compiles as a whole takes the model's fused pieces as plain ops.
+    inline = (modeling.inline_fused_ops() if self.jit_forward_backward
+              else contextlib.nullcontext())
+    with inline, tf.GradientTape() as tape:
       loss, metrics = self.model.loss(features, training=True)
       loss = tf.cast(loss, tf.float32)
       scaled_loss = loss * loss_scale if loss_scale is not None else loss
-    grads = tape.gradient(scaled_loss, self._trainable)
+    with inline:
+      grads = tape.gradient(scaled_loss, self._trainable)
     unused = sorted(name for name, grad in grads.items() if grad is None)
     if unused:  # Logged while tracing, i.e. once.
       utils.log(f"No gradient for {len(unused)} trainable variables: {', '.join(unused[:10])}")
@@ -366,6 +402,31 @@ class Trainer:
       # The last batch is usually smaller: generalise its shape instead of retracing again.
       self._gather_steps[key] = tf.function(step, reduce_retracing=True)
     return self._gather_steps[key]
+
+
+def _compile_whole_step(jit_compile, strategy):
+  """Whether to XLA-compile the forward and backward pass as a whole (see Trainer's jit_compile).
+  """
+  if jit_compile not in (True, False, "auto", "always"):
+    raise ValueError(f"jit_compile must be True, False, 'auto' or 'always', not {jit_compile!r}")
+  if jit_compile == "always":
+    return True
+  if not jit_compile:
+    return False
+  try:
+    devices = strategy.extended.worker_devices
+  except RuntimeError:  # The default strategy: ops go to the first GPU if there is one.
+    devices = [device.name for device in tf.config.list_logical_devices()[-1:]]
+  on_cpu = all(tf.DeviceSpec.from_string(device).device_type == "CPU" for device in devices)
+  if on_cpu:
+    utils.log("jit_compile: the forward/backward pass runs on oneDNN with the model's XLA-fused "
+              "element-wise pieces (faster than a whole-step XLA compile on CPU)")
+  return not on_cpu
+
+
+def _all_finite_fn(tensors):
+  """True if no element of `tensors` is NaN or infinite: one fused pass over the gradients."""
+  return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
 
 
 def _accumulate(totals, step):
