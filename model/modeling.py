@@ -203,6 +203,29 @@ def inline_fused_ops():
     _INLINE.active = previous
 
 
+def _to_float32(x):
+  """float32(x). bfloat16 -> float32 is a 16-bit shift, written out with integer ops: XLA's CPU
+  code generator vectorises those twice as wide as its own bfloat16 conversion (a bias + GELU
+  over 4096 x 1024 bfloat16 values: 2.6 -> 1.6 ms)."""
+  if x.dtype != tf.bfloat16:
+    return tf.cast(x, tf.float32)
+  bits = tf.cast(tf.bitcast(x, tf.uint16), tf.uint32)
+  return tf.bitcast(tf.bitwise.left_shift(bits, tf.constant(16, tf.uint32)), tf.float32)
+
+
+def _from_float32(x, dtype):
+  """float32 `x` in `dtype`; to bfloat16 with round-to-nearest-even (as tf.cast), NaN kept."""
+  if dtype != tf.bfloat16:
+    return tf.cast(x, dtype)
+  bits = tf.bitcast(x, tf.uint32)
+  lsb = tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, tf.constant(16, tf.uint32)),
+                               tf.constant(1, tf.uint32))
+  rounded = tf.bitwise.right_shift(bits + tf.constant(0x7FFF, tf.uint32) + lsb,
+                                   tf.constant(16, tf.uint32))
+  rounded = tf.where(tf.math.is_nan(x), tf.constant(0x7FC0, tf.uint32), rounded)
+  return tf.bitcast(tf.cast(rounded, tf.uint16), tf.bfloat16)
+
+
 def _mix32(h):
   """murmur3's 32-bit finaliser: a bijection of uint32 that spreads every bit over the word."""
   h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(16, tf.uint32)))
@@ -247,18 +270,31 @@ def _rows_sum(x):
   return tf.reduce_sum(x, axis=0)
 
 
+# A bias gradient (the column sums of the gradient that leaves a fused backward piece) as a
+# separate compiled function over the returned tensor: computed inside the piece, XLA's CPU
+# backend materialises a float32 copy of the whole gradient for the reduction (for bias + GELU in
+# bfloat16: 72 MB of memory traffic instead of 32).
+_BIAS_GRAD = _Fused(lambda dx: _rows_sum(_to_float32(dx)))
+
+
 # -- mask + softmax + dropout of the attention scores ----------------------------------------------
 
 def _attention_probs_fwd(scores, mask_adder, seed, rate):
-  probs = tf.nn.softmax(tf.cast(scores, tf.float32) + mask_adder, axis=-1)
-  return tf.cast(_hash_dropout(probs, seed, rate), scores.dtype)
+  """(dropout(probs), probs) in the dtype of `scores`; (probs,) when rate is 0."""
+  probs = tf.nn.softmax(_to_float32(scores) + mask_adder, axis=-1)
+  if rate == 0.0:
+    return (_from_float32(probs, scores.dtype),)
+  return (_from_float32(_hash_dropout(probs, seed, rate), scores.dtype),
+          _from_float32(probs, scores.dtype))
 
 
-def _attention_probs_bwd(dprobs, scores, mask_adder, seed, rate):
-  probs = tf.nn.softmax(tf.cast(scores, tf.float32) + mask_adder, axis=-1)
-  d = _hash_dropout(tf.cast(dprobs, tf.float32), seed, rate)
-  dscores = probs * (d - tf.reduce_sum(d * probs, axis=-1, keepdims=True))
-  return tf.cast(dscores, scores.dtype)
+def _attention_probs_bwd(dy, y, probs):
+  """The scores' gradient from the forward's outputs, without recomputing anything: with
+  d = dropout'(dy) = dy * keep / (1 - rate) and y = probs * keep / (1 - rate), the softmax
+  gradient probs * (d - sum(d * probs)) is dy * y - probs * sum(dy * y)."""
+  dy_y = _to_float32(dy) * _to_float32(y)
+  dscores = dy_y - _to_float32(probs) * tf.reduce_sum(dy_y, axis=-1, keepdims=True)
+  return _from_float32(dscores, dy.dtype)
 
 
 _ATTENTION_PROBS_FWD = _Fused(_attention_probs_fwd)
@@ -269,9 +305,11 @@ _ATTENTION_PROBS_BWD = _Fused(_attention_probs_bwd)
 def _attention_probs_op(rate):
   @tf.custom_gradient
   def attention_probs(scores, mask_adder, seed):
-    def grad(dprobs):
-      return _ATTENTION_PROBS_BWD(dprobs, scores, mask_adder, seed, rate), None, None
-    return _ATTENTION_PROBS_FWD(scores, mask_adder, seed, rate), grad
+    outputs = _ATTENTION_PROBS_FWD(scores, mask_adder, seed, rate)
+    y, probs = outputs[0], outputs[-1]
+    def grad(dy):
+      return _ATTENTION_PROBS_BWD(dy, y, probs), None, None
+    return y, grad
   return attention_probs
 
 
@@ -292,26 +330,25 @@ def _normalize(h):
 
 
 def _residual_layer_norm_input(x, bias, residual, seed, rate):
-  h = _hash_dropout(tf.cast(x, tf.float32) + bias, seed, rate)
-  return h + tf.cast(residual, tf.float32)
+  h = _hash_dropout(_to_float32(x) + bias, seed, rate)
+  return h + _to_float32(residual)
 
 
 def _residual_layer_norm_fwd(x, bias, residual, gamma, beta, seed, rate):
   normalized, _ = _normalize(_residual_layer_norm_input(x, bias, residual, seed, rate))
-  return tf.cast(normalized * gamma + beta, x.dtype)
+  return _from_float32(normalized * gamma + beta, x.dtype)
 
 
 def _residual_layer_norm_bwd(dy, x, bias, residual, gamma, beta, seed, rate):
   del beta
   normalized, rstd = _normalize(_residual_layer_norm_input(x, bias, residual, seed, rate))
-  dy = tf.cast(dy, tf.float32)
+  dy = _to_float32(dy)
   dgamma, dbeta = _rows_sum(dy * normalized), _rows_sum(dy)
   g = dy * gamma
   dh = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
                - normalized * tf.reduce_mean(g * normalized, axis=-1, keepdims=True))
-  dx = _hash_dropout(dh, seed, rate)
-  return (tf.cast(dx, x.dtype), _rows_sum(dx), tf.cast(dh, residual.dtype), dgamma, dbeta,
-          None)
+  dx = _from_float32(_hash_dropout(dh, seed, rate), x.dtype)
+  return dx, _from_float32(dh, residual.dtype), dgamma, dbeta
 
 
 _RESIDUAL_LAYER_NORM_FWD = _Fused(_residual_layer_norm_fwd)
@@ -323,7 +360,9 @@ def _residual_layer_norm_op(rate):
   @tf.custom_gradient
   def residual_layer_norm(x, bias, residual, gamma, beta, seed):
     def grad(dy):
-      return _RESIDUAL_LAYER_NORM_BWD(dy, x, bias, residual, gamma, beta, seed, rate)
+      dx, dresidual, dgamma, dbeta = _RESIDUAL_LAYER_NORM_BWD(dy, x, bias, residual, gamma, beta,
+                                                              seed, rate)
+      return dx, _BIAS_GRAD(dx), dresidual, dgamma, dbeta, None
     return _RESIDUAL_LAYER_NORM_FWD(x, bias, residual, gamma, beta, seed, rate), grad
   return residual_layer_norm
 
@@ -341,20 +380,20 @@ def residual_layer_norm(x, bias, residual, layer_norm, rate, training):
 # -- plain LayerNorm and dropout -----------------------------------------------------------------
 
 def _layer_norm_fwd(x, gamma, beta):
-  normalized, _ = _normalize(tf.cast(x, tf.float32))
-  return tf.cast(normalized * gamma + beta, x.dtype)
+  normalized, _ = _normalize(_to_float32(x))
+  return _from_float32(normalized * gamma + beta, x.dtype)
 
 
 def _layer_norm_bwd(dy, x, gamma):
-  normalized, rstd = _normalize(tf.cast(x, tf.float32))
-  dy = tf.cast(dy, tf.float32)
+  normalized, rstd = _normalize(_to_float32(x))
+  dy = _to_float32(dy)
   axes = list(range(len(dy.shape) - 1))
   dgamma = tf.reduce_sum(dy * normalized, axis=axes)
   dbeta = tf.reduce_sum(dy, axis=axes)
   g = dy * gamma
   dx = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
                - normalized * tf.reduce_mean(g * normalized, axis=-1, keepdims=True))
-  return tf.cast(dx, x.dtype), dgamma, dbeta
+  return _from_float32(dx, x.dtype), dgamma, dbeta
 
 
 _LAYER_NORM_FWD = _Fused(_layer_norm_fwd)
@@ -369,7 +408,7 @@ def _layer_norm_op(x, gamma, beta):
 
 
 def _dropout_fwd(x, seed, rate):
-  return tf.cast(_hash_dropout(tf.cast(x, tf.float32), seed, rate), x.dtype)
+  return _from_float32(_hash_dropout(_to_float32(x), seed, rate), x.dtype)
 
 
 _DROPOUT = _Fused(_dropout_fwd)
@@ -399,16 +438,16 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _bias_gelu_fwd(x, bias):
-  z = tf.cast(x, tf.float32) + bias
-  return tf.cast(0.5 * z * (1.0 + tf.math.erf(z * _SQRT_HALF)), x.dtype)
+  z = _to_float32(x) + bias
+  return _from_float32(0.5 * z * (1.0 + tf.math.erf(z * _SQRT_HALF)), x.dtype)
 
 
 def _bias_gelu_bwd(dy, x, bias):
-  z = tf.cast(x, tf.float32) + bias
+  z = _to_float32(x) + bias
   # d/dz [z * Phi(z)] = Phi(z) + z * phi(z)
-  dz = tf.cast(dy, tf.float32) * (0.5 * (1.0 + tf.math.erf(z * _SQRT_HALF))
+  dz = _to_float32(dy) * (0.5 * (1.0 + tf.math.erf(z * _SQRT_HALF))
                                   + z * _INV_SQRT_2PI * tf.exp(-0.5 * tf.square(z)))
-  return tf.cast(dz, x.dtype), _rows_sum(dz)
+  return _from_float32(dz, x.dtype)
 
 
 _BIAS_GELU_FWD = _Fused(_bias_gelu_fwd)
@@ -418,7 +457,8 @@ _BIAS_GELU_BWD = _Fused(_bias_gelu_bwd)
 @tf.custom_gradient
 def _bias_gelu_op(x, bias):
   def grad(dy):
-    return _BIAS_GELU_BWD(dy, x, bias)
+    dx = _BIAS_GELU_BWD(dy, x, bias)
+    return dx, _BIAS_GRAD(dx)
   return _BIAS_GELU_FWD(x, bias), grad
 
 
@@ -433,19 +473,37 @@ def bias_activation(x, bias, activation):
 # -- bias + split into heads ---------------------------------------------------------------------
 
 def _split_heads_fwd(x, bias, num_parts, num_heads):
-  """[B, L, P*N*D] + bias -> [P, B, N, L, D] (P = 3 for query, key and value). Its backward (the
-  transpose back and the bias sum) is derived by TensorFlow and compiled with it."""
-  y = tf.cast(tf.cast(x, tf.float32) + bias, x.dtype)
+  """[B, L, P*N*D] + bias -> [P, B, N, L, D] (P = 3 for query, key and value)."""
+  y = _from_float32(_to_float32(x) + bias, x.dtype)
   shape = tf.shape(x)
   y = tf.reshape(y, [shape[0], shape[1], num_parts, num_heads, -1])
   return tf.transpose(y, [2, 0, 3, 1, 4])
 
 
-_SPLIT_HEADS = _Fused(_split_heads_fwd)
+def _split_heads_bwd(dy):
+  """The gradients of x and bias for dy [P, B, N, L, D]: transpose back, and the bias sum."""
+  dx = tf.transpose(dy, [1, 3, 0, 2, 4])  # [B, L, P, N, D]
+  shape = tf.shape(dx)
+  dx = tf.reshape(dx, [shape[0], shape[1], -1])
+  return dx, tf.reduce_sum(_to_float32(dx), axis=[0, 1])
 
 
-# ----------------------------------------------------------------------------------------------
-# Building blocks.
+_SPLIT_HEADS_FWD = _Fused(_split_heads_fwd)
+_SPLIT_HEADS_BWD = _Fused(_split_heads_bwd)
+
+
+@functools.lru_cache(maxsize=None)
+def _split_heads_op(num_parts, num_heads):
+  @tf.custom_gradient
+  def split_heads(x, bias):
+    return _SPLIT_HEADS_FWD(x, bias, num_parts, num_heads), _SPLIT_HEADS_BWD
+  return split_heads
+
+
+def split_heads(x, bias, num_parts, num_heads):
+  """x [B, L, P*N*D] + float32 bias -> [P, B, N, L, D], one fused pass each way."""
+  return _split_heads_op(num_parts, num_heads)(x, tf.convert_to_tensor(bias))
+
 
 class Dense(tf.Module):
   """`<scope>/kernel` [in, out] and `<scope>/bias` [out], applied to the last axis."""
@@ -540,7 +598,7 @@ class SelfAttention(tf.Module):
     x2d = tf.reshape(x, [-1, hidden])
     kernel, bias = self.qkv_kernel_and_bias(x.dtype)
     qkv = tf.reshape(tf.matmul(x2d, kernel), [batch_size, seq_length, 3 * hidden])
-    query, key, value = tf.unstack(_SPLIT_HEADS(qkv, bias, 3, self.num_heads))  # [B, N, L, D]
+    query, key, value = tf.unstack(split_heads(qkv, bias, 3, self.num_heads))  # [B, N, L, D]
     scores = tf.matmul(query, key, transpose_b=True)  # [B, N, Lq, Lk], already scaled
     probs = attention_probs(scores, mask_adder, self.attention_dropout, training)
     context = tf.matmul(probs, value)  # [B, N, L, D]

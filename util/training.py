@@ -328,13 +328,14 @@ class Trainer:
   def _forward_backward_fn(self, features, loss_scale):
     """Loss, metrics and local gradients {name: dense tensor}; XLA-compiled with jit_compile."""
     # A step that XLA compiles as a whole takes the model's fused pieces as plain ops.
-    inline = (modeling.inline_fused_ops() if self.jit_forward_backward
+    def inline():
+      return (modeling.inline_fused_ops() if self.jit_forward_backward
               else contextlib.nullcontext())
-    with inline, tf.GradientTape() as tape:
+    with inline(), tf.GradientTape() as tape:
       loss, metrics = self.model.loss(features, training=True)
       loss = tf.cast(loss, tf.float32)
       scaled_loss = loss * loss_scale if loss_scale is not None else loss
-    with inline:
+    with inline():
       grads = tape.gradient(scaled_loss, self._trainable)
     unused = sorted(name for name, grad in grads.items() if grad is None)
     if unused:  # Logged while tracing, i.e. once.
