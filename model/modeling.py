@@ -175,11 +175,11 @@ def dropout(x, rate, training):
 # softmax, the LayerNorm statistics) from the forward's inputs, so nothing but the inputs has to
 # be kept between the passes. Arithmetic is float32 inside; inputs and outputs keep their dtype.
 
-class _Fused:
-  """One fused piece: XLA-compiled by itself, or traced as plain ops inside `inline_fused_ops()`
-  (inside a function that XLA compiles as a whole, which fuses them anyway; in TF 2.21 a
-  jit-compiled function nested in a compiled step inside a tf.while_loop is recompiled on every
-  iteration)."""
+class Fused:
+  """`fn` as one fused piece: XLA-compiled by itself, or traced as plain ops inside
+  `inline_fused_ops()` (inside a function that XLA compiles as a whole, which fuses them anyway;
+  in TF 2.21 a jit-compiled function nested in a compiled step inside a tf.while_loop is
+  recompiled on every iteration)."""
 
   def __init__(self, fn):
     self.plain = fn
@@ -274,7 +274,7 @@ def _rows_sum(x):
 # separate compiled function over the returned tensor: computed inside the piece, XLA's CPU
 # backend materialises a float32 copy of the whole gradient for the reduction (for bias + GELU in
 # bfloat16: 72 MB of memory traffic instead of 32).
-_BIAS_GRAD = _Fused(lambda dx: _rows_sum(_to_float32(dx)))
+_BIAS_GRAD = Fused(lambda dx: _rows_sum(_to_float32(dx)))
 
 
 # -- mask + softmax + dropout of the attention scores ----------------------------------------------
@@ -297,8 +297,8 @@ def _attention_probs_bwd(dy, y, probs):
   return _from_float32(dscores, dy.dtype)
 
 
-_ATTENTION_PROBS_FWD = _Fused(_attention_probs_fwd)
-_ATTENTION_PROBS_BWD = _Fused(_attention_probs_bwd)
+_ATTENTION_PROBS_FWD = Fused(_attention_probs_fwd)
+_ATTENTION_PROBS_BWD = Fused(_attention_probs_bwd)
 
 
 @functools.lru_cache(maxsize=None)
@@ -351,8 +351,8 @@ def _residual_layer_norm_bwd(dy, x, bias, residual, gamma, beta, seed, rate):
   return dx, _from_float32(dh, residual.dtype), dgamma, dbeta
 
 
-_RESIDUAL_LAYER_NORM_FWD = _Fused(_residual_layer_norm_fwd)
-_RESIDUAL_LAYER_NORM_BWD = _Fused(_residual_layer_norm_bwd)
+_RESIDUAL_LAYER_NORM_FWD = Fused(_residual_layer_norm_fwd)
+_RESIDUAL_LAYER_NORM_BWD = Fused(_residual_layer_norm_bwd)
 
 
 @functools.lru_cache(maxsize=None)
@@ -396,8 +396,8 @@ def _layer_norm_bwd(dy, x, gamma):
   return _from_float32(dx, x.dtype), dgamma, dbeta
 
 
-_LAYER_NORM_FWD = _Fused(_layer_norm_fwd)
-_LAYER_NORM_BWD = _Fused(_layer_norm_bwd)
+_LAYER_NORM_FWD = Fused(_layer_norm_fwd)
+_LAYER_NORM_BWD = Fused(_layer_norm_bwd)
 
 
 @tf.custom_gradient
@@ -411,7 +411,7 @@ def _dropout_fwd(x, seed, rate):
   return _from_float32(_hash_dropout(_to_float32(x), seed, rate), x.dtype)
 
 
-_DROPOUT = _Fused(_dropout_fwd)
+_DROPOUT = Fused(_dropout_fwd)
 
 
 @functools.lru_cache(maxsize=None)
@@ -450,8 +450,8 @@ def _bias_gelu_bwd(dy, x, bias):
   return _from_float32(dz, x.dtype)
 
 
-_BIAS_GELU_FWD = _Fused(_bias_gelu_fwd)
-_BIAS_GELU_BWD = _Fused(_bias_gelu_bwd)
+_BIAS_GELU_FWD = Fused(_bias_gelu_fwd)
+_BIAS_GELU_BWD = Fused(_bias_gelu_bwd)
 
 
 @tf.custom_gradient
@@ -488,8 +488,8 @@ def _split_heads_bwd(dy):
   return dx, tf.reduce_sum(_to_float32(dx), axis=[0, 1])
 
 
-_SPLIT_HEADS_FWD = _Fused(_split_heads_fwd)
-_SPLIT_HEADS_BWD = _Fused(_split_heads_bwd)
+_SPLIT_HEADS_FWD = Fused(_split_heads_fwd)
+_SPLIT_HEADS_BWD = Fused(_split_heads_bwd)
 
 
 @functools.lru_cache(maxsize=None)
