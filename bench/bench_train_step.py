@@ -1,0 +1,114 @@
+"""Training-step speed of ELECTRA-small: fine-tuning (classification) and pre-training.
+
+    python bench/bench_train_step.py [--what finetune,pretrain] [--precision float32,bfloat16]
+        [--jit auto|always|off] [--batch-size 32] [--seq-length 128] [--peak-json FILE]
+
+Prints ONE JSON line. Each step runs through the project's Trainer (util/training.py: the same
+tf.function loop, forward/backward, all-reduce and AdamW update as run_finetuning.py and
+run_pretraining.py) on a cached in-memory batch, so the input pipeline is not measured here (see
+bench_input_pipeline.py). `--steps` steps run per loop call; the step time is the call time
+divided by the steps, min (least disturbed by other load on the machine) and median over
+`--repeats` calls after a warm-up call that traces and compiles.
+
+Figures per case: step_s, examples_per_s, tokens_per_s, gflop_per_step (analytic: 2 FLOPs per
+multiply-accumulate of every matrix product, training = 3 x forward; see bench_lib.py),
+gflops (achieved) and mfu = gflops / measured matmul peak of the same dtype (and of float32),
+with the peak from --peak-json (a bench_matmul_peak.py output) or measured here.
+
+--jit: "auto" is the Trainer's default policy (jit_compile=True: on CPU the forward/backward
+runs on oneDNN with XLA-fused element-wise pieces, the update is XLA-compiled), "always" forces
+a whole-step XLA compile, "off" is jit_compile=False.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_lib  # pylint: disable=wrong-import-position
+import bench_matmul_peak  # pylint: disable=wrong-import-position
+import tensorflow as tf  # pylint: disable=wrong-import-position
+
+
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--what", default="finetune,pretrain")
+  parser.add_argument("--precision", default="float32,bfloat16")
+  parser.add_argument("--jit", default="auto", choices=sorted(bench_lib.JIT_CHOICES))
+  parser.add_argument("--batch-size", type=int, default=32)
+  parser.add_argument("--seq-length", type=int, default=128)
+  parser.add_argument("--steps", type=int, default=3, help="steps per timed loop call")
+  parser.add_argument("--repeats", type=int, default=4, help="timed loop calls")
+  parser.add_argument("--peak-json", help="bench_matmul_peak.py output; measured if absent")
+  bench_lib.add_thread_args(parser)
+  return parser.parse_args(argv)
+
+
+def build(what, precision, args):
+  """(trainer, gflop per step) for one case."""
+  b, l = args.batch_size, args.seq_length
+  with bench_lib.one_device().scope():
+    if what == "finetune":
+      config = bench_lib.finetune_config(["chnsenticorp"], l, b)
+      task = bench_lib.make_task(config, "chnsenticorp")
+      model = bench_lib.finetuning_model(config, task, precision)
+      flops = 3 * bench_lib.finetune_forward_flops(model.bert_config, b, l,
+                                                   config.embedding_size)
+      batch = bench_lib.classification_batch(b, l)
+    else:
+      config = bench_lib.pretrain_config(l, b, precision)
+      model = electra_model_for(config)
+      flops = bench_lib.pretrain_step_flops(model, b, l)
+      batch = bench_lib.pretrain_batch(b, l)
+  trainer = bench_lib.make_trainer(model, batch, args.jit, precision, args.steps)
+  return trainer, flops / 1e9
+
+
+def electra_model_for(config):
+  return bench_lib.electra_model.PretrainingModel(config, special_ids=bench_lib.SPECIAL_IDS)
+
+
+def measure(what, precision, args, peak):
+  trainer, gflop = build(what, precision, args)
+  times = bench_lib.time_calls(lambda: trainer.run_steps(args.steps), args.repeats)
+  stats = bench_lib.summary(times, per_call=args.steps)
+  step_s = stats["min_s"]
+  gflops = gflop / step_s
+  examples = args.batch_size / step_s
+  result = dict(stats, step_s=step_s, examples_per_s=round(examples, 2),
+                tokens_per_s=round(examples * args.seq_length, 1),
+                gflop_per_step=round(gflop, 1), gflops=round(gflops, 1),
+                jit_forward_backward=trainer.jit_forward_backward, jit_update=trainer.jit_update)
+  if peak:
+    result["mfu"] = round(gflops / peak[precision], 3)
+    result["mfu_vs_float32_peak"] = round(gflops / peak["float32"], 3)
+  return result
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  bench_lib.apply_thread_args(args)
+  peak = bench_lib.read_peak(args.peak_json)
+  if peak is None:
+    peak = {name: max(bench_matmul_peak.measure(n, tf.as_dtype(name), "onednn", 1.0)
+                      for n in (1024, 2048)) for name in ("float32", "bfloat16")}
+  results = {}
+  for what in args.what.split(","):
+    for precision in args.precision.split(","):
+      results[f"{what}/{precision}"] = measure(what, precision, args, peak)
+  for what in args.what.split(","):
+    f32, bf16 = results.get(f"{what}/float32"), results.get(f"{what}/bfloat16")
+    if f32 and bf16:
+      results[f"{what}/bfloat16_speedup"] = round(f32["step_s"] / bf16["step_s"], 2)
+  bench_lib.emit({"bench": "train_step", "results": results,
+                  "peak_gflops": {k: round(v, 1) for k, v in peak.items()},
+                  "settings": {"batch_size": args.batch_size, "seq_length": args.seq_length,
+                               "model": "electra-small (hidden 256, 12 layers, embedding 128)",
+                               "jit": args.jit, "steps": args.steps, "repeats": args.repeats,
+                               "load_average": bench_lib.load_average(),
+                               **bench_lib.machine()}})
+
+
+if __name__ == "__main__":
+  main()
