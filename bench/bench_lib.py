@@ -12,6 +12,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.insert(0, REPO)
 
+# Each benchmark prints exactly one JSON line on stdout (emit); everything else the project
+# prints there (the Trainer's log lines) goes to stderr.
+_STDOUT = sys.stdout
+sys.stdout = sys.stderr
+
 import numpy as np  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
@@ -57,7 +62,7 @@ def apply_thread_args(args):
 
 
 def emit(record):
-  print(json.dumps(record), flush=True)
+  print(json.dumps(record), file=_STDOUT, flush=True)
 
 
 def machine():
