@@ -47,6 +47,13 @@ CJK_RANGES = (
 _ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
 
 _MAX_CODEPOINT = 0x110000
+# Planes 4-13 hold no assigned character up to Unicode 16.0 (category Cn) and planes 15-16 are
+# private use (Co): none of their code points is whitespace, control, punctuation or a mark, so
+# the tables need not visit them. Skipping them makes building the tables 3x faster (0.16 ->
+# 0.05 s), which is a third of the start-up of build_pretraining_dataset.py's workers. For a
+# newer Unicode version every code point is visited.
+_LAST_CHECKED_UNICODE = (16, 0)
+_EMPTY_PLANES = tuple(range(4, 14)) + (15, 16)
 
 
 def convert_to_unicode(text):
@@ -151,7 +158,7 @@ class _Tables:
     spaces, punct, standalone_punct, marks = [], [], [], []
     # The tests compare these inlined predicates with a plain per-char reference on every code
     # point; calling is_control() etc. here would double the build time.
-    for cp in range(_MAX_CODEPOINT):
+    for cp in _code_points_to_visit():
       char = chr(cp)
       category = unicodedata.category(char)
       if cp == 0 or cp == 0xFFFD or (category in ("Cc", "Cf") and char not in "\t\n\r"):
@@ -182,6 +189,15 @@ class _Tables:
     punct_class = _char_class(punct)
     self.split_punct = re.compile("[%s]|[^%s]+" % (punct_class, punct_class)).findall
     self.drop_marks = re.compile("[%s]+" % _char_class(marks)).sub
+
+
+def _code_points_to_visit():
+  """Every code point, less the planes that are empty in the running Unicode version."""
+  version = tuple(int(part) for part in unicodedata.unidata_version.split(".")[:2])
+  if version > _LAST_CHECKED_UNICODE:
+    return range(_MAX_CODEPOINT)
+  return itertools.chain.from_iterable(
+      range(plane << 16, (plane + 1) << 16) for plane in range(17) if plane not in _EMPTY_PLANES)
 
 
 def _is_inert(char):

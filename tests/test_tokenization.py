@@ -279,3 +279,16 @@ def test_every_code_point_matches_reference(tmp_path, do_lower_case):
   for line in lines:
     assert tokenizer.tokenize_to_ids(line) == reference.tokenize_to_ids(
         line, vocab, do_lower_case), repr(line)
+
+
+def test_planes_the_tables_skip_hold_nothing_they_would_record():
+  # The tables skip planes 4-13 and 15-16 for this Python's Unicode version; every code point
+  # there must be unassigned or private use, which no table records.
+  import unicodedata  # pylint: disable=import-outside-toplevel
+  visited = set(tokenization._code_points_to_visit())  # pylint: disable=protected-access
+  skipped = [cp for cp in range(0x110000) if cp not in visited]
+  assert len(visited) + len(skipped) == 0x110000
+  for cp in skipped:
+    char = chr(cp)
+    assert unicodedata.category(char) in ("Cn", "Co"), hex(cp)
+    assert not char.isspace() and char.lower() == char and not unicodedata.combining(char)
