@@ -2,8 +2,8 @@
 
     python bench/summarize.py [RESULTS_DIR]   (default bench/results: the committed run)
 
-Reads matmul_peak.json, train_step.json, inference.json, input_pipeline.json and peer.json
-(each: the last line that is a JSON object) and prints a Markdown table: every figure, the
+Reads matmul_peak.json, train_step.json, inference.json, input_pipeline.json,
+build_dataset.json and peer.json (each: the last line that is a JSON object) and prints a Markdown table: every figure, the
 peer's (the faster of eager and torch.compile), the ratio and the target.
 """
 
@@ -74,9 +74,18 @@ def main(argv=None):
   rows.append((f"QA post-processing, {post.get('questions', 'n/a')} questions "
                f"({post.get('windows', 'n/a')} windows) (s)", fmt(post.get("total_s")), "", "",
                "seconds"))
+  build = load(directory, "build_dataset") or {}
+  reference = build.get("reference", {}).get("mb_per_s")
+  for processes, run in sorted(build.get("builder", {}).items()):
+    ours = run["mb_per_s"]
+    rows.append((f"build_pretraining_dataset.py, {processes} process(es) (MB/s, "
+                 f"{build.get('corpus_mb')} MB corpus)", fmt(ours),
+                 f"{fmt(reference)} (plain-Python reference)" if reference else "n/a",
+                 f"{ours / reference:.1f}x" if reference else "n/a", ">= 10x"))
   for key, value in pipeline.items():
-    rows.append((f"input pipeline overhead, {key} (TFRecords vs in-memory, %)",
-                 fmt(value.get("overhead_pct")), "", "", "< 5"))
+    rows.append((f"input pipeline overhead, {key} (TFRecords vs in-memory, %, min / median)",
+                 f"{fmt(value.get('overhead_pct'))} / {fmt(value.get('overhead_pct_median'))}",
+                 "", "", "< 5"))
   widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
   for index, row in enumerate(rows):
     print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)) + " |")
