@@ -481,11 +481,10 @@ def _split_heads_fwd(x, bias, num_parts, num_heads):
 
 
 def _split_heads_bwd(dy):
-  """The gradients of x and bias for dy [P, B, N, L, D]: transpose back, and the bias sum."""
+  """The gradient of x for dy [P, B, N, L, D]: transposed back to [B, L, P*N*D]."""
   dx = tf.transpose(dy, [1, 3, 0, 2, 4])  # [B, L, P, N, D]
   shape = tf.shape(dx)
-  dx = tf.reshape(dx, [shape[0], shape[1], -1])
-  return dx, tf.reduce_sum(_to_float32(dx), axis=[0, 1])
+  return tf.reshape(dx, [shape[0], shape[1], -1])
 
 
 _SPLIT_HEADS_FWD = Fused(_split_heads_fwd)
@@ -496,7 +495,12 @@ _SPLIT_HEADS_BWD = Fused(_split_heads_bwd)
 def _split_heads_op(num_parts, num_heads):
   @tf.custom_gradient
   def split_heads(x, bias):
-    return _SPLIT_HEADS_FWD(x, bias, num_parts, num_heads), _SPLIT_HEADS_BWD
+    def grad(dy):
+      dx = _SPLIT_HEADS_BWD(dy)
+      # The bias sum over the transposed-back gradient, in the same piece, reads it in the
+      # transposed order (float32: 4.6 ms instead of 1 ms for the whole backward).
+      return dx, _BIAS_GRAD(tf.reshape(dx, [-1, dx.shape[-1]]))
+    return _SPLIT_HEADS_FWD(x, bias, num_parts, num_heads), grad
   return split_heads
 
 
