@@ -396,7 +396,7 @@ class Trainer:
     plain tf.data dataset is used instead, without autotuning. Both the distributed iterator's
     per-batch work and the autotuner's background thread compete with the step for the cores
     (an ELECTRA-small prediction step on 2 cores: 0.28 -> 0.22 s), and deleting an autotuned
-    iterator waits for that thread's next wake-up (0.5-3 s at the end of every prediction pass).
+    iterator waits for that thread's next wake-up (up to 3 s at the end of a prediction pass).
     """
     if not self._single_cpu_replica:
       return self.strategy.distribute_datasets_from_function(input_fn)
