@@ -135,7 +135,7 @@ class Config:
   _CHOICES = {}
 
   def _set_runtime_defaults(self):
-    """Our additions to the original (seed, XLA, precision, strategy) and its TPU fields."""
+    """Our additions to the original (XLA, precision, strategy) and its TPU fields."""
     self.jit_compile = True
     self.mixed_precision = "float32"
     self.strategy = "auto"

@@ -36,7 +36,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from model import modeling
+from model import fused_ops
 from util import checkpoint as checkpoint_lib
 from util import utils
 from util.strategy import PRECISIONS, is_chief
@@ -92,7 +92,7 @@ class Trainer:
     jit_compile: XLA-compile each replica's forward and backward pass where that is faster:
       True (or "auto") compiles it on GPUs and TPUs but not on CPUs, where a whole-step XLA
       compile measured slower than TensorFlow's oneDNN GEMMs plus the model's own XLA-fused
-      element-wise pieces (model/modeling.py): float32 fine-tuning step of ELECTRA-small
+      element-wise pieces (model/fused_ops.py): float32 fine-tuning step of ELECTRA-small
       1.85 s vs 0.93 s, and XLA's CPU dots have no bfloat16 speed-up (about 230 vs 470
       GFLOP/s); see bench/README.md. "always" compiles it everywhere; False never does.
     mixed_precision: "float16" turns on dynamic loss scaling; other values need nothing here.
@@ -329,7 +329,7 @@ class Trainer:
     """Loss, metrics and local gradients {name: dense tensor}; XLA-compiled with jit_compile."""
     # A step that XLA compiles as a whole takes the model's fused pieces as plain ops.
     def inline():
-      return (modeling.inline_fused_ops() if self.jit_forward_backward
+      return (fused_ops.inline_fused_ops() if self.jit_forward_backward
               else contextlib.nullcontext())
     with inline(), tf.GradientTape() as tape:
       loss, metrics = self.model.loss(features, training=True)

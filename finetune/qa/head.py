@@ -11,6 +11,7 @@ instead of once per beam entry: the same maths with 1/beam of the work and memor
 
 import tensorflow as tf
 
+from model import fused_ops
 from model import modeling
 
 QA_HIDDEN_SIZE = 512
@@ -41,7 +42,7 @@ def _end_logits(start_part, token_part, bias, end_kernel, end_bias):
   return tf.reduce_sum(partial, axis=-1) + end_bias[0]
 
 
-_END_LOGITS = modeling.Fused(_end_logits)
+_END_LOGITS = fused_ops.Fused(_end_logits)
 
 
 class QAHead(tf.Module):
