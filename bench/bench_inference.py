@@ -16,7 +16,6 @@ Prints ONE JSON line.
 The encoder FLOPs per example are counted as in bench_lib.py (forward only).
 """
 
-import argparse
 import json
 import os
 import random
@@ -37,11 +36,7 @@ CORPUS = os.path.join(os.path.dirname(bench_lib.REPO), "shared", "data",
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--what", default="cls,qa,postprocess")
-  parser.add_argument("--precision", default="float32,bfloat16")
-  parser.add_argument("--jit", default="auto", choices=sorted(bench_lib.JIT_CHOICES))
-  parser.add_argument("--batch-size", type=int, default=32)
+  parser = bench_lib.model_bench_parser(__doc__, what="cls,qa,postprocess", precision="float32,bfloat16")
   parser.add_argument("--cls-seq-length", type=int, default=128)
   parser.add_argument("--qa-seq-length", type=int, default=512)
   parser.add_argument("--cls-batches", type=int, default=8)
@@ -49,7 +44,6 @@ def parse_args(argv=None):
   parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--questions", type=int, default=3219)
   parser.add_argument("--contexts", type=int, default=848)
-  bench_lib.add_thread_args(parser)
   return parser.parse_args(argv)
 
 

@@ -16,7 +16,6 @@ same process (min over --repeats loop calls of --steps steps each); overhead_pct
 The bfloat16 step is the default: it is the faster one, so the input's share is larger.
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -25,8 +24,6 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_lib  # pylint: disable=wrong-import-position
-import numpy as np  # pylint: disable=wrong-import-position
-import tensorflow as tf  # pylint: disable=wrong-import-position
 
 from finetune import preprocessing  # pylint: disable=wrong-import-position
 from model import tokenization  # pylint: disable=wrong-import-position
@@ -38,15 +35,10 @@ SPECIALS = ["[PAD]"] + [f"[unused{i}]" for i in range(1, 100)] + ["[UNK]", "[CLS
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--what", default="finetune,pretrain")
-  parser.add_argument("--precision", default="bfloat16")
-  parser.add_argument("--jit", default="auto", choices=sorted(bench_lib.JIT_CHOICES))
-  parser.add_argument("--batch-size", type=int, default=32)
+  parser = bench_lib.model_bench_parser(__doc__, what="finetune,pretrain", precision="bfloat16")
   parser.add_argument("--seq-length", type=int, default=128)
   parser.add_argument("--steps", type=int, default=4)
   parser.add_argument("--repeats", type=int, default=4)
-  bench_lib.add_thread_args(parser)
   return parser.parse_args(argv)
 
 

@@ -1,6 +1,7 @@
 """Shared pieces of the model benchmarks: models built through the project's own classes,
 synthetic batches, analytic FLOP counts, timing and the one-line JSON report."""
 
+import argparse
 import json
 import os
 import platform
@@ -44,6 +45,18 @@ DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16}
 JIT_CHOICES = {"auto": True, "always": "always", "off": False}
 # Ids of the special tokens in the Chinese BERT vocabulary.
 SPECIAL_IDS = {"[MASK]": 103, "[CLS]": 101, "[SEP]": 102}
+
+
+def model_bench_parser(doc, what, precision):
+  """The options every model benchmark shares: --what, --precision, --jit, --batch-size and the
+  thread counts; `doc` is the script's docstring (its first line describes the parser)."""
+  parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+  parser.add_argument("--what", default=what)
+  parser.add_argument("--precision", default=precision)
+  parser.add_argument("--jit", default="auto", choices=sorted(JIT_CHOICES))
+  parser.add_argument("--batch-size", type=int, default=32)
+  add_thread_args(parser)
+  return parser
 
 
 def add_thread_args(parser):

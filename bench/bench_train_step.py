@@ -20,7 +20,6 @@ runs on oneDNN with XLA-fused element-wise pieces, the update is XLA-compiled), 
 a whole-step XLA compile, "off" is jit_compile=False.
 """
 
-import argparse
 import os
 import sys
 
@@ -32,16 +31,11 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--what", default="finetune,pretrain")
-  parser.add_argument("--precision", default="float32,bfloat16")
-  parser.add_argument("--jit", default="auto", choices=sorted(bench_lib.JIT_CHOICES))
-  parser.add_argument("--batch-size", type=int, default=32)
+  parser = bench_lib.model_bench_parser(__doc__, what="finetune,pretrain", precision="float32,bfloat16")
   parser.add_argument("--seq-length", type=int, default=128)
   parser.add_argument("--steps", type=int, default=3, help="steps per timed loop call")
   parser.add_argument("--repeats", type=int, default=4, help="timed loop calls")
   parser.add_argument("--peak-json", help="bench_matmul_peak.py output; measured if absent")
-  bench_lib.add_thread_args(parser)
   return parser.parse_args(argv)
 
 

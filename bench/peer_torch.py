@@ -221,40 +221,42 @@ def pretrain_step(torch, transformers, args, mode):
   return step, b, "train"
 
 
-def infer_cls(torch, transformers, args, mode):
-  model = transformers.ElectraForSequenceClassification(
-      electra_config(transformers, HIDDEN, HEADS, INTER))
+def _predictor(torch, transformers, model_class, mode, batch_size, seq_length, query_length=0):
+  """(forward, ids, mask, segments): a model in eval mode and one full-length input batch; the
+  first `query_length` positions are segment 0, the rest segment 1."""
+  model = model_class(electra_config(transformers, HIDDEN, HEADS, INTER))
   model.eval()
-  forward = _maybe_compile(torch, model, mode)
-  b, l = args.batch_size, args.seq_length
-  ids = torch.randint(1, VOCAB, (b, l))
-  mask = torch.ones(b, l, dtype=torch.long)
-  segments = torch.zeros(b, l, dtype=torch.long)
+  ids = torch.randint(1, VOCAB, (batch_size, seq_length))
+  mask = torch.ones(batch_size, seq_length, dtype=torch.long)
+  segments = torch.zeros(batch_size, seq_length, dtype=torch.long)
+  if query_length:
+    segments[:, query_length:] = 1
+  return _maybe_compile(torch, model, mode), ids, mask, segments
+
+
+def infer_cls(torch, transformers, args, mode):
+  forward, ids, mask, segments = _predictor(
+      torch, transformers, transformers.ElectraForSequenceClassification, mode, args.batch_size,
+      args.seq_length)
 
   def step():
     with torch.no_grad():
       logits = forward(input_ids=ids, attention_mask=mask, token_type_ids=segments).logits
       torch.softmax(logits.float(), -1).argmax(-1).numpy()
-  return step, b, "predict"
+  return step, args.batch_size, "predict"
 
 
 def infer_qa(torch, transformers, args, mode):
-  model = transformers.ElectraForQuestionAnswering(
-      electra_config(transformers, HIDDEN, HEADS, INTER))
-  model.eval()
-  forward = _maybe_compile(torch, model, mode)
-  b, l = args.batch_size, args.qa_seq_length
-  ids = torch.randint(1, VOCAB, (b, l))
-  mask = torch.ones(b, l, dtype=torch.long)
-  segments = torch.cat([torch.zeros(b, 64, dtype=torch.long),
-                        torch.ones(b, l - 64, dtype=torch.long)], 1)
+  forward, ids, mask, segments = _predictor(
+      torch, transformers, transformers.ElectraForQuestionAnswering, mode, args.batch_size,
+      args.qa_seq_length, query_length=64)
 
   def step():
     with torch.no_grad():
       out = forward(input_ids=ids, attention_mask=mask, token_type_ids=segments)
       for logits in (out.start_logits, out.end_logits):
         torch.topk(torch.log_softmax(logits.float(), -1), 20)[1].numpy()
-  return step, b, "predict"
+  return step, args.batch_size, "predict"
 
 
 if __name__ == "__main__":
