@@ -11,7 +11,7 @@ FinetuningConfig as a dict), `vocab.txt` and TF1 checkpoints `model.ckpt-N`.
 
 Raw inputs go through the task's own code: classification texts become `ClassificationExample`s
 featurised by the task; QA (question, context) pairs become `QAExample`s through
-`finetune.qa.tasks.make_example` (the same context cutting as for the data files), featurised
+`finetune.qa.reading.make_example` (the same context cutting as for the data files), featurised
 into sliding windows by the task and turned back into answer spans by
 `finetune.qa.postprocess.predict_answers`, exactly as dev-set evaluation does.
 """
@@ -30,6 +30,7 @@ from finetune import task_builder
 from finetune.classification.tasks import ClassificationExample
 from finetune.finetuning_model import FinetuningModel
 from finetune.qa import postprocess
+from finetune.qa import reading
 from finetune.qa import tasks as qa_tasks
 from finetune.qa.head import OUTSIDE_ANSWER_PENALTY
 from util import checkpoint as checkpoint_lib
@@ -173,8 +174,8 @@ def qa_examples(task, inputs, split=PREDICT_SPLIT):
   for index, item in enumerate(inputs):
     doc = docs.get(item.context)
     if doc is None:
-      doc = docs[item.context] = qa_tasks.split_context(item.context)
-    examples.append(qa_tasks.make_example(task.name, index, split, str(index), item.question, doc))
+      doc = docs[item.context] = reading.split_context(item.context)
+    examples.append(reading.make_example(task.name, index, split, str(index), item.question, doc))
   return examples
 
 

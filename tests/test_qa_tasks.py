@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 
+from finetune.qa import reading
 from finetune.qa import tasks
 from model import tokenization
 
@@ -93,7 +94,7 @@ def doc_token_text(example, first, last):
 
 def test_split_context_cuts_cjk_and_punctuation_but_keeps_latin_and_digit_runs():
   context = "韩国Nexon开发，2018年 Hello  World!\u200b好"
-  doc = tasks.split_context(context)
+  doc = reading.split_context(context)
   assert doc.tokens == ["韩", "国", "Nexon", "开", "发", "，", "2018", "年", "Hello", "World",
                         "!", "好"]
   for token, start, end in zip(doc.tokens, doc.starts, doc.ends):
@@ -125,16 +126,16 @@ def test_wrong_answer_start_falls_back_to_the_text_and_is_counted(tmp_path):
   task = make_task(tmp_path)
   example = task_examples_by_id(task, "train")["Q3"]
   assert doc_token_text(example, example.start_position, example.end_position) == "2018"
-  _, stats = tasks.read_squad_examples(squad_fixture(), "cmrc2018", "train", True)
+  _, stats = reading.read_squad_examples(squad_fixture(), "cmrc2018", "train", True)
   assert stats.realigned == 1 and stats.unfindable == 1 and stats.questions == 5
 
 
 def test_locate_answer_prefers_the_occurrence_nearest_the_given_offset():
   context = "甲乙丙甲乙丙甲乙丙"
-  assert tasks.locate_answer(context, "甲乙", 3) == (3, False)
-  assert tasks.locate_answer(context, "甲乙", 5) == (6, True)
-  assert tasks.locate_answer(context, "甲乙", 1) == (0, True)
-  assert tasks.locate_answer(context, "丁", 0) == (None, False)
+  assert reading.locate_answer(context, "甲乙", 3) == (3, False)
+  assert reading.locate_answer(context, "甲乙", 5) == (6, True)
+  assert reading.locate_answer(context, "甲乙", 1) == (0, True)
+  assert reading.locate_answer(context, "丁", 0) == (None, False)
 
 
 def test_unfindable_answers_are_skipped_for_training_but_kept_for_evaluation(tmp_path):
@@ -276,7 +277,7 @@ def random_dataset(rng, n_paragraphs=40):
   paragraphs = []
   for p in range(n_paragraphs):
     context = random_context(rng)
-    doc = tasks.split_context(context)
+    doc = reading.split_context(context)
     qas = []
     for q in range(3):
       first = rng.randrange(len(doc.tokens))
