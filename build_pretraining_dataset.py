@@ -3,7 +3,9 @@
 Input: text files with one sentence per line and a blank line between documents.
 Output: `pretrain_data.tfrecord-<i>-of-<n>` shards of tf.train.Example records with the int64
 features `input_ids`, `input_mask` and `segment_ids` (each `max_seq_length` long, zero-padded),
-plus `summary.json` with statistics and the settings used.
+plus `summary.json` with statistics and the settings used. With `--eval-fraction` a share of
+whole documents is held out into `pretrain_eval.tfrecord-<i>-of-<n>` shards, which
+`run_pretraining.py` evaluates on.
 
 What lives where:
 - here: the command line (`parse_args`, `main`);
@@ -69,6 +71,10 @@ def parse_args(argv=None):
                         help="use the Chinese-ELECTRA release's segment rule, which puts every "
                              "sentence after a non-empty segment A into A, so segment B is "
                              "mostly empty (google-research/electra#20)")
+    parser.add_argument("--eval-fraction", type=float, default=0.0,
+                        help="share of whole documents held out for evaluation, written to "
+                             "pretrain_eval.tfrecord-* shards that training never reads "
+                             "(chosen by --seed; default: 0, nothing held out)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return parser.parse_args(argv)
 
@@ -82,7 +88,8 @@ def main(argv=None):
             do_lower_case=args.do_lower_case, num_out_files=args.num_out_files,
             num_processes=args.num_processes, seed=args.seed,
             blanks_separate_docs=args.blanks_separate_docs,
-            legacy_segment_bug=args.legacy_segment_bug, progress=not args.quiet)
+            legacy_segment_bug=args.legacy_segment_bug, progress=not args.quiet,
+            eval_fraction=args.eval_fraction)
     except UsageError as error:
         print("%s: error: %s" % (os.path.basename(sys.argv[0]), error), file=sys.stderr)
         return 2

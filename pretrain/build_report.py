@@ -74,7 +74,7 @@ def length_histogram(length_counts, bins=16):
     return histogram
 
 
-def summarize(results, settings, num_files, total_bytes, timings):
+def summarize(results, settings, num_files, total_bytes, timings, num_eval_files=0):
     """The contents of summary.json, from the per-unit results of the workers."""
     examples = sum(r["examples"] for r in results)
     two_segment = sum(r["two_segment"] for r in results)
@@ -92,6 +92,15 @@ def summarize(results, settings, num_files, total_bytes, timings):
                        if examples else 0.0,
         "length_histogram": length_histogram(length_counts),
         "num_out_files": num_files,
+        "documents": sum(r["documents"] for r in results),
+        # Held-out documents (--eval-fraction), in pretrain_eval.tfrecord-* shards.
+        "eval": {
+            "fraction": settings.get("eval_fraction", 0.0),
+            "documents": sum(r["eval"]["documents"] for r in results),
+            "examples": sum(r["eval"]["examples"] for r in results),
+            "tokens": sum(r["eval"]["tokens"] for r in results),
+            "num_out_files": num_eval_files,
+        },
         "input_files": settings["num_input_files"],
         "input_bytes": total_bytes,
         "mb_per_s": total_bytes / 1e6 / elapsed if elapsed else 0.0,
@@ -109,6 +118,11 @@ def print_summary(summary, output_dir, stream=None):
     print("wrote %d examples (%.1f%% with two segments, %d tokens) to %d file(s) in %s" % (
         summary["examples"], 100 * summary["two_segment_fraction"], summary["tokens"],
         summary["num_out_files"], output_dir), file=stream)
+    held_out = summary.get("eval", {})
+    if held_out.get("examples"):
+        print("held out %d documents (%d examples, %d tokens) in %d eval shard(s)" % (
+            held_out["documents"], held_out["examples"], held_out["tokens"],
+            held_out["num_out_files"]), file=stream)
     print("%.2f MB of text in %.2f s: %.2f MB/s, %d examples/s" % (
         summary["input_bytes"] / 1e6, summary["elapsed_s"], summary["mb_per_s"],
         summary["examples_per_s"]), file=stream)

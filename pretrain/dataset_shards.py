@@ -12,6 +12,8 @@ process pool that runs `assemble_shard` are in `pretrain/dataset_writer.py`.
 import numpy as np
 
 SHARD_PREFIX = "pretrain_data.tfrecord-"
+# Held-out documents (--eval-fraction) go to shards of their own, never read by training.
+EVAL_SHARD_PREFIX = "pretrain_eval.tfrecord-"
 EXAMPLES_PER_DEFAULT_SHARD = 10000
 MAX_DEFAULT_SHARDS = 1000
 
@@ -51,9 +53,9 @@ def plan_shards(counts, num_shards):
     return plans
 
 
-def shard_name(index, count):
-    """`pretrain_data.tfrecord-<index>-of-<count>`."""
-    return "%s%d-of-%d" % (SHARD_PREFIX, index, count)
+def shard_name(index, count, prefix=SHARD_PREFIX):
+    """`pretrain_data.tfrecord-<index>-of-<count>` (or another prefix)."""
+    return "%s%d-of-%d" % (prefix, index, count)
 
 
 def assemble_shard(job):

@@ -35,8 +35,8 @@ import time
 import numpy as np
 
 from pretrain.build_report import Progress, summarize
-from pretrain.dataset_shards import (SHARD_PREFIX, assemble_shard, default_num_out_files,
-                                     plan_shards, shard_name)
+from pretrain.dataset_shards import (EVAL_SHARD_PREFIX, SHARD_PREFIX, assemble_shard,
+                                     default_num_out_files, plan_shards, shard_name)
 from pretrain.example_builder import ExampleBuilder, iter_segments
 from pretrain.tfrecord_encoding import ExampleEncoder, frame_records
 
@@ -138,24 +138,84 @@ def unit_seed(seed, unit_index):
     return random.Random("%d:%d" % (seed, unit_index))
 
 
+def eval_draws(seed, unit_index):
+    """The generator that decides which documents of one unit are held out.
+
+    Separate from the unit's example generator, so --eval-fraction 0 builds exactly the
+    examples it built before the option existed.
+    """
+    return random.Random("%d:%d:eval" % (seed, unit_index))
+
+
 def _process_unit(task):
-    """Builds the examples of one unit into its part file; returns the unit's statistics."""
+    """Builds the examples of one unit into its part file(s); returns the unit's statistics.
+
+    With an eval fraction, each whole document is held out with that probability: its
+    examples go to `<part>.eval` (built by a generator of their own) instead of `<part>`.
+    """
     cpu_started = time.process_time()
     index, path, start, end, part_path = task
     settings = _WORKER["settings"]
     max_length = settings["max_seq_length"]
-    builder = ExampleBuilder(max_length, unit_seed(settings["seed"], index),
-                             settings["legacy_segment_bug"])
-    records, lengths, two_segment, tokens = _encode_unit(
-        _read_text(path, start, end), builder, settings["blanks_separate_docs"])
-    _write_part(part_path, records)
-    return {
-        "index": index, "part": part_path, "examples": len(records), "bytes": end - start,
-        "two_segment": two_segment, "tokens": tokens,
-        "corpus_tokens": builder.tokens_added,
-        "lengths": np.bincount(np.asarray(lengths, dtype=np.int64), minlength=max_length + 1),
-        "cpu_s": time.process_time() - cpu_started,
+    builders = {
+        "train": ExampleBuilder(max_length, unit_seed(settings["seed"], index),
+                                settings["legacy_segment_bug"]),
+        "eval": ExampleBuilder(max_length, random.Random("%d:%d:eval-examples" % (
+            settings["seed"], index)), settings["legacy_segment_bug"]),
     }
+    lines = _read_text(path, start, end).split("\n")
+    blanks = settings["blanks_separate_docs"]
+    eval_fraction = settings.get("eval_fraction", 0.0)
+    if eval_fraction > 0:
+        draws = eval_draws(settings["seed"], index)
+        documents = {"train": [], "eval": []}
+        for document in _split_documents(lines, blanks):
+            documents["eval" if draws.random() < eval_fraction else "train"].append(document)
+        num_documents = {split: len(docs) for split, docs in documents.items()}
+    else:
+        documents = {"train": [lines], "eval": []}  # the pre-option code path, unchanged
+        num_documents = {"train": len(_split_documents(lines, blanks)), "eval": 0}
+    result = {"index": index, "part": part_path, "bytes": end - start}
+    for split, builder in builders.items():
+        stats = _encode_documents(documents[split], builder, blanks)
+        _write_part(part_path + (".eval" if split == "eval" else ""), stats.pop("records"))
+        stats["documents"] = num_documents[split]
+        stats["lengths"] = np.bincount(np.asarray(stats["lengths"], dtype=np.int64),
+                                       minlength=max_length + 1)
+        stats["corpus_tokens"] = builder.tokens_added
+        result.update(stats if split == "train" else {"eval": stats})
+    result["cpu_s"] = time.process_time() - cpu_started
+    return result
+
+
+def _split_documents(lines, blanks_separate_docs):
+    """The unit's lines cut into documents at blank lines (one document if blanks do not count)."""
+    if not blanks_separate_docs:
+        return [lines]
+    documents, current = [], []
+    for line in lines:
+        if line.strip():
+            current.append(line)
+        elif current:
+            documents.append(current)
+            current = []
+    if current:
+        documents.append(current)
+    return documents
+
+
+def _encode_documents(documents, builder, blanks_separate_docs):
+    """{records, lengths, examples, two_segment, tokens} of the examples of `documents`."""
+    stats = {"records": [], "lengths": [], "two_segment": 0, "tokens": 0}
+    for document in documents:
+        records, lengths, two_segment, tokens = _encode_unit(document, builder,
+                                                             blanks_separate_docs)
+        stats["records"] += records
+        stats["lengths"] += lengths
+        stats["two_segment"] += two_segment
+        stats["tokens"] += tokens
+    stats["examples"] = len(stats["records"])
+    return stats
 
 
 def _read_text(path, start, end):
@@ -164,12 +224,12 @@ def _read_text(path, start, end):
         return reader.read(end - start).decode("utf-8", "replace")
 
 
-def _encode_unit(text, builder, blanks_separate_docs):
-    """The serialized examples of `text`, their lengths, two-segment and token counts."""
+def _encode_unit(lines, builder, blanks_separate_docs):
+    """The serialized examples of `lines`, their lengths, two-segment and token counts."""
     encode = _WORKER["encoder"].encode
     records, lengths = [], []
     two_segment = tokens = 0
-    for first, second in iter_segments(text.split("\n"), _WORKER["tokenize"], builder,
+    for first, second in iter_segments(lines, _WORKER["tokenize"], builder,
                                        blanks_separate_docs):
         records.append(encode(first, second))
         tokens += len(first) + len(second)
@@ -243,7 +303,7 @@ def _check_replaceable(output_dir):
     if os.path.islink(output_dir) or not os.path.isdir(output_dir):
         raise UsageError("output path exists and is not a directory: %s" % output_dir)
     for name in os.listdir(output_dir):
-        if not (name.startswith(SHARD_PREFIX) or name == SUMMARY_FILE):
+        if not (name.startswith((SHARD_PREFIX, EVAL_SHARD_PREFIX)) or name == SUMMARY_FILE):
             raise UsageError("refusing to replace %s: it holds %s, which this tool does not "
                              "write" % (output_dir, name))
 
@@ -269,14 +329,20 @@ def _move_into_place(tmp_dir, output_dir):
 
 def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_length=128,
           do_lower_case=True, num_out_files=None, num_processes=None, seed=0,
-          blanks_separate_docs=True, legacy_segment_bug=False, unit_bytes=None, progress=True):
+          blanks_separate_docs=True, legacy_segment_bug=False, unit_bytes=None, progress=True,
+          eval_fraction=0.0):
     """Builds the shards and summary.json in `output_dir`; returns the summary dict.
+
+    `eval_fraction` of the documents (whole documents, chosen by the seed) are held out into
+    `pretrain_eval.tfrecord-*` shards for held-out evaluation.
 
     Raises UsageError for bad inputs or settings before any work is done.
     """
     started = time.time()
     paths = find_corpus_files(corpus_dir, corpus_files)
     num_processes = _check_settings(vocab_file, max_seq_length, num_out_files, num_processes)
+    if not 0.0 <= eval_fraction < 1.0:
+        raise UsageError("--eval-fraction must be in [0, 1), not %s" % eval_fraction)
     output_dir = os.path.abspath(output_dir)
     _check_replaceable(output_dir)
     tokenizer = _load_checked_tokenizer(vocab_file, do_lower_case)
@@ -289,6 +355,7 @@ def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_le
         "blanks_separate_docs": blanks_separate_docs,
         "legacy_segment_bug": legacy_segment_bug,
         "unit_bytes": unit_bytes or default_unit_bytes(total_bytes),
+        "eval_fraction": eval_fraction,
     }
     tmp_dir = "%s.tmp-%d" % (output_dir, os.getpid())
     try:
@@ -351,10 +418,11 @@ def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progr
         build_done = time.time()
         num_files = _write_shards(pool, results, tmp_dir, settings["seed"],
                                   settings["num_out_files"], num_processes, progress)
+        num_eval_files = _write_eval_shards(pool, results, tmp_dir, progress)
     shutil.rmtree(parts_dir)
     timings = {"setup_s": setup_done - started, "build_s": build_done - setup_done,
                "shard_s": time.time() - build_done, "elapsed_s": time.time() - started}
-    summary = summarize(results, settings, num_files, total_bytes, timings)
+    summary = summarize(results, settings, num_files, total_bytes, timings, num_eval_files)
     with open(os.path.join(tmp_dir, SUMMARY_FILE), "w", encoding="utf-8") as writer:
         json.dump(summary, writer, indent=2)
         writer.write("\n")
@@ -375,5 +443,26 @@ def _write_shards(pool, results, tmp_dir, seed, num_out_files, num_processes, pr
         pieces = [(units[position]["part"], first, end, units[position]["examples"])
                   for position, first, end in plan]
         jobs.append((os.path.join(tmp_dir, shard_name(shard, num_files)), pieces))
+    pool.map(assemble_shard, jobs)
+    return num_files
+
+
+def _write_eval_shards(pool, results, tmp_dir, progress):
+    """The held-out examples, in unit order, in one shard per EXAMPLES_PER_DEFAULT_SHARD;
+    returns the shard count (0 when nothing is held out)."""
+    units = sorted(results, key=lambda result: result["index"])
+    counts = [unit["eval"]["examples"] for unit in units]
+    if not sum(counts):
+        return 0
+    num_files = default_num_out_files(sum(counts), 1)
+    if progress:
+        print("[build] writing %d held-out examples to %d shard(s)" % (sum(counts), num_files),
+              file=sys.stderr)
+    jobs = []
+    for shard, plan in enumerate(plan_shards(counts, num_files)):
+        pieces = [(units[position]["part"] + ".eval", first, end, counts[position])
+                  for position, first, end in plan]
+        jobs.append((os.path.join(tmp_dir, shard_name(shard, num_files, EVAL_SHARD_PREFIX)),
+                     pieces))
     pool.map(assemble_shard, jobs)
     return num_files

@@ -75,6 +75,16 @@ class PretrainingModel(tf.Module):
     # reproducible from config.seed. Its state is not checkpointed: checkpoints keep exactly the
     # original's variable layout.
     self.rng = tf.random.Generator.from_seed(config.seed)
+    # Evaluation masks and samples with a generator of its own, reset before every evaluation
+    # (reset_eval_randomness), so every point of an eval curve sees the same masked positions.
+    self.eval_rng = tf.random.Generator.from_seed(self._eval_seed())
+
+  def _eval_seed(self):
+    return self.config.seed + 1_000_003
+
+  def reset_eval_randomness(self):
+    """Evaluations after this call mask and sample exactly as the first one did."""
+    self.eval_rng.reset_from_seed(self._eval_seed())
 
   # ----------------------------------------------------------------------------------------
   # Model protocol.
@@ -152,11 +162,12 @@ class PretrainingModel(tf.Module):
     masked = pretrain_helpers.mask(
         inputs, config.mask_prob, config.max_predictions_per_seq,
         mask_id=self.special_ids["[MASK]"], cls_id=self.special_ids["[CLS]"],
-        sep_id=self.special_ids["[SEP]"], rng=self.rng)
+        sep_id=self.special_ids["[SEP]"], rng=self.rng if training else self.eval_rng)
     mlm = self._generator_outputs(masked, training)
     out = {"masked": masked, "mlm": mlm, "loss": config.gen_weight * mlm["loss"]}
     if config.electra_objective:
-      out.update(self._fake_data(masked, mlm["logits"]))
+      out.update(self._fake_data(masked, mlm["logits"],
+                                 self.rng if training else self.eval_rng))
       out["disc"] = self._discriminator_outputs(masked, out["fake_ids"], out["is_fake"],
                                                 training)
       out["loss"] += config.disc_weight * out["disc"]["loss"]
@@ -181,15 +192,16 @@ class PretrainingModel(tf.Module):
     preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return {"logits": logits, "losses": losses, "loss": loss, "preds": preds}
 
-  def _fake_data(self, masked, mlm_logits):
+  def _fake_data(self, masked, mlm_logits, rng=None):
     """Sampled ids written into the unmasked text; is_fake = replaced by a different token."""
     config = self.config
+    rng = rng if rng is not None else self.rng
     original = pretrain_helpers.unmask(masked)
     disallow = None
     if config.disallow_correct:
       disallow = tf.one_hot(masked.masked_lm_ids, self.disc_config.vocab_size)
     sampled_ids = pretrain_helpers.sample_from_softmax(mlm_logits, config.temperature,
-                                                       disallow, rng=self.rng)
+                                                       disallow, rng=rng)
     fake_ids, updated = pretrain_helpers.scatter_update(original.input_ids, sampled_ids,
                                                         masked.masked_lm_positions)
     is_fake = updated * tf.cast(tf.not_equal(fake_ids, original.input_ids), tf.int32)

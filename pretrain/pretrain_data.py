@@ -53,8 +53,8 @@ def _pipeline_position(input_context):
   return input_context.num_input_pipelines, input_context.input_pipeline_id
 
 
-def _read_records(files, is_training, num_pipelines, pipeline_id):
-  """The serialized examples this input pipeline owns, repeated forever.
+def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True):
+  """The serialized examples this input pipeline owns, repeated forever (or read once).
 
   With at least one file per pipeline whole files are dealt out (cheap, no reading of records
   that are thrown away); otherwise every pipeline reads all files in a fixed order and keeps
@@ -66,7 +66,8 @@ def _read_records(files, is_training, num_pipelines, pipeline_id):
     file_names = file_names.shard(num_pipelines, pipeline_id)
   num_files = len(files) // num_pipelines if shard_files else len(files)
   if shard_files:
-    file_names = file_names.repeat()
+    if repeat:
+      file_names = file_names.repeat()
     if is_training:
       file_names = file_names.shuffle(num_files)
   records = file_names.interleave(
@@ -76,7 +77,9 @@ def _read_records(files, is_training, num_pipelines, pipeline_id):
       # Order does not matter for training; a deterministic order keeps eval reproducible.
       deterministic=not is_training)
   if not shard_files:
-    records = records.shard(num_pipelines, pipeline_id).repeat()
+    records = records.shard(num_pipelines, pipeline_id)
+    if repeat:
+      records = records.repeat()
   return records
 
 
@@ -88,13 +91,23 @@ def _parse_batch(serialized, max_seq_length):
   return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
 
 
+def has_held_out_data(config):
+  """Whether the data directory has held-out shards (build_pretraining_dataset --eval-fraction)."""
+  return bool(config.pretrain_eval_tfrecords
+              and tf.io.gfile.glob(config.pretrain_eval_tfrecords))
+
+
 def get_input_fn(config, is_training):
   """Returns `input_fn(input_context=None) -> tf.data.Dataset` of per-replica batches.
 
-  Both training and evaluation read `config.pretrain_tfrecords` repeated forever, as the
-  original (evaluation runs a fixed num_eval_steps); only training shuffles.
+  Training reads `config.pretrain_tfrecords` shuffled and repeated forever. Evaluation reads the
+  held-out shards (`config.pretrain_eval_tfrecords`) once, in order, when they exist; otherwise,
+  as the original, the training shards repeated forever (evaluation then runs a fixed
+  num_eval_steps).
   """
-  files = list_input_files(config.pretrain_tfrecords)
+  held_out = not is_training and has_held_out_data(config)
+  files = list_input_files(config.pretrain_eval_tfrecords if held_out
+                           else config.pretrain_tfrecords)
   global_batch_size = config.train_batch_size if is_training else config.eval_batch_size
   max_seq_length = config.max_seq_length
 
@@ -102,7 +115,8 @@ def get_input_fn(config, is_training):
     num_pipelines, pipeline_id = _pipeline_position(input_context)
     batch_size = (input_context.get_per_replica_batch_size(global_batch_size)
                   if input_context is not None else global_batch_size)
-    records = _read_records(files, is_training, num_pipelines, pipeline_id)
+    records = _read_records(files, is_training, num_pipelines, pipeline_id,
+                            repeat=not held_out)
     if is_training:
       records = records.shuffle(SHUFFLE_BUFFER)
     # Static batch shapes: XLA and the train step's input signature need them.
