@@ -58,6 +58,24 @@ def delete_checkpoint(prefix):
     tf.io.gfile.remove(path)
 
 
+def write_checkpoint_state(model_dir, names):
+  """Writes the TF1 `checkpoint` state file naming `names` (oldest first, newest last).
+
+  Names are stored relative to model_dir, which tf.train.get_checkpoint_state resolves against
+  the directory itself, so the file is right from any working directory. (TF's
+  update_checkpoint_state rewrites a relative model_dir against the current directory and
+  writes "../../model.ckpt-N", which breaks resuming with a relative --data-dir.) The file is
+  written aside and renamed into place, so it is never seen half-written.
+  """
+  lines = [f'model_checkpoint_path: "{names[-1]}"']
+  lines += [f'all_model_checkpoint_paths: "{name}"' for name in names]
+  path = os.path.join(model_dir, "checkpoint")
+  tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+  with tf.io.gfile.GFile(tmp, "w") as f:
+    f.write("\n".join(lines) + "\n")
+  tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
 class CheckpointManager:
   """Numbered checkpoints `<model_dir>/model.ckpt-<step>`, keeping the newest `keep_max`.
 
@@ -79,9 +97,7 @@ class CheckpointManager:
     removed = []
     if self.keep_max is not None and len(kept) > self.keep_max:
       removed, kept = kept[:-self.keep_max], kept[-self.keep_max:]
-    tf.compat.v1.train.update_checkpoint_state(
-        self.model_dir, os.path.basename(prefix),
-        all_model_checkpoint_paths=[os.path.basename(p) for p in kept])
+    write_checkpoint_state(self.model_dir, [os.path.basename(p) for p in kept])
     # Deleted only once the state file no longer names them.
     for old_prefix in removed:
       delete_checkpoint(old_prefix)
