@@ -65,7 +65,10 @@ class PretrainingConfig(hparams_lib.Config):
     self.save_checkpoints_steps = 1000
     self.keep_checkpoint_max = 5
     self.num_train_steps = 1000000
-    self.num_eval_steps = 100
+    self.num_eval_steps = 100  # on held-out shards: at most this many batches of one pass
+    # Also evaluate after every checkpoint written while training (needs do_eval); each result
+    # is a row of results/unsup_results_history.jsonl and a point of the TensorBoard eval curve.
+    self.eval_at_checkpoints = False
     self.log_every_steps = 100
     # model
     self.model_size = "small"
@@ -98,12 +101,17 @@ class PretrainingConfig(hparams_lib.Config):
     # Comma-separated globs are allowed, as in the original.
     self.pretrain_tfrecords = os.path.join(
         data_dir, "pretrain_tfrecords", "pretrain_data.tfrecord*")
+    # Held-out documents (build_pretraining_dataset.py --eval-fraction); evaluation reads them
+    # when they exist, else the training shards as the original.
+    self.pretrain_eval_tfrecords = os.path.join(
+        data_dir, "pretrain_tfrecords", "pretrain_eval.tfrecord*")
     self.vocab_file = os.path.join(data_dir, "vocab.txt")
     self.model_dir = os.path.join(data_dir, "models", model_name)
     results_dir = os.path.join(self.model_dir, "results")
     self.results_txt = os.path.join(results_dir, "unsup_results.txt")
     self.results_json = os.path.join(results_dir, "unsup_results.json")
     self.results_pkl = os.path.join(results_dir, "unsup_results.pkl")
+    self.results_history = os.path.join(results_dir, "unsup_results_history.jsonl")
 
   def _apply_debug_defaults(self):
     self.train_batch_size = 8

@@ -7,11 +7,18 @@ Reads DATA/pretrain_tfrecords/pretrain_data.tfrecord* and DATA/vocab.txt; writes
 (`model.ckpt-<step>`, TF1 variable names with adam slots and global_step, loadable by the
 original code), TensorBoard summaries and the generator/discriminator configs to
 DATA/models/<model-name>. Re-running the same command resumes from the newest checkpoint.
-With do_eval the metrics go to DATA/models/<model-name>/results/unsup_results.{txt,json}.
-Unlike the original, do_train and do_eval may both be set (training runs first).
+
+With do_eval the model is evaluated with the original's metrics on the held-out shards
+(pretrain_eval.tfrecord*, written by build_pretraining_dataset.py --eval-fraction), or, if there
+are none, on the training shards as the original did. The metrics go to
+DATA/models/<model-name>/results/unsup_results.{txt,json} and to TensorBoard (model_dir/eval);
+with eval_at_checkpoints every checkpoint written while training is evaluated too, each one a
+row of results/unsup_results_history.jsonl. Unlike the original, do_train and do_eval may both
+be set (training runs first).
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -80,26 +87,64 @@ def write_model_configs(config, model):
   utils.write_json(config.to_dict(), os.path.join(config.model_dir, "pretrain_config.json"))
 
 
-def train(config, trainer):
+def train(config, trainer, evaluator=None):
   utils.heading(f"Training {config.model_name} to step {config.num_train_steps}")
   write_model_configs(config, trainer.model)
+  after_save = evaluator if config.do_eval and config.eval_at_checkpoints else None
   try:
-    result = trainer.train(config.num_train_steps)
+    result = trainer.train(config.num_train_steps, after_save=after_save)
   except training.NonFiniteLossError as e:
     fail(str(e))
   utils.log(f"Training finished at step {result['global_step']}")
   return result
 
 
-def evaluate(config, trainer):
-  """Runs num_eval_steps batches; prints and writes the original's eval metrics."""
-  utils.heading(f"Evaluating {config.model_name} at step {trainer.global_step}")
-  outputs = trainer.evaluate(pretrain_data.get_input_fn(config, is_training=False),
-                             num_steps=config.num_eval_steps)
-  results = metrics_lib.aggregate_eval_metrics([outputs])
-  results["global_step"] = trainer.global_step
-  write_results(config, results)
-  return results
+class Evaluator:
+  """Evaluates the trainer's model; called at the end and, optionally, after each checkpoint.
+
+  Every evaluation masks and samples the same way (the model's eval randomness is reset), so the
+  points of a curve differ only by the weights.
+  """
+
+  def __init__(self, config, trainer):
+    self.config = config
+    self.trainer = trainer
+    self.held_out = pretrain_data.has_held_out_data(config)
+    self.input_fn = pretrain_data.get_input_fn(config, is_training=False)
+    self.writer = None
+    self.last_step = None  # the step of the latest evaluation
+    if not self.held_out:
+      utils.log("No held-out shards (pretrain_eval.tfrecord*): evaluating on the TRAINING "
+                "data, as the original. Build the data with --eval-fraction for held-out "
+                "metrics.")
+
+  def __call__(self, step=None):
+    trainer = self.trainer
+    data = "held-out data" if self.held_out else "training data"
+    utils.log(f"Evaluating {self.config.model_name} at step {trainer.global_step} on {data}")
+    trainer.model.reset_eval_randomness()
+    outputs = trainer.evaluate(self.input_fn, num_steps=self.config.num_eval_steps)
+    if not outputs:
+      fail(f"no evaluation batch: the eval data has fewer than eval_batch_size "
+           f"({self.config.eval_batch_size}) examples")
+    results = metrics_lib.aggregate_eval_metrics([outputs])
+    if "disc_examples" in outputs:
+      results["eval_examples"] = int(outputs["disc_examples"].sum())
+    results["held_out"] = self.held_out
+    results["global_step"] = trainer.global_step
+    write_results(self.config, results)
+    self._write_summaries(results)
+    self.last_step = trainer.global_step
+    return results
+
+  def _write_summaries(self, results):
+    if self.writer is None:
+      self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, "eval"))
+    with self.writer.as_default(step=results["global_step"]):
+      for name, value in results.items():
+        if isinstance(value, float):
+          tf.summary.scalar(name, value)
+    self.writer.flush()
 
 
 def check_something_to_evaluate(config):
@@ -120,6 +165,7 @@ def restore(trainer):
 
 
 def write_results(config, results):
+  """The latest results to unsup_results.{txt,json}; every result, by step, to the history."""
   line = " - ".join(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}"
                     for name, value in sorted(results.items()))
   utils.log(line)
@@ -127,6 +173,21 @@ def write_results(config, results):
   with tf.io.gfile.GFile(config.results_txt, "w") as f:
     f.write(line + "\n")
   utils.write_json(results, config.results_json)
+  _append_history(config.results_history, results)
+
+
+def _append_history(path, results):
+  """Rows of earlier evaluations at later or equal steps (a restarted run) are replaced."""
+  rows = []
+  if tf.io.gfile.exists(path):
+    with tf.io.gfile.GFile(path) as f:
+      rows = [json.loads(line) for line in f if line.strip()]
+  rows = [row for row in rows if row.get("global_step", -1) < results["global_step"]]
+  rows.append(results)
+  tmp = path + ".tmp"
+  with tf.io.gfile.GFile(tmp, "w") as f:
+    f.write("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+  tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def load_config(argv=None):
@@ -151,10 +212,12 @@ def main(argv=None):
   except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
     fail(str(e))
   restore(trainer)
+  evaluator = Evaluator(config, trainer) if config.do_eval else None
   if config.do_train:
-    train(config, trainer)
-  if config.do_eval:
-    evaluate(config, trainer)
+    train(config, trainer, evaluator)
+  if config.do_eval and evaluator.last_step != trainer.global_step:
+    utils.heading(f"Evaluating {config.model_name} at step {trainer.global_step}")
+    evaluator()
 
 
 if __name__ == "__main__":

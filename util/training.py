@@ -182,6 +182,15 @@ class Trainer:
       self._initialized = True
     return self.global_step
 
+  def _save_and_notify(self, after_save):
+    """Saves; runs `after_save(step)` if given and returns the seconds it took."""
+    self.save()
+    if after_save is None:
+      return 0.0
+    timer = utils.Timer()
+    after_save(self.global_step)
+    return timer.elapsed()
+
   def save(self):
     """Writes model.ckpt-<global_step> (on the chief only); returns its prefix or None."""
     if not self._is_chief:
@@ -193,9 +202,10 @@ class Trainer:
   # --------------------------------------------------------------------------------------------
   # Training.
 
-  def train(self, num_steps):
+  def train(self, num_steps, after_save=None):
     """Trains until global_step reaches `num_steps` (a total, like the estimator's max_steps).
 
+    `after_save(step)`, if given, is called after every checkpoint written (e.g. to evaluate it).
     Returns the metrics averaged over the last logging window plus `global_step`. Raises
     NonFiniteLossError, without saving, if the loss becomes NaN or Inf.
     """
@@ -214,10 +224,11 @@ class Trainer:
         metrics = self._log(progress, step)
       # float16 steps skipped on overflow do not advance the step: save each step only once.
       if step % self.save_checkpoints_steps == 0 and step != previous_step:
-        self.save()
+        # Evaluation time is left out of steps/s and the ETA.
+        progress.exclude(self._save_and_notify(after_save))
       previous_step = step
     if self._manager.latest() != self._prefix(step):
-      self.save()  # The final step, unless it fell on a checkpoint boundary.
+      self._save_and_notify(after_save)  # The final step, unless it fell on a boundary.
     self._writer.flush()
     return dict(metrics, global_step=step)
 
@@ -500,6 +511,11 @@ class _Progress:
     self.steps += int(outputs["steps"])
     self.examples += int(outputs["examples"])
     self.skipped += int(outputs["skipped"])
+
+  def exclude(self, seconds):
+    """Leaves `seconds` of other work (evaluation) out of the rates and the ETA."""
+    self.run_timer.start += seconds
+    self.window_timer.start += seconds
 
   def should_log(self, step, every):
     return step // every > self.last_logged_step // every
