@@ -1,0 +1,107 @@
+"""Packs a pre-trained model for shipping: the discriminator's weights only, with its recipe.
+
+    python tools/ship_pretrained_model.py --model-dir DATA/models/mini \\
+        --corpus ../shared/data/peoples_daily_1998_01.txt --output sample_data/models/electra-mini
+
+Fine-tuning needs only the discriminator (`electra/*`): the generator, the pre-training heads
+and the optimizer's slots are left out, which makes the checkpoint a quarter of its size. The
+output directory gets, as a released model's does, `model.ckpt-<step>.{index,data-*}`, the
+`checkpoint` state file and `vocab.txt`, plus `discriminator_config.json`,
+`pretrain_config.json` and `MODEL_CARD.json`: the step, the seed, the held-out metrics at that
+step, SHA-256 fingerprints of the corpus, the vocabulary and the dataset's summary.json, and the
+commands that reproduce it.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from util import checkpoint as checkpoint_lib  # noqa: E402  pylint: disable=wrong-import-position
+
+SHIPPED_PREFIX = "electra/"
+
+
+def sha256(path):
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def held_out_row(model_dir, step):
+  """The held-out evaluation of `step` from the run's history, if it was evaluated."""
+  path = os.path.join(model_dir, "results", "unsup_results_history.jsonl")
+  if not os.path.isfile(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return next((row for row in rows if row["global_step"] == step), None)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--model-dir", required=True, help="the pre-training model directory")
+  parser.add_argument("--corpus", required=True, help="the corpus it was pre-trained on")
+  parser.add_argument("--output", required=True)
+  args = parser.parse_args(argv)
+
+  prefix = checkpoint_lib.resolve_checkpoint(args.model_dir)
+  step = int(prefix.rsplit("-", 1)[1])
+  reader = tf.train.load_checkpoint(prefix)
+  names = sorted(name for name in reader.get_variable_to_shape_map()
+                 if name.startswith(SHIPPED_PREFIX) and not name.endswith(("/adam_m", "/adam_v")))
+  tensors = {name: reader.get_tensor(name) for name in names}
+
+  data_dir = os.path.dirname(os.path.dirname(os.path.abspath(args.model_dir)))
+  with open(os.path.join(args.model_dir, "pretrain_config.json"), encoding="utf-8") as f:
+    pretrain_config = json.load(f)
+  summary_path = os.path.join(data_dir, "pretrain_tfrecords", "summary.json")
+
+  if os.path.exists(args.output):
+    shutil.rmtree(args.output)
+  os.makedirs(args.output)
+  checkpoint_lib.CheckpointManager(args.output).save(tensors, step)
+  for name in ("discriminator_config.json", "pretrain_config.json"):
+    shutil.copyfile(os.path.join(args.model_dir, name), os.path.join(args.output, name))
+  shutil.copyfile(os.path.join(data_dir, "vocab.txt"), os.path.join(args.output, "vocab.txt"))
+  card = {
+      "step": step,
+      "seed": pretrain_config["seed"],
+      "variables": len(names),
+      "parameters": int(sum(tensor.size for tensor in tensors.values())),
+      "held_out_eval": held_out_row(args.model_dir, step),
+      "fingerprints": {
+          "corpus_sha256": sha256(args.corpus),
+          "vocab_sha256": sha256(os.path.join(data_dir, "vocab.txt")),
+          "dataset_summary_sha256": sha256(summary_path) if os.path.isfile(summary_path)
+                                    else None,
+      },
+      "reproduce": [
+          "python build_vocab.py --input CORPUS 'sample_data/finetuning_data/*/*' "
+          "--output D/vocab.txt",
+          "python build_pretraining_dataset.py --corpus-files CORPUS --vocab-file D/vocab.txt "
+          "--output-dir D/pretrain_tfrecords --max-seq-length 128 --eval-fraction 0.05 --seed 0",
+          "python run_pretraining.py --data-dir D --model-name mini --hparams pretrain_mini.json",
+          "python tools/ship_pretrained_model.py --model-dir D/models/mini --corpus CORPUS "
+          "--output OUT",
+      ],
+  }
+  with open(os.path.join(args.output, "MODEL_CARD.json"), "w", encoding="utf-8") as f:
+    json.dump(card, f, indent=2)
+    f.write("\n")
+  size = sum(os.path.getsize(os.path.join(args.output, name)) for name in os.listdir(args.output))
+  print(f"wrote {len(names)} variables ({card['parameters']:,} parameters) of step {step} to "
+        f"{args.output} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+  main()
