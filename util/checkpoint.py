@@ -10,6 +10,7 @@ multi-worker and TPU variables alike; assigning in cross-replica context updates
 """
 
 import os
+import re
 import uuid
 
 import tensorflow as tf
@@ -18,6 +19,13 @@ from util import utils
 
 CHECKPOINT_BASENAME = "model.ckpt"
 _MAX_NAMES_IN_MESSAGES = 20
+# Written aside by save_checkpoint / write_checkpoint_state (and SaveV2 inside them) and renamed
+# into place: any left in a model directory that no run holds are from a killed run.
+TEMPORARY_PATTERNS = ("*.tmp-*", "*.tempstate*")
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be loaded (missing, truncated or corrupt files); names the file."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,6 +89,8 @@ class CheckpointManager:
 
   The `checkpoint` state file is the TF1 one (`tf.train.latest_checkpoint(model_dir)` reads it);
   it stores paths relative to model_dir so that a model directory can be moved or copied.
+  The state file is not trusted blindly: checkpoints on disk count too (a kill between a save
+  and the state update), and resuming takes the newest one that passes `checkpoint_problem`.
   """
 
   def __init__(self, model_dir, keep_max=5):
@@ -93,7 +103,21 @@ class CheckpointManager:
     """Writes the checkpoint for `step`, then the state file, then deletes the oldest ones."""
     prefix = os.path.join(self.model_dir, f"{CHECKPOINT_BASENAME}-{int(step)}")
     save_checkpoint(prefix, named_variables)
-    kept = [p for p in self.all_checkpoints() if p != prefix] + [prefix]
+    self.make_newest(prefix)
+    return prefix
+
+  def make_newest(self, prefix):
+    """Names the complete checkpoint `prefix` as the newest in the state file, with the older
+    complete ones up to keep_max; then deletes older ones beyond the limit (orphans included).
+
+    A checkpoint is deleted only once the state file names a newer complete one; newer
+    checkpoints than `prefix` (unloadable ones it was chosen over) are neither named nor deleted.
+    """
+    step = checkpoint_step(prefix)
+    older = sorted((p for p in self.known_prefixes()
+                    if checkpoint_step(p) < step and tf.io.gfile.exists(p + ".index")),
+                   key=checkpoint_step)
+    kept = older + [prefix]
     removed = []
     if self.keep_max is not None and len(kept) > self.keep_max:
       removed, kept = kept[:-self.keep_max], kept[-self.keep_max:]
@@ -101,16 +125,94 @@ class CheckpointManager:
     # Deleted only once the state file no longer names them.
     for old_prefix in removed:
       delete_checkpoint(old_prefix)
-    return prefix
 
   def all_checkpoints(self):
     """Absolute prefixes listed in the state file, oldest first."""
-    state = tf.train.get_checkpoint_state(self.model_dir)
+    try:
+      state = tf.train.get_checkpoint_state(self.model_dir)
+    except (tf.errors.OpError, ValueError):  # A corrupt state file names nothing.
+      state = None
     return list(state.all_model_checkpoint_paths) if state else []
 
+  def known_prefixes(self):
+    """Prefixes named in the state file or with files on disk, newest (highest step) first."""
+    prefixes = {os.path.join(self.model_dir, os.path.basename(p)) for p in self.all_checkpoints()}
+    pattern = os.path.join(self.model_dir, f"{CHECKPOINT_BASENAME}-*")
+    for path in tf.io.gfile.glob(pattern):
+      prefix = _strip_checkpoint_suffix(path)
+      if _NUMBERED.search(prefix):  # Not a temporary file.
+        prefixes.add(prefix)
+    return sorted(prefixes, key=checkpoint_step, reverse=True)
+
   def latest(self):
-    """The newest complete checkpoint's prefix, or None."""
+    """The newest checkpoint named in the state file whose index exists, or None."""
     return tf.train.latest_checkpoint(self.model_dir)
+
+  def loadable_candidates(self):
+    """Yields (prefix, problem or None) from the newest known checkpoint to the oldest."""
+    for prefix in self.known_prefixes():
+      yield prefix, checkpoint_problem(prefix)
+
+  def remove_temporaries(self):
+    """Deletes the temporary files of killed saves; call only while holding the run lock."""
+    removed = []
+    for pattern in TEMPORARY_PATTERNS:
+      for path in tf.io.gfile.glob(os.path.join(self.model_dir, pattern)):
+        if not tf.io.gfile.isdir(path):
+          tf.io.gfile.remove(path)
+          removed.append(os.path.basename(path))
+    return removed
+
+
+_NUMBERED = re.compile(r"-(\d+)$")
+
+
+def checkpoint_step(prefix):
+  """The step in a `model.ckpt-<step>` prefix; -1 for other names."""
+  match = _NUMBERED.search(str(prefix))
+  return int(match.group(1)) if match else -1
+
+
+def checkpoint_problem(prefix):
+  """Why the checkpoint at `prefix` cannot be loaded, or None if it can.
+
+  Cheap (no tensor is read): the index must exist and parse, every data shard it refers to
+  must exist, and the data must hold at least the bytes of every fixed-size tensor in it (a
+  SaveV2 data file is exactly their concatenation), which catches a truncated file.
+  """
+  name = os.path.basename(prefix)
+  if not tf.io.gfile.exists(prefix + ".index"):
+    return f"{name}.index is missing"
+  try:
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    dtypes = reader.get_variable_to_dtype_map()
+  except (tf.errors.OpError, ValueError, IndexError) as e:
+    return f"{name}.index cannot be read ({_first_line(e)})"
+  data_files = tf.io.gfile.glob(prefix + ".data-*-of-*")
+  shards = {int(path.rsplit("-of-", 1)[1]) for path in data_files}
+  expected = max(shards) if shards else 1
+  if shapes and len(data_files) < expected:
+    return f"{name}.data-* is missing ({len(data_files)} of {expected} shards)"
+  needed = sum(_num_elements(shapes[key]) * dtypes[key].size for key in shapes
+               if dtypes[key] != tf.string)
+  size = sum(tf.io.gfile.stat(path).length for path in data_files)
+  if size < needed:
+    return (f"{os.path.basename(sorted(data_files)[-1])} is truncated ({size} bytes, its "
+            f"tensors need {needed})")
+  return None
+
+
+def _num_elements(shape):
+  count = 1
+  for dim in shape:
+    count *= dim
+  return count
+
+
+def _first_line(error):
+  text = getattr(error, "message", None) or str(error)
+  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,6 +239,10 @@ def _latest_in_directory(directory):
   latest = tf.train.latest_checkpoint(directory)
   if latest:
     return latest
+  named = CheckpointManager(directory).all_checkpoints()
+  if named:  # The state file names a checkpoint whose index is gone: never guess another.
+    raise CheckpointError(f"Checkpoint '{named[-1]}' (named in {directory}/checkpoint) cannot be "
+                          f"loaded: {os.path.basename(named[-1])}.index is missing")
   prefixes = sorted(p[:-len(".index")]
                     for p in tf.io.gfile.glob(os.path.join(directory, "*.index")))
   if len(prefixes) == 1:
@@ -164,7 +270,7 @@ def restore(path, named_variables, allow_missing=False):
   shape or dtype differs; nothing is assigned in that case. Returns the restored names.
   """
   prefix = resolve_checkpoint(path)
-  reader = tf.train.load_checkpoint(prefix)
+  reader = open_checkpoint(prefix)
   shapes = reader.get_variable_to_shape_map()
   missing = sorted(set(named_variables) - set(shapes))
   if missing and not allow_missing:
@@ -172,7 +278,7 @@ def restore(path, named_variables, allow_missing=False):
                      f"{len(named_variables)} variables: {_name_list(missing)}")
   present = sorted(set(named_variables) & set(shapes))
   _check_compatible(prefix, reader, {name: named_variables[name] for name in present})
-  _assign_all(reader, {name: named_variables[name] for name in present})
+  _assign_all(prefix, reader, {name: named_variables[name] for name in present})
   return present
 
 
@@ -188,14 +294,14 @@ def init_from_checkpoint(path, named_variables, skip=("global_step",)):
   Returns (loaded_names, missing_in_checkpoint, unused_in_checkpoint), each sorted.
   """
   prefix = resolve_checkpoint(path)
-  reader = tf.train.load_checkpoint(prefix)
+  reader = open_checkpoint(prefix)
   in_checkpoint = set(reader.get_variable_to_shape_map())
   wanted = set(named_variables) - set(skip)
   loaded = sorted(wanted & in_checkpoint)
   missing = sorted(wanted - in_checkpoint)
   unused = sorted(in_checkpoint - set(loaded))
   _check_compatible(prefix, reader, {name: named_variables[name] for name in loaded})
-  _assign_all(reader, {name: named_variables[name] for name in loaded})
+  _assign_all(prefix, reader, {name: named_variables[name] for name in loaded})
   utils.log(f"Initialised {len(loaded)} variables from {prefix}; {len(missing)} not in the "
             f"checkpoint{_examples(missing)}; {len(unused)} checkpoint entries "
             f"unused{_examples(unused)}")
@@ -214,10 +320,23 @@ def _check_compatible(prefix, reader, named_variables):
                        f"{variable.dtype.name}, checkpoint '{prefix}' has {dtypes[name].name}")
 
 
-def _assign_all(reader, named_variables):
+def open_checkpoint(prefix):
+  """tf.train.load_checkpoint after checkpoint_problem: a CheckpointError names the bad file."""
+  problem = checkpoint_problem(prefix)
+  if problem:
+    raise CheckpointError(f"Checkpoint '{prefix}' cannot be loaded: {problem}")
+  return tf.train.load_checkpoint(prefix)
+
+
+def _assign_all(prefix, reader, named_variables):
   # One tensor at a time, so restoring never holds more than one extra copy in host memory.
   for name, variable in named_variables.items():
-    variable.assign(reader.get_tensor(name))
+    try:
+      value = reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError) as e:  # Corrupt bytes of the right size.
+      raise CheckpointError(f"Checkpoint '{prefix}' cannot be loaded: reading '{name}' from "
+                            f"{os.path.basename(prefix)}.data-* failed ({_first_line(e)})") from e
+    variable.assign(value)
 
 
 def _name_list(names):

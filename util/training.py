@@ -161,26 +161,53 @@ class Trainer:
     return named
 
   def restore_or_initialize(self):
-    """Resumes from model_dir's latest checkpoint, else initialises from init_checkpoint.
+    """Resumes from model_dir's newest loadable checkpoint, else initialises from
+    init_checkpoint.
 
-    Runs once per Trainer; returns the global step.
+    Newer checkpoints that cannot be loaded are skipped with one line saying why; if there are
+    checkpoints but none loads, CheckpointError (never a silent restart from step 0). Runs once
+    per Trainer; returns the global step.
     """
     if not self._initialized:
-      latest = self._manager.latest()
-      if latest:
-        required = self.checkpoint_variables()
-        optional = self._loss_scale.named_variables() if self._loss_scale else {}
-        for name in optional:
-          required.pop(name)
-        checkpoint_lib.restore(latest, required)
-        # A float32 run's checkpoint has no loss scale; resuming it in float16 starts afresh.
-        checkpoint_lib.restore(latest, optional, allow_missing=True)
-        utils.log(f"Resumed from {latest} at step {self.global_step}")
+      resumed, skipped = self._resume_newest_loadable()
+      if skipped:
+        utils.warning(f"Skipped {len(skipped)} newer checkpoint(s) that cannot be loaded: "
+                      + "; ".join(skipped))
+      if resumed:
+        if self._is_chief:  # The state file names what we resumed from, orphans go.
+          self._manager.make_newest(resumed)
+        utils.log(f"Resumed from {resumed} at step {self.global_step}")
+      elif skipped:
+        raise checkpoint_lib.CheckpointError(
+            f"No loadable checkpoint in {self.model_dir} ({'; '.join(skipped)}); move these "
+            f"files away to start afresh")
       elif self.init_checkpoint:
         checkpoint_lib.init_from_checkpoint(self.init_checkpoint,
                                             _as_named(self.model.all_variables()))
       self._initialized = True
     return self.global_step
+
+  def _resume_newest_loadable(self):
+    """(prefix restored or None, ["name (why skipped)", ...])."""
+    skipped = []
+    for prefix, problem in self._manager.loadable_candidates():
+      if problem is None:
+        try:
+          self._restore(prefix)
+          return prefix, skipped
+        except checkpoint_lib.CheckpointError as e:  # Corrupt bytes: try the next older one.
+          problem = str(e)
+      skipped.append(f"{os.path.basename(prefix)} ({problem})")
+    return None, skipped
+
+  def _restore(self, prefix):
+    required = self.checkpoint_variables()
+    optional = self._loss_scale.named_variables() if self._loss_scale else {}
+    for name in optional:
+      required.pop(name)
+    checkpoint_lib.restore(prefix, required)
+    # A float32 run's checkpoint has no loss scale; resuming it in float16 starts afresh.
+    checkpoint_lib.restore(prefix, optional, allow_missing=True)
 
   def _save_and_notify(self, after_save):
     """Saves; runs `after_save(step)` if given and returns the seconds it took."""

@@ -4,10 +4,29 @@ File helpers go through tf.io.gfile so that model and data directories may live 
 """
 
 import json
+import logging
 import pickle
+import sys
 import time
 
 import tensorflow as tf
+
+_logger = logging.getLogger("electra")
+
+
+def setup_logging():
+  """Once per entry point: Python logging to stderr at INFO (so the project's warnings and
+  counts are seen), TensorFlow's and absl's own loggers at WARNING."""
+  if not logging.getLogger().handlers:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s: %(message)s")
+  for name in ("tensorflow", "absl"):
+    logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def warning(message):
+  """One warning line on stderr (through logging, so it shows even without setup_logging)."""
+  _logger.warning(message)
 
 
 def log(*args, **kwargs):
