@@ -93,6 +93,11 @@ def main(argv=None):
     except UsageError as error:
         print("%s: error: %s" % (os.path.basename(sys.argv[0]), error), file=sys.stderr)
         return 2
+    except OSError as error:  # disk full, read-only or vanished directories
+        where = ": %s" % error.filename if error.filename else ""
+        print("%s: error: %s%s; the partial output was removed" % (
+            os.path.basename(sys.argv[0]), error.strerror or error, where), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; the partial output was removed", file=sys.stderr)
         return 130

@@ -101,6 +101,10 @@ def summarize(results, settings, num_files, total_bytes, timings, num_eval_files
             "tokens": sum(r["eval"]["tokens"] for r in results),
             "num_out_files": num_eval_files,
         },
+        # Lines that were not valid UTF-8 (their bad bytes became [UNK]s).
+        "undecodable_lines": sum(r["undecodable_lines"] for r in results),
+        "first_undecodable": min((r["first_undecodable"] for r in results
+                                  if r["first_undecodable"]), default=None),
         "input_files": settings["num_input_files"],
         "input_bytes": total_bytes,
         "mb_per_s": total_bytes / 1e6 / elapsed if elapsed else 0.0,

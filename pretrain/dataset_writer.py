@@ -24,6 +24,7 @@ TensorFlow is never imported, which keeps start-up fast in the main and worker p
 
 import contextlib
 import glob
+import hashlib
 import json
 import multiprocessing
 import os
@@ -163,7 +164,8 @@ def _process_unit(task):
         "eval": ExampleBuilder(max_length, random.Random("%d:%d:eval-examples" % (
             settings["seed"], index)), settings["legacy_segment_bug"]),
     }
-    lines = _read_text(path, start, end).split("\n")
+    text, undecodable = _read_text(path, start, end)
+    lines = text.split("\n")
     blanks = settings["blanks_separate_docs"]
     eval_fraction = settings.get("eval_fraction", 0.0)
     if eval_fraction > 0:
@@ -175,7 +177,8 @@ def _process_unit(task):
     else:
         documents = {"train": [lines], "eval": []}  # the pre-option code path, unchanged
         num_documents = {"train": len(_split_documents(lines, blanks)), "eval": 0}
-    result = {"index": index, "part": part_path, "bytes": end - start}
+    result = {"index": index, "part": part_path, "bytes": end - start,
+              "undecodable_lines": undecodable[0], "first_undecodable": undecodable[1]}
     for split, builder in builders.items():
         stats = _encode_documents(documents[split], builder, blanks)
         _write_part(part_path + (".eval" if split == "eval" else ""), stats.pop("records"))
@@ -219,9 +222,25 @@ def _encode_documents(documents, builder, blanks_separate_docs):
 
 
 def _read_text(path, start, end):
+    """The unit's text (undecodable bytes replaced, as before) and (number of lines that are
+    not valid UTF-8, (path, byte offset) of the first or None): such lines become [UNK]s,
+    which the user should hear about (a GBK corpus, say)."""
     with open(path, "rb") as reader:
         reader.seek(start)
-        return reader.read(end - start).decode("utf-8", "replace")
+        data = reader.read(end - start)
+    try:
+        return data.decode("utf-8"), (0, None)
+    except UnicodeDecodeError:
+        pass  # Only now pay for the line-by-line count.
+    bad, first, offset = 0, None, start
+    for line in data.split(b"\n"):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+            first = first or (path, offset)
+        offset += len(line) + 1
+    return data.decode("utf-8", "replace"), (bad, first)
 
 
 def _encode_unit(lines, builder, blanks_separate_docs):
@@ -344,6 +363,7 @@ def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_le
     if not 0.0 <= eval_fraction < 1.0:
         raise UsageError("--eval-fraction must be in [0, 1), not %s" % eval_fraction)
     output_dir = os.path.abspath(output_dir)
+    _remove_stale_temporaries(output_dir)
     _check_replaceable(output_dir)
     tokenizer = _load_checked_tokenizer(vocab_file, do_lower_case)
     total_bytes = sum(os.path.getsize(path) for path in paths)
@@ -363,11 +383,48 @@ def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_le
         shutil.rmtree(tmp_dir, ignore_errors=True)
         summary = _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started,
                               progress)
+        if not summary["examples"]:
+            raise UsageError("the corpus has no text to build examples from (%d file(s), %d "
+                             "bytes, no non-blank line); nothing was written" % (
+                                 len(paths), total_bytes))
         _move_into_place(tmp_dir, output_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+    _warn_undecodable(summary)
     return summary
+
+
+def _warn_undecodable(summary):
+    first = summary.get("first_undecodable")
+    if not first:
+        return
+    path, offset = first
+    with open(path, "rb") as reader:
+        line = reader.read(offset).count(b"\n") + 1
+    print("warning: %d corpus line(s) are not valid UTF-8 (first: %s, line %d); their "
+          "undecodable bytes became [UNK]s. Convert the corpus to UTF-8 (e.g. iconv -f GBK)"
+          % (summary["undecodable_lines"], path, line), file=sys.stderr)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temporaries(output_dir):
+    """<output>.tmp-<pid> and .old-<pid> directories of builds whose process has died."""
+    for path in glob.glob(glob.escape(output_dir) + ".*-*"):
+        kind, _, pid = path[len(output_dir) + 1:].partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and int(pid) != os.getpid() \
+                and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            print("removed %s, left by an interrupted build" % path, file=sys.stderr)
 
 
 def _check_settings(vocab_file, max_seq_length, num_out_files, num_processes):
@@ -388,6 +445,15 @@ def _load_checked_tokenizer(vocab_file, do_lower_case):
         if token not in tokenizer.vocab:
             raise UsageError("vocab file has no %s token: %s" % (token, vocab_file))
     return tokenizer
+
+
+def _file_sha256(path):
+    """The vocabulary's fingerprint, which run_pretraining.py checks its vocab_file against."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as reader:
+        for block in iter(lambda: reader.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _plan_units(paths, parts_dir, unit_bytes, blanks_separate_docs):
@@ -423,6 +489,7 @@ def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progr
     timings = {"setup_s": setup_done - started, "build_s": build_done - setup_done,
                "shard_s": time.time() - build_done, "elapsed_s": time.time() - started}
     summary = summarize(results, settings, num_files, total_bytes, timings, num_eval_files)
+    summary["vocab_sha256"] = _file_sha256(settings["vocab_file"])
     with open(os.path.join(tmp_dir, SUMMARY_FILE), "w", encoding="utf-8") as writer:
         json.dump(summary, writer, indent=2)
         writer.write("\n")
