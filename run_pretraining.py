@@ -18,6 +18,7 @@ be set (training runs first).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -29,6 +30,8 @@ from model import optimization
 from pretrain import electra_model
 from pretrain import metrics as metrics_lib
 from pretrain import pretrain_data
+from util import checkpoint as checkpoint_lib
+from util import run_lock
 from util import training
 from util import utils
 
@@ -156,6 +159,65 @@ def check_something_to_evaluate(config):
     fail(f"nothing to evaluate: no checkpoint in {config.model_dir} and no init_checkpoint")
 
 
+def check_data(config):
+  """Before anything is built: the shards exist and hold examples, and summary.json (written by
+  build_pretraining_dataset.py) agrees with max_seq_length and the vocabulary."""
+  try:
+    files = pretrain_data.list_input_files(config.pretrain_tfrecords)
+  except FileNotFoundError as e:
+    fail(str(e))
+  if not sum(tf.io.gfile.stat(path).length for path in files):
+    fail(f"the pre-training data is empty: {len(files)} file(s) of 0 bytes matching "
+         f"{config.pretrain_tfrecords}; rebuild it from a non-empty corpus")
+  summary_path = os.path.join(os.path.dirname(files[0]), "summary.json")
+  if not tf.io.gfile.exists(summary_path):
+    return
+  try:
+    summary = utils.load_json(summary_path)
+  except ValueError as e:
+    fail(f"{summary_path} is not valid JSON ({e})")
+  check_data_summary(config, summary, summary_path)
+
+
+def check_data_summary(config, summary, summary_path):
+  if summary.get("examples") == 0:
+    fail(f"the pre-training data is empty: {summary_path} records 0 examples")
+  built_length = summary.get("settings", {}).get("max_seq_length")
+  if built_length is not None and built_length != config.max_seq_length:
+    fail(f"the data was built with max_seq_length {built_length} ({summary_path}) but "
+         f"max_seq_length is {config.max_seq_length}: set \"max_seq_length\": {built_length} "
+         f"or rebuild the data")
+  built_vocab = summary.get("vocab_sha256")
+  if built_vocab and tf.io.gfile.exists(config.vocab_file):
+    if file_sha256(config.vocab_file) != built_vocab:
+      fail(f"{config.vocab_file} is not the vocabulary the data was built with (vocab_sha256 "
+           f"in {summary_path} differs); use that vocabulary or rebuild the data")
+
+
+def file_sha256(path):
+  digest = hashlib.sha256()
+  with tf.io.gfile.GFile(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def clean_model_dir(config):
+  """Called holding the lock: debug runs start afresh; killed runs' temporaries go."""
+  if config.debug and config.do_train:  # As the original: debug runs always start afresh.
+    for path in tf.io.gfile.glob(os.path.join(config.model_dir, "*")):
+      if os.path.basename(path) == run_lock.LOCK_FILE:
+        continue
+      if tf.io.gfile.isdir(path):
+        tf.io.gfile.rmtree(path)
+      else:
+        tf.io.gfile.remove(path)
+  removed = checkpoint_lib.CheckpointManager(config.model_dir).remove_temporaries()
+  if removed:
+    utils.log(f"Removed {len(removed)} temporary file(s) of an interrupted run from "
+              f"{config.model_dir}")
+
+
 def restore(trainer):
   """Resumes from model_dir or initialises from init_checkpoint, failing with one line."""
   try:
@@ -199,25 +261,36 @@ def load_config(argv=None):
 
 
 def main(argv=None):
+  utils.setup_logging()
   config = load_config(argv)
+  try:
+    run(config)
+  except run_lock.LockError as e:
+    fail(str(e))
+  except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
+    fail(utils.describe_error(e))
+
+
+def run(config):
   if not (config.do_train or config.do_eval):
     fail("nothing to do: set do_train and/or do_eval")
+  check_something_to_evaluate(config)
+  check_data(config)
   strategy = training.get_strategy(config)
   training.set_seed(config.seed)
-  if config.debug and config.do_train and tf.io.gfile.exists(config.model_dir):
-    tf.io.gfile.rmtree(config.model_dir)  # As the original: debug runs always start afresh.
-  check_something_to_evaluate(config)
-  try:
-    trainer = build_trainer(config, strategy)
-  except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
-    fail(str(e))
-  restore(trainer)
-  evaluator = Evaluator(config, trainer) if config.do_eval else None
-  if config.do_train:
-    train(config, trainer, evaluator)
-  if config.do_eval and evaluator.last_step != trainer.global_step:
-    utils.heading(f"Evaluating {config.model_name} at step {trainer.global_step}")
-    evaluator()
+  with run_lock.hold(config.model_dir, PROGRAM, enabled=training.is_chief(strategy)):
+    clean_model_dir(config)
+    try:
+      trainer = build_trainer(config, strategy)
+    except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
+      fail(str(e))
+    restore(trainer)
+    evaluator = Evaluator(config, trainer) if config.do_eval else None
+    if config.do_train:
+      train(config, trainer, evaluator)
+    if config.do_eval and evaluator.last_step != trainer.global_step:
+      utils.heading(f"Evaluating {config.model_name} at step {trainer.global_step}")
+      evaluator()
 
 
 if __name__ == "__main__":

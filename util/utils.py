@@ -29,6 +29,16 @@ def warning(message):
   _logger.warning(message)
 
 
+def describe_error(error):
+  """One line for an OSError or tf.errors.OpError: what failed and on which file."""
+  if isinstance(error, OSError) and error.strerror:
+    where = f": {error.filename}" if error.filename else ""
+    return f"{error.strerror}{where}"
+  text = (getattr(error, "message", None) or str(error)).strip()
+  first = text.splitlines()[0] if text else type(error).__name__
+  return f"{type(error).__name__}: {first}"
+
+
 def log(*args, **kwargs):
   """Prints one line to stdout, flushed at once so progress shows up in logs and pipes."""
   message = " ".join(str(arg) for arg in args)
