@@ -24,7 +24,7 @@ def _is_whitespace(char):
 def _is_control(char):
   if char in ("\t", "\n", "\r"):
     return False
-  return unicodedata.category(char) in ("Cc", "Cf")
+  return unicodedata.category(char).startswith("C")  # ELECTRA's rule: every C* category
 
 
 def _is_punctuation(char):

@@ -2,8 +2,11 @@
 
 The behaviour (what tokens come out) is exactly that of the BERT / ELECTRA reference tokenizer:
 
-1. Clean: drop NUL, U+FFFD and control characters (category Cc/Cf, except tab, newline and
-   carriage return); map whitespace (space, tab, newline, CR, category Zs) to a plain space.
+1. Clean: drop NUL, U+FFFD and "control" characters: every category starting with C (Cc, Cf,
+   Cn unassigned, Co private use, Cs surrogates) except tab, newline and carriage return, as
+   ELECTRA's and Chinese-ELECTRA's tokenizers do (BERT's drops only Cc/Cf; private-use
+   characters, which GBK-converted Chinese text carries, became [UNK] there); map whitespace
+   (space, tab, newline, CR, category Zs) to a plain space.
 2. Put spaces around every CJK ideograph (BERT's ranges, see `is_chinese_char`).
 3. Split on whitespace (Python's `str.split`).
 4. Per word, when lower-casing: `str.lower`, then NFD and drop combining marks (category Mn).
@@ -24,6 +27,7 @@ match and one dict lookup per char. Each shortcut is justified where it is taken
 The vocabulary is treated as read-only after the tokenizer is built.
 """
 
+import bisect
 import collections
 import itertools
 import re
@@ -48,10 +52,11 @@ _ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
 
 _MAX_CODEPOINT = 0x110000
 # Planes 4-13 hold no assigned character up to Unicode 16.0 (category Cn) and planes 15-16 are
-# private use (Co): none of their code points is whitespace, control, punctuation or a mark, so
-# the tables need not visit them. Skipping them makes building the tables 3x faster (0.16 ->
-# 0.05 s), which is a third of the start-up of build_pretraining_dataset.py's workers. For a
-# newer Unicode version every code point is visited.
+# private use (Co): all of their code points are dropped by cleaning and none is whitespace,
+# punctuation or a mark, so the tables drop them as whole ranges instead of visiting them one
+# by one. Skipping them makes building the tables 3x faster (0.16 -> 0.05 s), which is a third
+# of the start-up of build_pretraining_dataset.py's workers. For a newer Unicode version every
+# code point is visited.
 _LAST_CHECKED_UNICODE = (16, 0)
 _EMPTY_PLANES = tuple(range(4, 14)) + (15, 16)
 
@@ -114,10 +119,11 @@ def is_whitespace(char):
 
 
 def is_control(char):
-  """Category Cc/Cf, except tab/newline/CR which are whitespace (these chars are dropped)."""
+  """Any category C* (Cc, Cf, Cn, Co, Cs), except tab/newline/CR which are whitespace (these
+  chars are dropped), as the original ELECTRA tokenizer."""
   if char in ("\t", "\n", "\r"):
     return False
-  return unicodedata.category(char) in ("Cc", "Cf")
+  return unicodedata.category(char).startswith("C")
 
 
 def is_punctuation(char):
@@ -154,17 +160,18 @@ class _Tables:
   """Translation table and compiled regexes equivalent to the per-character predicates."""
 
   def __init__(self):
-    clean_map = {}
+    space_map = {}
+    dropped = []
     spaces, punct, standalone_punct, marks = [], [], [], []
     # The tests compare these inlined predicates with a plain per-char reference on every code
     # point; calling is_control() etc. here would double the build time.
     for cp in _code_points_to_visit():
       char = chr(cp)
       category = unicodedata.category(char)
-      if cp == 0 or cp == 0xFFFD or (category in ("Cc", "Cf") and char not in "\t\n\r"):
-        clean_map[cp] = None
+      if cp == 0 or cp == 0xFFFD or (category[0] == "C" and char not in "\t\n\r"):
+        dropped.append(cp)
       elif cp != 0x20 and (char in "\t\n\r" or category == "Zs"):
-        clean_map[cp] = " "
+        space_map[cp] = " "
       if char.isspace():  # exactly the separators of str.split()
         spaces.append(cp)
       if category[0] == "P" or (cp < 128 and is_punctuation(char)):
@@ -175,29 +182,58 @@ class _Tables:
         marks.append(cp)
     cjk = "".join("\\U%08X-\\U%08X" % pair for pair in CJK_RANGES)
     space = _char_class(spaces)
-    self.clean_map = clean_map
-    self.needs_clean = re.compile("[%s]" % _char_class(sorted(clean_map))).search
+    # Dropped: the visited code points, plus the skipped planes as whole ranges. The regexes
+    # for planes 1-16 are kept apart: a character class with many ranges outside plane 0 is
+    # scanned range by range for every character, which made cleaning 3x slower, and text
+    # rarely holds such characters at all.
+    astral = [cp for cp in dropped if cp > 0xFFFF]
+    astral_class = _char_class(astral) + "".join(
+        "\\U%08X-\\U%08X" % (plane << 16, (plane << 16) | 0xFFFF)
+        for plane in _skipped_planes())
+    bmp_class = _char_class([cp for cp in dropped if cp <= 0xFFFF])
+    self.space_map = space_map
+    self.drop_bmp = re.compile("[%s]+" % bmp_class).sub
+    self.drop_astral = re.compile("[%s]+" % astral_class).sub
+    self.needs_clean_bmp = re.compile("[%s%s]" % (bmp_class,
+                                                  _char_class(sorted(space_map)))).search
     # A unit is one CJK char or a maximal run of chars that are neither space nor CJK.
     self.find_units = re.compile("[%s]|[^%s%s]+" % (cjk, space, cjk)).findall
     # Split into [chars, word, chars, word, ..., chars]: "chars" runs hold only CJK chars,
     # standalone punctuation and spaces; each such char is one token whatever its context.
     standalone = cjk + _char_class(standalone_punct)
     self.split_words = re.compile("([^%s%s]+)" % (standalone, space)).split
-    # Text made only of such chars and plain spaces needs neither cleaning nor word handling.
+    # Text made only of such chars and plain spaces needs neither cleaning nor word handling,
+    # unless it holds one of the CJK blocks' few unassigned code points (dropped by cleaning).
     self.is_plain = re.compile("[%s ]*" % standalone).fullmatch
+    self.has_unassigned_cjk = re.compile(
+        "[%s]" % _char_class(_code_points_within(CJK_RANGES, dropped))).search
     # Punctuation chars alone, and maximal runs of everything else.
     punct_class = _char_class(punct)
     self.split_punct = re.compile("[%s]|[^%s]+" % (punct_class, punct_class)).findall
     self.drop_marks = re.compile("[%s]+" % _char_class(marks)).sub
 
 
-def _code_points_to_visit():
-  """Every code point, less the planes that are empty in the running Unicode version."""
+def _code_points_within(ranges, code_points):
+  """The members of `code_points` (sorted ints) that lie in one of the inclusive `ranges`."""
+  inside = []
+  for low, high in ranges:
+    inside += code_points[bisect.bisect_left(code_points, low):
+                          bisect.bisect_right(code_points, high)]
+  return sorted(inside)
+
+
+def _skipped_planes():
+  """The planes that hold only unassigned or private-use code points in the running Unicode
+  version (none if it is newer than the one checked)."""
   version = tuple(int(part) for part in unicodedata.unidata_version.split(".")[:2])
-  if version > _LAST_CHECKED_UNICODE:
-    return range(_MAX_CODEPOINT)
+  return () if version > _LAST_CHECKED_UNICODE else _EMPTY_PLANES
+
+
+def _code_points_to_visit():
+  """Every code point, less the skipped planes."""
+  skipped = _skipped_planes()
   return itertools.chain.from_iterable(
-      range(plane << 16, (plane + 1) << 16) for plane in range(17) if plane not in _EMPTY_PLANES)
+      range(plane << 16, (plane + 1) << 16) for plane in range(17) if plane not in skipped)
 
 
 def _is_inert(char):
@@ -224,9 +260,16 @@ def _tables():
 def clean_text(text):
   """Step 1: drops NUL / U+FFFD / control chars and maps whitespace to a space."""
   tables = _tables()
-  if tables.needs_clean(text):  # most lines need nothing; skip the copy
-    return text.translate(tables.clean_map)
-  return text
+  if _is_astral_free(text):
+    if tables.needs_clean_bmp(text):  # most lines need nothing; skip the copy
+      return tables.drop_bmp("", text).translate(tables.space_map)
+    return text
+  return tables.drop_bmp("", tables.drop_astral("", text)).translate(tables.space_map)
+
+
+def _is_astral_free(text):
+  """Whether every character of `text` is in plane 0 (one C-level pass)."""
+  return not text or max(text) <= "\uffff"
 
 
 def split_units(text):
@@ -382,7 +425,7 @@ class FullTokenizer:
     if not isinstance(text, str):
       text = convert_to_unicode(text)
     tables = self._tables
-    if tables.is_plain(text):
+    if tables.is_plain(text) and not tables.has_unassigned_cjk(text):
       return list(map(chars.__getitem__, text.replace(" ", "") if " " in text else text))
     text = clean_text(text)
     if self._needs_units(text):
