@@ -12,9 +12,15 @@ Differences from the original, on purpose:
 - Additions: seed, jit_compile, mixed_precision, legacy_layerwise_lr, log_every_steps, strategy.
 """
 
+import json
 import os
 
 from util import hparams as hparams_lib
+
+# Written by run_pretraining.py beside the checkpoints: the encoder's sizes, so fine-tuning a
+# model pre-trained here needs no sizes repeated by hand.
+MODEL_DIR_ENCODER_CONFIG = "discriminator_config.json"
+MODEL_DIR_PRETRAIN_CONFIG = "pretrain_config.json"
 
 MIXED_PRECISION_CHOICES = ("float32", "bfloat16", "float16")
 STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
@@ -64,6 +70,41 @@ class FinetuningConfig(hparams_lib.Config):
       self._apply_debug_defaults()
     # Applied a second time so that explicit user values win over the defaults above.
     self.update(kwargs)
+    self._apply_model_dir_config(kwargs)
+
+  def _apply_model_dir_config(self, explicit):
+    """The pre-trained model directory's own config supplies the encoder sizes the JSON does
+    not set; an explicit value that contradicts it is a ValueError (a wrong-size model)."""
+    path = os.path.join(self.pretrained_model_dir, MODEL_DIR_ENCODER_CONFIG)
+    if not hparams_lib.path_exists(path):
+      return
+    saved = _load_json_file(path)
+    given = dict(explicit.get("model_hparam_overrides") or {})
+    if "vocab_size" in explicit:
+      given["vocab_size"] = explicit["vocab_size"]
+    if "model_size" in explicit:
+      implied = self.encoder_hparams()
+      given.update({k: implied[k] for k in ("hidden_size", "num_hidden_layers")
+                    if k not in given})
+    for key, value in sorted(given.items()):
+      if key in saved and saved[key] != value:
+        raise ValueError(f"{key} {value} contradicts {path}, which has {key} {saved[key]} "
+                         f"(the pre-trained model's size); remove it from the hyper-parameters")
+    self.vocab_size = saved.get("vocab_size", self.vocab_size)
+    self.model_hparam_overrides = {k: v for k, v in saved.items() if k != "vocab_size"}
+    self._apply_model_dir_embedding_size(explicit)
+
+  def _apply_model_dir_embedding_size(self, explicit):
+    path = os.path.join(self.pretrained_model_dir, MODEL_DIR_PRETRAIN_CONFIG)
+    if not hparams_lib.path_exists(path):
+      return
+    saved = _load_json_file(path)
+    if "embedding_size" not in saved:
+      return
+    if "embedding_size" in explicit and explicit["embedding_size"] != saved["embedding_size"]:
+      raise ValueError(f"embedding_size {explicit['embedding_size']} contradicts {path}, which "
+                       f"has embedding_size {saved['embedding_size']}")
+    self.embedding_size = saved["embedding_size"]
 
   def _set_defaults(self):
     # general
@@ -205,3 +246,10 @@ class FinetuningConfig(hparams_lib.Config):
     """BertConfig fields (model_size defaults + model_hparam_overrides)."""
     return hparams_lib.encoder_hparams(
         self.model_size, self.vocab_size, self.model_hparam_overrides)
+
+
+def _load_json_file(path):
+  try:
+    return json.loads(hparams_lib._read_text(path))  # pylint: disable=protected-access
+  except (ValueError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path} is not valid JSON ({e})") from None

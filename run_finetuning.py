@@ -27,11 +27,14 @@ from finetune.finetuning_model import FinetuningModel
 from finetune.qa.tasks import QATask
 from model import optimization
 from util import checkpoint as checkpoint_lib
+from util import run_lock
 from util import training
 from util import utils
 
 PROGRAM = "run_finetuning.py"
 MODEL_CONFIG_FILE = "finetuning_config.json"
+# In each trial's model directory: {"status": "interrupted"} while it trains, "done" after.
+TRIAL_STATUS_FILE = "trial_status.json"
 
 
 def parse_args(argv=None):
@@ -185,22 +188,52 @@ def summarize(trials):
 def write_results(config, trials):
   lines = []
   for trial in trials:
+    if trial.get("status", "done") != "done":
+      lines.append(f"trial {trial['trial']} (seed {trial['seed']}): {trial['status']}")
     for task, splits in trial["results"].items():
       for split, metrics in splits.items():
         lines.append(f"trial {trial['trial']} (seed {trial['seed']}) {task} {split}: "
                      f"{format_metrics(metrics)}")
-  summary = summarize(trials)
-  lines.append(f"max (mean) over {len(trials)} trial(s):")
+  done = [trial for trial in trials if trial.get("status", "done") == "done"]
+  summary = summarize(done)
+  lines.append(f"max (mean) over {len(done)} trial(s):")
   for task, splits in summary.items():
     for split, metrics in splits.items():
       cells = " - ".join(f"{metric}: {v['max']:.2f} ({v['mean']:.2f})"
                          for metric, v in metrics.items() if metric not in ("total", "skip"))
       lines.append(f"{task} {split}: {cells}")
-  utils.mkdir_for(config.results_txt)
-  with tf.io.gfile.GFile(config.results_txt, "w") as f:
-    f.write("\n".join(lines) + "\n")
-  utils.write_json({"trials": trials, "summary": summary, "config": config.to_dict()},
-                   config.results_json)
+  _write_text_atomically(config.results_txt, "\n".join(lines) + "\n")
+  _write_text_atomically(config.results_json, json.dumps(
+      {"trials": trials, "summary": summary, "config": config.to_dict()}, indent=2,
+      sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _write_text_atomically(path, text):
+  """Written aside and renamed, so a kill or a full disk never leaves half a results file."""
+  utils.mkdir_for(path)
+  tmp = f"{path}.tmp-{os.getpid()}"
+  try:
+    with tf.io.gfile.GFile(tmp, "w") as f:
+      f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+  finally:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.remove(tmp)
+
+
+def keep_previous(path):
+  """Moves an earlier run's file (or directory) aside to <name>.previous-<n>: never silently
+  overwritten, never lost. Returns the new path or None."""
+  if not tf.io.gfile.exists(path):
+    return None
+  stem, ext = (os.path.splitext(path) if not tf.io.gfile.isdir(path) else (path, ""))
+  number = 1
+  while tf.io.gfile.exists(f"{stem}.previous-{number}{ext}"):
+    number += 1
+  target = f"{stem}.previous-{number}{ext}"
+  tf.io.gfile.rename(path, target)
+  utils.log(f"Kept the earlier run's {os.path.basename(path)} as {os.path.basename(target)}")
+  return target
 
 
 def print_scores(split, results):
@@ -254,11 +287,13 @@ def splits_to_score(config, tasks):
   return splits
 
 
-def run_trial(config, tasks, strategy, compute_dtype, trial, splits):
+def run_trial(config, tasks, strategy, compute_dtype, trial, splits, record=None):
+  """Trains (if do_train) and scores one trial; `record(status)` writes the results so far."""
   training.set_seed(config.trial_seed(trial))
   model_dir = config.model_dir(trial)
-  if config.do_train and tf.io.gfile.exists(model_dir):
-    tf.io.gfile.rmtree(model_dir)  # As the original: each trial trains from scratch.
+  if config.do_train:
+    clear_trial_dir(model_dir)
+    write_trial_status(model_dir, "interrupted")  # Until it is done: a kill leaves it so.
   runner = TrialRunner(config, tasks, strategy, compute_dtype, trial)
   if config.do_train:
     runner.train()
@@ -267,7 +302,43 @@ def run_trial(config, tasks, strategy, compute_dtype, trial, splits):
     for task, metrics in runner.evaluate(split).items():
       results.setdefault(task, {})[split] = metrics
     print_scores(split, {task: r[split] for task, r in results.items()})
-  return {"trial": trial, "seed": config.trial_seed(trial), "results": results}
+  if config.do_train:
+    write_trial_status(model_dir, "done")
+  return {"trial": trial, "seed": config.trial_seed(trial), "status": "done",
+          "results": results, "data": data_stats(tasks)}
+
+
+def data_stats(tasks):
+  """{task: {split: counts of rows/questions read, skipped, realigned}} for the results JSON."""
+  return {task.name: dict(getattr(task, "data_stats", {})) for task in tasks}
+
+
+def trial_status(model_dir):
+  path = os.path.join(model_dir, TRIAL_STATUS_FILE)
+  if tf.io.gfile.exists(path):
+    try:
+      return utils.load_json(path).get("status")
+    except ValueError:
+      return "interrupted"
+  # Trained before status files existed: finished if it holds a checkpoint.
+  return "done" if tf.train.latest_checkpoint(model_dir) else "interrupted"
+
+
+def write_trial_status(model_dir, status):
+  utils.mkdir(model_dir)
+  _write_text_atomically(os.path.join(model_dir, TRIAL_STATUS_FILE),
+                         json.dumps({"status": status}) + "\n")
+
+
+def clear_trial_dir(model_dir):
+  """An interrupted trial's directory is junk and goes; a finished one is kept aside."""
+  if not tf.io.gfile.exists(model_dir):
+    return
+  if trial_status(model_dir) == "done":
+    keep_previous(model_dir)
+  else:
+    utils.log(f"Removing {model_dir}, left by an interrupted trial")
+    tf.io.gfile.rmtree(model_dir)
 
 
 def delete_other_models(config, last_trial):
@@ -276,24 +347,60 @@ def delete_other_models(config, last_trial):
       tf.io.gfile.rmtree(config.model_dir(trial))
 
 
+def check_data(config, tasks, splits):
+  """Reads and validates every split the run will read, before the first training step."""
+  for split in (["train"] if config.do_train else []) + splits:
+    for task in tasks:
+      try:
+        task.get_examples(split)
+      except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+      except OSError as e:
+        fail(utils.describe_error(e))
+
+
 def main(argv=None):
+  utils.setup_logging()
   config = load_config(argv)
+  try:
+    return run(config)
+  except run_lock.LockError as e:
+    fail(str(e))
+  except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
+    fail(utils.describe_error(e))
+  return None
+
+
+def run(config):
   check_inputs(config)
   try:
     tasks = task_builder.get_tasks(config)
   except (ValueError, FileNotFoundError) as e:
     fail(str(e))
   splits = splits_to_score(config, tasks)
+  check_data(config, tasks, splits)
   strategy = training.get_strategy(config)
   compute_dtype = training.set_precision(config.mixed_precision)
+  # Two runs of the same tasks on one model would overwrite each other's trials and results.
+  with run_lock.hold(config.finetuning_models_dir, PROGRAM, enabled=training.is_chief(strategy),
+                     name=f"{config.tasks_str}.lock"):
+    return run_trials(config, tasks, strategy, compute_dtype, splits)
+
+
+def run_trials(config, tasks, strategy, compute_dtype, splits):
+  for path in (config.results_txt, config.results_json):
+    keep_previous(path)
   trials = []
   n_trials = itertools.count(1) if config.num_trials < 0 else range(1, config.num_trials + 1)
   for trial in n_trials:
+    if config.do_train:  # Recorded first, so a killed trial shows as interrupted.
+      write_results(config, trials + [{"trial": trial, "seed": config.trial_seed(trial),
+                                       "status": "interrupted", "results": {}}])
     try:
       trials.append(run_trial(config, tasks, strategy, compute_dtype, trial, splits))
-    except (FileNotFoundError, training.NonFiniteLossError) as e:
-      fail(str(e))
-    if trials[-1]["results"]:
+    except (FileNotFoundError, ValueError, training.NonFiniteLossError) as e:
+      fail(str(e))  # A wrong-size checkpoint, a broken one, divergence.
+    if trials[-1]["results"] or config.do_train:
       write_results(config, trials)
       utils.log(f"Results written to {config.results_txt}")
     if not config.keep_all_models:

@@ -79,10 +79,10 @@ def _create_local(path, me):
   return True
 
 
-def acquire(directory, program):
-  """Creates `directory`/run.lock for this process; raises LockError if a live run holds it."""
+def acquire(directory, program, name=LOCK_FILE):
+  """Creates `directory`/`name` for this process; raises LockError if a live run holds it."""
   utils.mkdir(directory)
-  path = os.path.join(directory, LOCK_FILE)
+  path = os.path.join(directory, name)
   if "://" in str(directory):
     return _acquire_remote(path, program)
   me = _me(program)
@@ -134,9 +134,9 @@ def release(path):
 
 
 @contextlib.contextmanager
-def hold(directory, program, enabled=True):
+def hold(directory, program, enabled=True, name=LOCK_FILE):
   """Holds the lock of `directory` for the block (not at all if not `enabled`: non-chiefs)."""
-  path = acquire(directory, program) if enabled else None
+  path = acquire(directory, program, name) if enabled else None
   try:
     yield path
   finally:

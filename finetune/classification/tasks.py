@@ -57,24 +57,34 @@ class _BadRow(Exception):
   """A row that cannot become an example; the message says why."""
 
 
-def _open_text(path):
+def _read_lines(path):
+  """The file's lines as text; a line that is not UTF-8 is a ValueError naming file and line."""
   if hparams_lib.is_remote_path(path):
     import tensorflow as tf  # Only remote data needs TensorFlow's file systems.
-    return tf.io.gfile.GFile(path, "r")
-  # utf-8-sig: a byte-order mark would otherwise become part of the first header name.
-  return open(path, encoding="utf-8-sig")
+    with tf.io.gfile.GFile(path, "rb") as f:
+      data = f.read()
+  else:
+    with open(path, "rb") as f:
+      data = f.read()
+  lines = []
+  for line_number, raw in enumerate(data.splitlines(), start=1):
+    try:
+      # utf-8-sig: a byte-order mark would otherwise become part of the first header name.
+      lines.append(raw.decode("utf-8-sig" if line_number == 1 else "utf-8"))
+    except UnicodeDecodeError as e:
+      raise ValueError(f"{path}, line {line_number}: not valid UTF-8 (byte {e.start + 1}: "
+                       f"{e.reason}); convert the file to UTF-8 (e.g. iconv -f GBK)") from None
+  return lines
 
 
 def read_tsv(path):
   """Returns (header, [(line_number, fields)]) of a headed TSV file; blank lines are ignored."""
   header, rows = None, []
-  with _open_text(path) as f:
-    for line_number, line in enumerate(f, start=1):
-      line = line.rstrip("\r\n")
-      if header is None:
-        header = line.lstrip("\ufeff").split("\t")
-      elif line.strip():
-        rows.append((line_number, line.split("\t")))
+  for line_number, line in enumerate(_read_lines(path), start=1):
+    if header is None:
+      header = line.lstrip("\ufeff").split("\t")
+    elif line.strip():
+      rows.append((line_number, line.split("\t")))
   return header or [], rows
 
 
@@ -88,6 +98,7 @@ class TsvClassificationTask(task_lib.Task):
   def __init__(self, config, tokenizer):
     super().__init__(config, self.NAME, tokenizer)
     self.label_list = list(self.LABELS)
+    self.data_stats = {}  # split -> counts of rows read and skipped (into the results JSON)
 
   def layout(self, split):
     raise NotImplementedError
@@ -110,6 +121,9 @@ class TsvClassificationTask(task_lib.Task):
   def get_examples(self, split):
     path = self.input_files(split)[0]
     header, rows = read_tsv(path)
+    if not header or not rows:
+      raise ValueError(f"{self.name}: {path} is empty" if not header else
+                       f"{self.name}: {path} has a header but no data rows")
     layout = self.layout(split).resolve(header)
     if len(header) <= layout.max_index():
       raise ValueError(
@@ -125,6 +139,8 @@ class TsvClassificationTask(task_lib.Task):
       except _BadRow as e:
         bad.append(f"line {line_number}: {e}")
     self._report(path, len(rows), bad, other_language)
+    self.data_stats[split] = {"rows": len(rows), "skipped_bad_rows": len(bad),
+                              "skipped_other_language": other_language}
     if not examples:
       raise ValueError(f"{self.name}: no usable rows in {path} ({len(rows)} data rows, "
                        f"{len(bad)} bad, {other_language} not in Chinese)")

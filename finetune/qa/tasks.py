@@ -151,6 +151,18 @@ class QAFeature:
             for i in range(self.doc_length)}
 
 
+def load_squad_json(path):
+  """The parsed file; invalid JSON or UTF-8 is a ValueError naming the file and line."""
+  try:
+    with open(path, "rb") as f:
+      return json.loads(f.read().decode("utf-8-sig"))
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path}: not valid UTF-8 (byte {e.start + 1}: {e.reason})") from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path}, line {e.lineno}, column {e.colno}: invalid JSON "
+                     f"({e.msg})") from None
+
+
 class QATask(task_lib.Task):
   """A SQuAD-v1-style extractive QA task (every question answerable)."""
 
@@ -163,6 +175,7 @@ class QATask(task_lib.Task):
     self._features = {}  # split -> list of QAFeature, indexed by eid
     self._first_eid = {}  # (split, example eid) -> eid of its first feature
     self._piece_cache = {}  # doc token -> wordpieces + offsets; Chinese repeats tokens a lot
+    self.data_stats = {}  # split -> counts of questions and answer problems (results JSON)
 
   # -- reading -------------------------------------------------------------------------------
 
@@ -184,16 +197,33 @@ class QATask(task_lib.Task):
 
   def get_dataset_json(self, split):
     if split not in self._datasets:
-      with open(self.data_path(split), encoding="utf-8") as f:
-        self._datasets[split] = json.load(f)
+      self._datasets[split] = load_squad_json(self.data_path(split))
     return self._datasets[split]
 
   def get_examples(self, split):
     """The split's QAExamples; the same objects on every call (the scorer relies on that)."""
     if split not in self._examples:
-      self._examples[split], _ = reading.read_squad_examples(
-          self.get_dataset_json(split), self.name, split, is_training=split == "train")
+      path = self.data_path(split)
+      try:
+        self._examples[split], stats = reading.read_squad_examples(
+            self.get_dataset_json(split), self.name, split, is_training=split == "train")
+      except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path}: not in SQuAD format ({type(e).__name__}: {e}); expected "
+                         f"{{\"data\": [{{\"paragraphs\": [{{\"context\", \"qas\"}}]}}]}}") from None
+      if not self._examples[split]:
+        raise ValueError(f"{path}: no usable questions ({stats.questions} questions, "
+                         f"{stats.unfindable} answers not found in their context)")
+      self._report(path, split, stats)
     return self._examples[split]
+
+  def _report(self, path, split, stats):
+    self.data_stats[split] = {"questions": stats.questions, "answers_realigned": stats.realigned,
+                              "answers_not_found": stats.unfindable}
+    if stats.unfindable or stats.realigned:
+      what = "dropped from training" if split == "train" else "scored against the gold text"
+      logger.warning("%s %s: %d of %d answers not found in their context (%s), %d realigned "
+                     "to another occurrence (%s)", self.name, split, stats.unfindable,
+                     stats.questions, what, stats.realigned, path)
 
   # -- featurisation -------------------------------------------------------------------------
 
