@@ -21,6 +21,19 @@ MODEL_SIZES = ("small", "base", "large")
 _logger = logging.getLogger(__name__)
 
 
+JIT_COMPILE_MODES = ("auto", "always", "never")
+
+
+def _jit_compile_mode(value):
+  """jit_compile as one of JIT_COMPILE_MODES (true/false are the older spellings)."""
+  if isinstance(value, bool):
+    return "auto" if value else "never"
+  if value not in JIT_COMPILE_MODES:
+    raise ValueError(f"Hyper-parameter 'jit_compile' must be one of {list(JIT_COMPILE_MODES)} "
+                     f"(or true / false), got {value!r}")
+  return value
+
+
 class HParamsFileNotFoundError(FileNotFoundError, ValueError):
   """A missing hparams file; also a ValueError so callers can catch every bad --hparams alike."""
 
@@ -136,7 +149,10 @@ class Config:
 
   def _set_runtime_defaults(self):
     """Our additions to the original (XLA, precision, strategy) and its TPU fields."""
-    self.jit_compile = True
+    # XLA for the whole forward/backward pass: "auto" on GPUs and TPUs (not on CPUs, where it is
+    # slower), "always" everywhere (what a TPU does; on a CPU it checks that a step compiles),
+    # "never". JSON true / false mean "auto" / "never".
+    self.jit_compile = "auto"
     self.mixed_precision = "float32"
     self.strategy = "auto"
     self.use_tpu = False
@@ -155,7 +171,8 @@ class Config:
       self._check_known(key)
       if key in self._CONSTRUCTOR_ONLY:
         raise ValueError(f"'{key}' must be given to the constructor, not as a hyper-parameter")
-      value = _coerce(key, getattr(self, key), value)
+      value = (_jit_compile_mode(value) if key == "jit_compile"
+               else _coerce(key, getattr(self, key), value))
       allowed = self._CHOICES.get(key)
       if allowed is not None and value not in allowed:
         raise ValueError(f"Hyper-parameter '{key}' must be one of {list(allowed)}, got {value!r}")

@@ -461,11 +461,12 @@ class Trainer:
 def _compile_whole_step(jit_compile, strategy):
   """Whether to XLA-compile the forward and backward pass as a whole (see Trainer's jit_compile).
   """
-  if jit_compile not in (True, False, "auto", "always"):
-    raise ValueError(f"jit_compile must be True, False, 'auto' or 'always', not {jit_compile!r}")
+  if jit_compile not in (True, False, "auto", "always", "never"):
+    raise ValueError(f"jit_compile must be 'auto', 'always', 'never', True or False, not "
+                     f"{jit_compile!r}")
   if jit_compile == "always":
     return True
-  if not jit_compile:
+  if not jit_compile or jit_compile == "never":
     return False
   on_cpu = _on_cpu(strategy)
   if on_cpu:
