@@ -48,6 +48,11 @@ class FinetuningModel(tf.Module):
     return self.encoder(features["input_ids"], features["input_mask"], features["segment_ids"],
                         training=training)
 
+  # The objective, as the original's, SUMS the per-example losses over the batch; the progress
+  # lines and TensorBoard show it under this name, and each task's per-example mean as
+  # "<task>_loss".
+  LOSS_LABEL = "loss_sum_over_batch"
+
   def loss(self, features, training=True):
     hidden = self._encode(features, training)
     total = tf.constant(0.0)

@@ -383,3 +383,23 @@ def worker_main(argv):
 
 if __name__ == "__main__":
   worker_main(sys.argv)
+
+
+def test_a_progress_line_every_log_every_steps_whatever_steps_per_loop(tmp_path, capsys):
+  # With the release's iterations_per_loop (1000) a run used to log once per loop call.
+  trainer = make_trainer(one_device(), str(tmp_path), steps_per_loop=100,
+                         save_checkpoints_steps=100, log_every_steps=3, jit_compile=False)
+  trainer.train(12)
+  out = capsys.readouterr().out
+  assert [f"step {n}/12 " in out for n in (3, 6, 9, 12)] == [True] * 4
+
+
+def test_eta_comes_from_the_speed_after_the_first_loop_call():
+  progress = training._Progress(0, 100)  # pylint: disable=protected-access
+  progress.run_timer.start -= 50.0  # a slow first call (tracing, compiling): 50 s for 10 steps
+  one_step = {"loss": 1.0, "metrics": {}, "steps": 10, "examples": 10, "skipped": 0}
+  progress.add(one_step)
+  progress.steady_timer.start -= 10.0  # then 10 steps in 10 s
+  progress.add(one_step)
+  _, line = progress.report(20)
+  assert "ETA 1:20" in line  # 80 steps at 1 step/s, not at the overall 20 / 60 s

@@ -241,7 +241,7 @@ class Trainer:
     step = self.restore_or_initialize()
     if self._train_iterator is None:
       self._train_iterator = iter(self._train_dataset)
-    progress = _Progress(step, num_steps)
+    progress = _Progress(step, num_steps, getattr(self.model, "LOSS_LABEL", "loss"))
     metrics, previous_step = {}, step
     while step < num_steps:
       outputs = self._run_loop(self._chunk_size(step, num_steps))
@@ -270,9 +270,11 @@ class Trainer:
     return self._run_loop(num_steps)
 
   def _chunk_size(self, step, num_steps):
-    """Steps in the next loop call: stops at num_steps and at checkpoint boundaries."""
+    """Steps in the next loop call: stops at num_steps, checkpoint and logging boundaries (so
+    a progress line comes every log_every_steps whatever steps_per_loop is)."""
     to_checkpoint = self.save_checkpoints_steps - step % self.save_checkpoints_steps
-    return min(self.steps_per_loop, num_steps - step, to_checkpoint)
+    to_log = self.log_every_steps - step % self.log_every_steps
+    return min(self.steps_per_loop, num_steps - step, to_checkpoint, to_log)
 
   def _prefix(self, step):
     return os.path.join(self.model_dir, f"{checkpoint_lib.CHECKPOINT_BASENAME}-{step}")
@@ -520,10 +522,15 @@ def _as_named(variables):
 class _Progress:
   """Averages loop outputs over a logging window and formats the estimator-style log line."""
 
-  def __init__(self, start_step, total_steps):
+  def __init__(self, start_step, total_steps, loss_label="loss"):
     self.start_step = start_step
     self.total_steps = total_steps
+    self.loss_label = loss_label
     self.run_timer = utils.Timer()
+    # The ETA comes from the speed after the first loop call, which includes tracing and XLA
+    # compilation (a start-up that made the first ETAs several times too long).
+    self.steady_timer, self.steady_start_step = None, None
+    self.steps_done = 0
     self.last_logged_step = start_step
     self._reset_window(start_step)
 
@@ -533,17 +540,22 @@ class _Progress:
     self.sums, self.steps, self.examples, self.skipped = {}, 0, 0, 0
 
   def add(self, outputs):
-    values = dict(outputs["metrics"], loss=outputs["loss"])
+    values = dict(outputs["metrics"], **{self.loss_label: outputs["loss"]})
     for name, value in values.items():
       self.sums[name] = self.sums.get(name, 0.0) + float(value)
     self.steps += int(outputs["steps"])
+    self.steps_done += int(outputs["steps"])
+    if self.steady_timer is None:
+      self.steady_timer = utils.Timer()
+      self.steady_start_step = self.start_step + self.steps_done
     self.examples += int(outputs["examples"])
     self.skipped += int(outputs["skipped"])
 
   def exclude(self, seconds):
     """Leaves `seconds` of other work (evaluation) out of the rates and the ETA."""
-    self.run_timer.start += seconds
-    self.window_timer.start += seconds
+    for timer in (self.run_timer, self.window_timer, self.steady_timer):
+      if timer is not None:
+        timer.start += seconds
 
   def should_log(self, step, every):
     return step // every > self.last_logged_step // every
@@ -556,6 +568,9 @@ class _Progress:
     metrics["examples/sec"] = self.examples / secs
     elapsed = self.run_timer.elapsed()
     rate = (step - self.start_step) / elapsed if elapsed > 0 else 0.0
+    steady_steps = step - self.steady_start_step if self.steady_timer is not None else 0
+    if steady_steps > 0:
+      rate = steady_steps / max(self.steady_timer.elapsed(), 1e-9)
     eta = (self.total_steps - step) / rate if rate > 0 else 0.0
     values = ", ".join(f"{name} = {value:.4g}" for name, value in sorted(metrics.items())
                        if "/sec" not in name)
