@@ -80,8 +80,8 @@ def test_explicit_broken_checkpoint_names_the_file(tmp_path):
                      match=r"model\.ckpt-2\.data-00000-of-00001 is truncated"):
     checkpoint_lib.init_from_checkpoint(ckpt(model_dir, 2), trainer.model.all_variables())
   os.remove(ckpt(model_dir, 2, ".index"))
-  with pytest.raises(checkpoint_lib.CheckpointError, match=r"model\.ckpt-2\.index is missing"):
-    checkpoint_lib.resolve_checkpoint(model_dir)
+  with pytest.raises(FileNotFoundError, match=r"model\.ckpt-2\.index is missing"):
+    checkpoint_lib.resolve_checkpoint(model_dir)  # predict.py --model-dir: one line too
 
 
 def test_checkpoint_on_disk_but_not_in_the_state_file_is_used(tmp_path):

@@ -28,6 +28,11 @@ class CheckpointError(ValueError):
   """A checkpoint that cannot be loaded (missing, truncated or corrupt files); names the file."""
 
 
+class MissingCheckpointError(CheckpointError, FileNotFoundError):
+  """A checkpoint named (by a state file) whose files are gone; callers that catch a missing
+  checkpoint as FileNotFoundError (predict.py, run_finetuning.py) report it in one line too."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Writing.
 
@@ -241,8 +246,9 @@ def _latest_in_directory(directory):
     return latest
   named = CheckpointManager(directory).all_checkpoints()
   if named:  # The state file names a checkpoint whose index is gone: never guess another.
-    raise CheckpointError(f"Checkpoint '{named[-1]}' (named in {directory}/checkpoint) cannot be "
-                          f"loaded: {os.path.basename(named[-1])}.index is missing")
+    raise MissingCheckpointError(
+        f"Checkpoint '{named[-1]}' (named in {directory}/checkpoint) cannot be loaded: "
+        f"{os.path.basename(named[-1])}.index is missing")
   prefixes = sorted(p[:-len(".index")]
                     for p in tf.io.gfile.glob(os.path.join(directory, "*.index")))
   if len(prefixes) == 1:
