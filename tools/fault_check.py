@@ -104,9 +104,22 @@ def start(script, work, hparams):
                           env=env)
 
 
-def kill_at_random(process, rng, max_delay):
-  """SIGKILLs `process` after a random delay; returns True if it was still running."""
-  deadline = time.time() + rng.uniform(1.0, max_delay)
+def kill_at_random(process, rng, max_delay, lock=None):
+  """SIGKILLs `process` a random delay after it took `lock` (after its start without one, so
+  that slow start-ups on a loaded machine do not eat every kill); returns True if it was still
+  running."""
+  deadline = time.time() + 120
+  while lock and lock_holder(lock) != process.pid and time.time() < deadline \
+      and process.poll() is None:
+    time.sleep(0.05)
+  if lock and rng.random() < 0.7:  # Mostly once training runs: kills land in steps and saves.
+    model_dir = os.path.dirname(lock)
+    before = set(glob.glob(os.path.join(model_dir, "**", "*.index"), recursive=True))
+    while time.time() < deadline and process.poll() is None and before >= set(
+        glob.glob(os.path.join(model_dir, "**", "*.index"), recursive=True)):
+      time.sleep(0.05)
+    max_delay = min(max_delay, 1.5)
+  deadline = time.time() + rng.uniform(0.0 if lock else 1.0, max_delay)
   while time.time() < deadline and process.poll() is None:
     time.sleep(0.05)
   running = process.poll() is None
@@ -156,7 +169,7 @@ def pretrain_faults(check, work, args, rng):
   best = -1
   for kill in range(args.kills):
     process = start("run_pretraining.py", work, hparams)
-    if not kill_at_random(process, rng, args.max_delay):
+    if not kill_at_random(process, rng, args.max_delay, os.path.join(model_dir, "run.lock")):
       check.expect(process.returncode == 0, f"kill {kill}: the run failed: {process.stderr[-300:]}")
       break
     check.counts["pretrain_kills"] += 1
@@ -181,7 +194,7 @@ def two_runs(check, work, hparams):
   """Two runs on one model directory: while one holds it, the other refuses in one line."""
   first = start("run_pretraining.py", work, hparams)
   deadline = time.time() + 60
-  while lock_holder(work) != first.pid and time.time() < deadline and first.poll() is None:
+  while lock_holder(os.path.join(work, "models", "tiny", "run.lock")) != first.pid and time.time() < deadline and first.poll() is None:
     time.sleep(0.05)
   second = start("run_pretraining.py", work, hparams)
   _, err = second.communicate()
@@ -191,9 +204,9 @@ def two_runs(check, work, hparams):
   kill_at_random(first, random.Random(1), 0.5)
 
 
-def lock_holder(work):
+def lock_holder(path):
   try:
-    with open(os.path.join(work, "models", "tiny", "run.lock"), encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
       return json.load(f).get("pid")
   except (OSError, ValueError):
     return None
@@ -213,7 +226,8 @@ def finetune_faults(check, work, args, rng):
   results = os.path.join(work, "models", "tiny", "results", "chnsenticorp_results.json")
   for kill in range(args.finetune_kills):
     process = start("run_finetuning.py", work, hparams)
-    if kill_at_random(process, rng, args.max_delay):
+    lock = os.path.join(work, "models", "tiny", "finetuning_models", "chnsenticorp.lock")
+    if kill_at_random(process, rng, args.max_delay, lock):
       check.counts["finetune_kills"] += 1
     valid_results(check, results, f"fine-tuning kill {kill}")
   final = start("run_finetuning.py", work, hparams)
