@@ -52,6 +52,10 @@ class FinetuningConfig(hparams_lib.Config):
       "mixed_precision": MIXED_PRECISION_CHOICES,
       "strategy": STRATEGY_CHOICES,
   }
+  _NO_EFFECT = dict(
+      hparams_lib.Config._NO_EFFECT,
+      qa_na_threshold="it decides unanswerable questions of SQuAD 2.0-style data; CMRC 2018 "
+                      "and DRCD have none")
 
   def __init__(self, model_name, data_dir, **kwargs):
     if "task_names" in kwargs:
@@ -141,7 +145,10 @@ class FinetuningConfig(hparams_lib.Config):
     self.train_batch_size = 32
     self.eval_batch_size = 32
     self.predict_batch_size = 32
-    self.double_unordered = True  # paraphrase tasks: train on both sentence orders
+    # Paraphrase tasks (LCQMC, BQ Corpus): train on both sentence orders. The Chinese release
+    # did not (it applied this only to English MRPC/STS), so params/params_{lcqmc,bqcorpus}*.json
+    # turn it off to reproduce its numbers.
+    self.double_unordered = True
     # QA
     self.max_query_length = 64
     self.doc_stride = 128
@@ -152,7 +159,7 @@ class FinetuningConfig(hparams_lib.Config):
     self.answerable_weight = 0.5
     self.joint_prediction = True  # predict the end conditioned on the start
     self.beam_size = 20
-    self.qa_na_threshold = -2.75
+    self.qa_na_threshold = -2.75  # SQuAD 2.0 only: refused here (_NO_EFFECT)
     # runtime (additions to the original)
     self.seed = 1  # trial t uses seed + t - 1
     self._set_runtime_defaults()
@@ -170,7 +177,6 @@ class FinetuningConfig(hparams_lib.Config):
     results_dir = os.path.join(self.pretrained_model_dir, "results")
     self.results_txt = os.path.join(results_dir, tasks + "_results.txt")
     self.results_json = os.path.join(results_dir, tasks + "_results.json")
-    self.results_pkl = os.path.join(results_dir, tasks + "_results.pkl")
     self.qa_dir = os.path.join(results_dir, tasks + "_qa")
     self.preprocessed_data_dir = os.path.join(
         self.pretrained_model_dir, "finetuning_tfrecords",

@@ -110,7 +110,6 @@ class PretrainingConfig(hparams_lib.Config):
     results_dir = os.path.join(self.model_dir, "results")
     self.results_txt = os.path.join(results_dir, "unsup_results.txt")
     self.results_json = os.path.join(results_dir, "unsup_results.json")
-    self.results_pkl = os.path.join(results_dir, "unsup_results.pkl")
     self.results_history = os.path.join(results_dir, "unsup_results_history.jsonl")
 
   def _apply_debug_defaults(self):

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from configure_finetuning import is_qa_task
 from finetune import task as task_lib
+from util import utils
 
 _logger = logging.getLogger(__name__)
 
@@ -183,8 +184,12 @@ class Preprocessor:
     for task in self.tasks:
       own_names = {spec.name for spec in task.feature_specs()}
       task_id = self.config.task_names.index(task.name)
+      logged = 0
       for example in task.get_examples(split):
         for feature in task.featurize(example, is_training):
+          if self.config.log_examples and logged < LOGGED_EXAMPLES:
+            _log_feature(task, split, feature)
+            logged += 1
           feature = dict(feature, valid=1)
           feature.setdefault("task_id", task_id)
           yield self._to_tf_example(feature, own_names).SerializeToString()
@@ -205,6 +210,20 @@ class Preprocessor:
     values = {spec.name: [0] * spec.length for spec in self.feature_specs}
     values["task_id"] = [len(self.config.task_names)]
     return _make_tf_example(values).SerializeToString()
+
+
+LOGGED_EXAMPLES = 3  # with log_examples, the first features of each task and split are shown
+
+
+def _log_feature(task, split, feature):
+  """One featurized example as the original's log_examples shows it: tokens, then the ids."""
+  ids = [int(i) for i in feature["input_ids"] if i]
+  tokens = " ".join(task.tokenizer.convert_ids_to_tokens(ids))
+  extras = {name: value for name, value in feature.items()
+            if name not in ("input_ids", "input_mask", "segment_ids")}
+  utils.log(f"{task.name} {split} example: {tokens}")
+  utils.log(f"  input_ids: {ids}; " + "; ".join(f"{name}: {value}"
+                                                for name, value in sorted(extras.items())))
 
 
 def _task_input_files(task, split):

@@ -127,7 +127,7 @@ def test_bad_rows_are_counted_and_skipped(data_dir, caplog):
       "我好\t你好\t0",
   ])
   with caplog.at_level(logging.WARNING):
-    examples = build(data_dir, "lcqmc").get_examples("train")
+    examples = build(data_dir, "lcqmc", double_unordered=False).get_examples("train")
   assert [(e.text_a, e.label, e.eid) for e in examples] == [("你好", "1", 0), ("我好", "0", 5)]
   warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
   assert len(warnings) == 1  # once per file
@@ -225,3 +225,21 @@ def test_registry_shares_one_tokenizer(data_dir):
   assert isinstance(built[0].tokenizer, tokenization.FullTokenizer)
   assert task_builder.KNOWN_TASKS == ("bqcorpus", "chnsenticorp", "cmrc2018", "drcd", "lcqmc",
                                       "xnli")
+
+
+@pytest.mark.parametrize("name", ["lcqmc", "bqcorpus"])
+def test_double_unordered_trains_paraphrase_pairs_in_both_orders(data_dir, name):
+  for split in ("train", "dev"):
+    write_split(data_dir, name, split, ["text_a\ttext_b\tlabel", "你是谁\t我是谁\t0",
+                                         "他好\t她好\t1"])
+  doubled = build(data_dir, name).get_examples("train")
+  assert [(e.text_a, e.text_b, e.label) for e in doubled] == [
+      ("你是谁", "我是谁", "0"), ("他好", "她好", "1"), ("我是谁", "你是谁", "0"), ("她好", "他好", "1")]
+  assert len({e.eid for e in doubled}) == 4
+  assert len(build(data_dir, name).get_examples("dev")) == 2  # evaluation is not doubled
+  assert len(build(data_dir, name, double_unordered=False).get_examples("train")) == 2
+
+
+def test_double_unordered_leaves_ordered_pairs_alone(data_dir):
+  write_split(data_dir, "xnli", "train", ["premise\thypo\tlabel", "他来了\t他在\tentailment"])
+  assert len(build(data_dir, "xnli").get_examples("train")) == 1

@@ -150,7 +150,7 @@ def test_pretraining_defaults_and_paths():
   assert config.learning_rate == 5e-4 and config.num_warmup_steps == 10000
   assert config.keep_checkpoint_max == 5 and config.num_train_steps == 1000000
   assert config.generator_hidden_size == 0.25 and config.generator_layers == 1.0
-  assert (config.seed, config.jit_compile, config.mixed_precision) == (1, True, "float32")
+  assert (config.seed, config.jit_compile, config.mixed_precision) == (1, "auto", "float32")
   assert config.strategy == "auto" and config.log_every_steps == 100
   assert config.embedding_size == 128  # small
   assert config.max_predictions_per_seq == 19  # int((0.15 + 0.005) * 128)
@@ -317,6 +317,10 @@ def test_every_params_file_loads_into_its_config(path):
   is_pretraining = os.path.basename(path).startswith("pretrain_")
   config_class = PretrainingConfig if is_pretraining else FinetuningConfig
   config = config_class.from_args({"data_dir": "/d", "model_name": "m", "hparams": path})
+  if os.path.basename(path) == "pretrain_mini.json":  # sized for a 2-core CPU, its own vocab
+    assert config.encoder_hparams()["num_hidden_layers"] == 4 and config.do_eval
+    assert config.eval_at_checkpoints and config.mixed_precision == "bfloat16"
+    return
   assert config.vocab_size == 21128 and config.max_seq_length in (128, 512)
   if not is_pretraining:
     small = config.model_size == "small"
@@ -336,3 +340,16 @@ def test_pretraining_release_sizes():
   assert (base.embedding_size, base.generator_hidden_size, base.learning_rate) == (768, 0.25, 2e-4)
   large = load("pretrain_large.json")
   assert large.encoder_hparams()["hidden_size"] == 1024 and large.train_batch_size == 96
+
+
+@pytest.mark.parametrize("key,value", [("qa_na_threshold", 0.0), ("num_tpu_cores", 8)])
+def test_hparams_without_effect_are_refused_unless_default(key, value):
+  with pytest.raises(ValueError, match=f"'{key}' has no effect here"):
+    FinetuningConfig("m", "/tmp/d", **{key: value})
+  default = getattr(FinetuningConfig("m", "/tmp/d"), key)
+  FinetuningConfig("m", "/tmp/d", **{key: default})  # the default loads
+
+
+def test_no_results_pkl_path_that_nothing_writes():
+  assert not hasattr(FinetuningConfig("m", "/tmp/d"), "results_pkl")
+  assert not hasattr(PretrainingConfig("m", "/tmp/d"), "results_pkl")

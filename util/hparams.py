@@ -173,10 +173,23 @@ class Config:
         raise ValueError(f"'{key}' must be given to the constructor, not as a hyper-parameter")
       value = (_jit_compile_mode(value) if key == "jit_compile"
                else _coerce(key, getattr(self, key), value))
+      self._check_effective(key, value)
       allowed = self._CHOICES.get(key)
       if allowed is not None and value not in allowed:
         raise ValueError(f"Hyper-parameter '{key}' must be one of {list(allowed)}, got {value!r}")
       setattr(self, key, value)
+
+  # Hyper-parameters of the original kept so that its JSON files load, but that have no effect
+  # here: a value other than the default is refused instead of being silently ignored.
+  _NO_EFFECT = {
+      "num_tpu_cores": "TPUStrategy runs on every core of the TPU that tpu_name names",
+  }
+
+  def _check_effective(self, key, value):
+    reason = self._NO_EFFECT.get(key)
+    if reason and value != getattr(self, key):
+      raise ValueError(f"Hyper-parameter '{key}' has no effect here ({reason}); remove it "
+                       f"from the JSON")
 
   def _check_known(self, key):
     names = self.hparam_names()

@@ -75,7 +75,8 @@ def _multi_worker(config):
 def _tpu(config):
   resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
       tpu=getattr(config, "tpu_name", None), zone=getattr(config, "tpu_zone", None),
-      project=getattr(config, "gcp_project", None))
+      project=getattr(config, "gcp_project", None),
+      job_name=getattr(config, "tpu_job_name", None) or "worker")
   tf.config.experimental_connect_to_cluster(resolver)
   tf.tpu.experimental.initialize_tpu_system(resolver)
   return tf.distribute.TPUStrategy(resolver)

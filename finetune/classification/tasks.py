@@ -94,6 +94,9 @@ class TsvClassificationTask(task_lib.Task):
   NAME = None
   LABELS = ("0", "1")
   LABEL_SYNONYMS = {}  # other spellings of a label in the data -> the label in LABELS
+  # Sentence-pair tasks whose label does not depend on the order of the two sentences
+  # (paraphrase): with double_unordered, training sees every pair in both orders.
+  UNORDERED_PAIRS = False
 
   def __init__(self, config, tokenizer):
     super().__init__(config, self.NAME, tokenizer)
@@ -144,7 +147,16 @@ class TsvClassificationTask(task_lib.Task):
     if not examples:
       raise ValueError(f"{self.name}: no usable rows in {path} ({len(rows)} data rows, "
                        f"{len(bad)} bad, {other_language} not in Chinese)")
+    if split == "train" and self.UNORDERED_PAIRS and self.config.double_unordered:
+      examples += self._swapped(examples)
     return examples
+
+  def _swapped(self, examples):
+    """Each pair with its sentences swapped, under new ids (after the last original one), as
+    the original's double_unordered does for its paraphrase tasks."""
+    offset = max(example.eid for example in examples) + 1
+    return [ClassificationExample(self.name, offset + i, example.text_b, example.text_a,
+                                  example.label) for i, example in enumerate(examples)]
 
   @staticmethod
   def _is_other_language(fields, header, layout):
@@ -232,6 +244,7 @@ class ChnSentiCorp(TsvClassificationTask):
 
 class LCQMC(TsvClassificationTask):
   NAME = "lcqmc"
+  UNORDERED_PAIRS = True  # paraphrase: is sentence B the same question as A?
 
   def layout(self, split):
     return TsvLayout(text_a=0, text_b=1, label=2, names=("text_a", "text_b", "label"))
