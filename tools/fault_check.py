@@ -50,7 +50,8 @@ def parse_args(argv=None):
   parser.add_argument("--work-dir", required=True, help="a new or empty directory")
   parser.add_argument("--kills", type=int, default=20, help="pre-training kills")
   parser.add_argument("--finetune-kills", type=int, default=5)
-  parser.add_argument("--steps", type=int, default=400, help="pre-training steps (total)")
+  parser.add_argument("--steps", type=int, default=1000,
+                      help="pre-training steps (total); enough that no run ends before --kills")
   parser.add_argument("--max-delay", type=float, default=12.0,
                       help="kills land 1..max-delay seconds after a start")
   parser.add_argument("--seed", type=int, default=0)
@@ -125,7 +126,7 @@ def kill_at_random(process, rng, max_delay, lock=None):
   running = process.poll() is None
   if running:
     process.send_signal(signal.SIGKILL)
-  process.communicate()
+  process.err = process.communicate()[1]
   return running
 
 
@@ -170,7 +171,7 @@ def pretrain_faults(check, work, args, rng):
   for kill in range(args.kills):
     process = start("run_pretraining.py", work, hparams)
     if not kill_at_random(process, rng, args.max_delay, os.path.join(model_dir, "run.lock")):
-      check.expect(process.returncode == 0, f"kill {kill}: the run failed: {process.stderr[-300:]}")
+      check.expect(process.returncode == 0, f"kill {kill}: the run failed: {process.err[-300:]}")
       break
     check.counts["pretrain_kills"] += 1
     check_state(check, model_dir, f"after kill {kill}")
