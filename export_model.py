@@ -26,18 +26,38 @@ Fine-tuned model -> SavedModel (tf.saved_model.save of a tf.Module):
 
   or in Python: `tf.saved_model.load(DIR).signatures["serving_default"](input_ids=..., ...)`.
 
-Pre-trained model -> HuggingFace ElectraConfig JSONs:
+Pre-trained model -> Hugging Face transformers folders (PyTorch side: pip install torch
+transformers safetensors; no TensorFlow needed there):
 
-    python export_model.py --pretrained-dir DATA/models/NAME [--output DIR]
+    python export_model.py --pretrained-dir DATA/models/NAME --hf-output /tmp/NAME_hf
 
-  Reads discriminator_config.json, generator_config.json and pretrain_config.json written by
-  run_pretraining.py (without them: --model-size / --vocab-size / --embedding-size, the
-  embedding size and vocabulary size defaulting to the checkpoint's), checks the sizes against
-  the newest checkpoint's variable shapes, writes hf_discriminator_config.json and
-  hf_generator_config.json (to --output, default the pre-trained directory) and prints the
-  transformers convert_electra_original_tf_checkpoint_to_pytorch commands. The generator config
-  carries the discriminator's embedding_size: with tied embeddings (the default) the generator
-  reads the shared E-wide embeddings through its own embeddings_project.
+  writes /tmp/NAME_hf/discriminator (ElectraForPreTraining) and /tmp/NAME_hf/generator
+  (ElectraForMaskedLM), each with config.json, model.safetensors (written from NumPy, no
+  torch), vocab.txt, tokenizer_config.json and special_tokens_map.json, from the newest
+  checkpoint (see export_hf.py for the name mapping and its checks):
+
+    ElectraForPreTraining.from_pretrained("/tmp/NAME_hf/discriminator")
+    ElectraForMaskedLM.from_pretrained("/tmp/NAME_hf/generator")
+    AutoTokenizer.from_pretrained("/tmp/NAME_hf/discriminator")
+
+  The vocabulary is the directory's vocab.txt or DATA/vocab.txt two levels up (--vocab-file to
+  choose), lower-casing from pretrain_config.json. Sizes come from discriminator_config.json,
+  generator_config.json and pretrain_config.json written by run_pretraining.py (without them:
+  --model-size / --vocab-size / --embedding-size, the embedding size and vocabulary size
+  defaulting to the checkpoint's) and are checked against the checkpoint's variable shapes. The
+  generator config carries the discriminator's embedding_size: with tied embeddings (the
+  default) the generator reads the shared E-wide embeddings through its own embeddings_project.
+  Without --hf-output only the two configs are written, as hf_discriminator_config.json and
+  hf_generator_config.json (to --output, default the pre-trained directory).
+
+Fine-tuned model -> the encoder as a transformers ElectraModel folder:
+
+    python export_model.py --model-dir .../finetuning_models/chnsenticorp_model_1 \\
+        --hf-output /tmp/chnsenticorp_encoder_hf   [--output SAVEDMODEL_DIR as well]
+
+  Only the encoder (electra/...): this project's task heads (classification, QA with the
+  joint/answerable variants) have no exact transformers class, so they are not mapped; the
+  output lists them. ElectraModel.from_pretrained(DIR) gives the fine-tuned hidden states.
 """
 
 import argparse
@@ -49,6 +69,8 @@ import sys
 import tempfile
 import uuid
 
+import export_hf
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
 
 PROGRAM = "export_model.py"
@@ -58,31 +80,36 @@ LABELS_FILE = "labels.txt"
 HF_CONFIG_FILES = {"discriminator": "hf_discriminator_config.json",
                    "generator": "hf_generator_config.json"}
 HF_ARCHITECTURES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}
-HF_CONVERTER = "transformers.models.electra.convert_electra_original_tf_checkpoint_to_pytorch"
 # Our activations by their HuggingFace names ("gelu" is the exact erf GELU in both).
 HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "linear": "linear"}
 
 
-class ExportError(ValueError):
-  """A mistake the user can fix; the message is one line."""
+ExportError = export_hf.ExportError  # A mistake the user can fix; the message is one line.
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
       prog=PROGRAM,
-      description="Export a fine-tuned ELECTRA model directory to a TensorFlow SavedModel, or "
-      "write HuggingFace ElectraConfig JSONs (and print the conversion commands) for a "
-      "pre-training checkpoint directory.")
+      description="Export a fine-tuned ELECTRA model directory to a TensorFlow SavedModel "
+      "and/or its encoder to a Hugging Face ElectraModel folder, or a pre-training checkpoint "
+      "directory to Hugging Face ElectraForPreTraining / ElectraForMaskedLM folders.")
   source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument("--model-dir", help="A fine-tuned model directory written by "
                       "run_finetuning.py (finetuning_config.json, vocab.txt, model.ckpt-N).")
   source.add_argument("--pretrained-dir", help="A pre-training checkpoint directory (e.g. "
                       "DATA/models/NAME written by run_pretraining.py).")
-  parser.add_argument("--output", help="SavedModel directory (required with --model-dir); with "
-                      "--pretrained-dir, where the HF configs go (default: the pre-trained dir).")
+  parser.add_argument("--output", help="SavedModel directory (with --model-dir); with "
+                      "--pretrained-dir and no --hf-output, where the HF configs go (default: "
+                      "the pre-trained dir).")
+  parser.add_argument("--hf-output", help="Write Hugging Face transformers folders here "
+                      "(safetensors weights, config, tokenizer files): discriminator/ and "
+                      "generator/ for --pretrained-dir, an ElectraModel folder of the encoder "
+                      "for --model-dir.")
+  parser.add_argument("--vocab-file", help="With --pretrained-dir --hf-output: the vocabulary "
+                      "(default: vocab.txt in the directory or two levels up).")
   parser.add_argument("--task", help="Task to export, for models fine-tuned on several tasks.")
   parser.add_argument("--overwrite", action="store_true",
-                      help="Replace an existing non-empty --output SavedModel directory.")
+                      help="Replace an existing non-empty --output / --hf-output directory.")
   hf = parser.add_argument_group("--pretrained-dir sizes (override the directory's JSONs)")
   hf.add_argument("--model-size", choices=("small", "base", "large"))
   hf.add_argument("--embedding-size", type=int)
@@ -92,8 +119,8 @@ def parse_args(argv=None):
   hf.add_argument("--generator-layers", type=float,
                   help="Generator depth as a fraction of the discriminator's (default 1.0).")
   args = parser.parse_args(argv)
-  if args.model_dir and not args.output:
-    parser.error("--model-dir needs --output (the SavedModel directory)")
+  if args.model_dir and not (args.output or args.hf_output):
+    parser.error("--model-dir needs --output (the SavedModel directory) and/or --hf-output")
   return args
 
 
@@ -379,48 +406,28 @@ def check_sizes(sizes, shapes):
   return problems
 
 
-def conversion_commands(prefix, output_dir, sizes, vocab_file=None):
-  """The shell commands that convert the checkpoint with HuggingFace transformers."""
-  roles = ["discriminator"] + ([] if sizes.tied_generator else ["generator"])
-  lines = []
-  for role in roles:
-    target = os.path.join(output_dir, f"hf_{role}")
-    config = os.path.join(output_dir, HF_CONFIG_FILES[role])
-    q = shlex.quote
-    lines.append(f"mkdir -p {q(target)}")
-    lines.append(f"python -m {HF_CONVERTER} \\\n    --tf_checkpoint_path {q(prefix)} \\\n"
-                 f"    --config_file {q(config)} \\\n"
-                 f"    --pytorch_dump_path {q(os.path.join(target, 'pytorch_model.bin'))} \\\n"
-                 f"    --discriminator_or_generator {role}")
-    lines.append(f"cp {q(config)} {q(os.path.join(target, 'config.json'))}")
-    if vocab_file:
-      lines.append(f"cp {q(vocab_file)} {q(os.path.join(target, 'vocab.txt'))}")
-  return "\n".join(lines)
-
-
-def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
-  """Writes both HF configs; returns (paths {role: path}, commands text, notes)."""
+def _load_pretrained(pretrained_dir, **size_flags):
+  """(checkpoint prefix or None, {name: shape}, PretrainedSizes, notes), sizes checked."""
   if not os.path.isdir(pretrained_dir):
     raise ExportError(f"pre-trained model directory not found: {pretrained_dir}")
-  output_dir = output_dir or pretrained_dir
   prefix, shapes = _checkpoint_shapes(pretrained_dir)
   sizes = pretrained_sizes(pretrained_dir, shapes, **size_flags)
   notes = list(sizes.sources)
-  if prefix is None:
-    notes.append(f"no checkpoint found in {pretrained_dir}: sizes not checked; put the "
-                 f"checkpoint prefix (e.g. .../model.ckpt-1000000) in the commands")
-  else:
+  if prefix is not None:
     problems = check_sizes(sizes, shapes)
     if problems:
       raise ExportError(f"the sizes do not match checkpoint {prefix}: {'; '.join(problems[:4])}"
                         f"{' ...' if len(problems) > 4 else ''} (fix them with --model-size / "
                         f"--embedding-size / --vocab-size / --generator-hidden-size)")
-  if sizes.tied_generator:
-    notes.append("the generator shares the discriminator's encoder (untied_generator false): "
-                 "HF's script can only convert the discriminator")
-  if sizes.untied_embeddings and sizes.gen_embedding != sizes.disc_embedding:
-    notes.append("the generator has its own embeddings: HF's generator conversion also maps "
-                 "electra/embeddings onto them and fails on the width difference")
+  return prefix, shapes, sizes, notes
+
+
+def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
+  """Writes both HF configs (no weights); returns (paths {role: path}, prefix or None, notes)."""
+  output_dir = output_dir or pretrained_dir
+  prefix, _, sizes, notes = _load_pretrained(pretrained_dir, **size_flags)
+  if prefix is None:
+    notes.append(f"no checkpoint found in {pretrained_dir}: sizes not checked")
   os.makedirs(output_dir, exist_ok=True)
   paths = {}
   for role, config, embedding in (("discriminator", sizes.disc, sizes.disc_embedding),
@@ -429,13 +436,131 @@ def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
     with open(paths[role], "w", encoding="utf-8") as f:
       f.write(json.dumps(hf_electra_config(config, embedding, role), indent=2,
                          sort_keys=True) + "\n")
-  vocab = next((p for p in (os.path.join(pretrained_dir, "vocab.txt"),
-                            os.path.join(os.path.dirname(os.path.dirname(
-                                os.path.abspath(pretrained_dir))), "vocab.txt"))
-                if os.path.exists(p)), None)
-  commands = conversion_commands(prefix or os.path.join(pretrained_dir, "model.ckpt-STEP"),
-                                 output_dir, sizes, vocab)
-  return paths, commands, notes
+  return paths, prefix, notes
+
+
+def find_vocab(pretrained_dir, vocab_file=None):
+  """--vocab-file, else vocab.txt in the pre-trained dir or in DATA (DATA/models/NAME)."""
+  if vocab_file:
+    if not os.path.isfile(vocab_file):
+      raise ExportError(f"--vocab-file {vocab_file} not found")
+    return vocab_file
+  candidates = [os.path.join(pretrained_dir, "vocab.txt"),
+                os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(pretrained_dir))),
+                             "vocab.txt")]
+  for path in candidates:
+    if os.path.isfile(path):
+      return path
+  raise ExportError(f"no vocabulary found ({' or '.join(candidates)}): pass --vocab-file")
+
+
+def _write_staged(output, overwrite, write):
+  """Calls write(staging_dir), then moves the complete result to `output`."""
+  output = os.path.abspath(output)
+  if os.path.exists(output) and not os.path.isdir(output):
+    raise ExportError(f"--hf-output {output} exists and is not a directory")
+  if os.path.isdir(output) and os.listdir(output) and not overwrite:
+    raise ExportError(f"--hf-output {output} is not empty (pass --overwrite to replace it)")
+  parent = os.path.dirname(output)
+  os.makedirs(parent, exist_ok=True)
+  staging = os.path.join(parent, f".{os.path.basename(output)}.tmp-{uuid.uuid4().hex[:8]}")
+  try:
+    write(staging)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  if os.path.isdir(output):
+    shutil.rmtree(output)
+  os.rename(staging, output)
+  return output
+
+
+def pretrained_hf_models(sizes, shapes):
+  """[(role, architecture, HF config dict, {HF name: Param})] of a pre-training checkpoint."""
+  disc_config = hf_electra_config(sizes.disc, sizes.disc_embedding, "discriminator")
+  disc_projection = sizes.disc_embedding != sizes.disc.hidden_size
+  if "discriminator_predictions/dense/kernel" in shapes:
+    disc = ("discriminator", "ElectraForPreTraining", disc_config,
+            export_hf.discriminator_mapping(sizes.disc.num_hidden_layers, disc_projection))
+  else:  # electra_objective false: no discriminator head, the encoder alone
+    disc = ("discriminator", export_hf.ENCODER_ARCHITECTURE,
+            dict(disc_config, architectures=[export_hf.ENCODER_ARCHITECTURE]),
+            export_hf.encoder_mapping("", "electra", "electra/embeddings",
+                                      sizes.disc.num_hidden_layers, disc_projection))
+  if sizes.gen.hidden_act != "gelu":
+    raise ExportError(f"the generator's hidden_act is {sizes.gen.hidden_act}: transformers' "
+                      f"ElectraGeneratorPredictions always applies gelu")
+  gen_scope = "electra" if sizes.tied_generator else "generator"
+  gen_embeddings = "generator/embeddings" if sizes.untied_embeddings else "electra/embeddings"
+  gen = ("generator", "ElectraForMaskedLM",
+         dict(hf_electra_config(sizes.gen, sizes.gen_embedding, "generator"),
+              tie_word_embeddings=True),
+         export_hf.generator_mapping(gen_scope, gen_embeddings, sizes.gen.num_hidden_layers,
+                                     sizes.gen_embedding != sizes.gen.hidden_size))
+  return [disc, gen]
+
+
+def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=None,
+                         **size_flags):
+  """Writes HF_OUTPUT/discriminator and /generator; returns ({role: path}, prefix, notes)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  prefix, shapes, sizes, notes = _load_pretrained(pretrained_dir, **size_flags)
+  if prefix is None:
+    raise ExportError(f"no checkpoint found in {pretrained_dir}")
+  vocab = find_vocab(pretrained_dir, vocab_file)
+  pretrain_path = os.path.join(pretrained_dir, "pretrain_config.json")
+  pretrain = _read_json(pretrain_path) if os.path.exists(pretrain_path) else {}
+  do_lower_case = bool(pretrain.get("do_lower_case", True))
+  models = pretrained_hf_models(sizes, shapes)
+  export_hf.check_all_used([mapping for _, _, _, mapping in models], shapes)
+  reader = tf.train.load_checkpoint(prefix)
+  converted = [(role, export_hf.convert(mapping, reader.get_tensor, shapes, config, arch),
+                config) for role, arch, config, mapping in models]
+  if sizes.tied_generator:
+    notes.append("the generator is the discriminator's encoder (untied_generator false): "
+                 "generator/ holds a copy of it with the MLM head")
+  elif not sizes.untied_embeddings:
+    notes.append("the generator shares the discriminator's embeddings: both folders hold them")
+  if models[0][1] == export_hf.ENCODER_ARCHITECTURE:
+    notes.append("no discriminator head in the checkpoint: discriminator/ is an ElectraModel")
+
+  def write(staging):
+    for role, tensors, config in converted:
+      export_hf.write_folder(os.path.join(staging, role), config, tensors, vocab, do_lower_case)
+
+  output = _write_staged(hf_output, overwrite, write)
+  notes.append(f"vocabulary: {vocab}, do_lower_case {do_lower_case}")
+  return {role: os.path.join(output, role) for role, _, _ in converted}, prefix, notes
+
+
+def export_hf_finetuned(model_dir, hf_output, overwrite=False):
+  """Writes the encoder of a fine-tuned model directory as an ElectraModel folder; returns
+  (path, checkpoint prefix, the task-head variables left out)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from finetune import finetuning_model  # pylint: disable=import-outside-toplevel
+  from finetune import inference  # pylint: disable=import-outside-toplevel
+  try:
+    config = inference.load_config(model_dir)
+    prefix = inference.latest_checkpoint(model_dir)
+  except inference.ModelDirError as e:
+    raise ExportError(str(e)) from None
+  reader = tf.train.load_checkpoint(prefix)
+  shapes = {name: list(shape) for name, shape in reader.get_variable_to_shape_map().items()}
+  bert = finetuning_model.bert_config_from(config)
+  word = shapes.get("electra/embeddings/word_embeddings")
+  if word is None:
+    raise ExportError(f"{prefix} has no electra/embeddings/word_embeddings")
+  width = word[1]
+  hf_config = dict(hf_electra_config(bert, width, "discriminator"),
+                   architectures=[export_hf.ENCODER_ARCHITECTURE])
+  mapping = export_hf.encoder_mapping("", "electra", "electra/embeddings",
+                                      bert.num_hidden_layers, width != bert.hidden_size)
+  heads = export_hf.check_all_used([mapping], shapes, export_hf.TASK_HEAD_SCOPE)
+  tensors = export_hf.convert(mapping, reader.get_tensor, shapes, hf_config,
+                              export_hf.ENCODER_ARCHITECTURE)
+  output = _write_staged(hf_output, overwrite, lambda staging: export_hf.write_folder(
+      staging, hf_config, tensors, config.vocab_file, config.do_lower_case))
+  return output, prefix, heads
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,32 +568,63 @@ def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
 
 def main(argv=None):
   args = parse_args(argv)
+  size_flags = dict(model_size=args.model_size, embedding_size=args.embedding_size,
+                    vocab_size=args.vocab_size, generator_hidden_size=args.generator_hidden_size,
+                    generator_layers=args.generator_layers)
   if args.pretrained_dir:
     try:
-      paths, commands, notes = export_hf_configs(
-          args.pretrained_dir, args.output, model_size=args.model_size,
-          embedding_size=args.embedding_size, vocab_size=args.vocab_size,
-          generator_hidden_size=args.generator_hidden_size,
-          generator_layers=args.generator_layers)
+      if args.hf_output:
+        paths, prefix, notes = export_hf_pretrained(args.pretrained_dir, args.hf_output,
+                                                    args.overwrite, args.vocab_file,
+                                                    **size_flags)
+      else:
+        paths, prefix, notes = export_hf_configs(args.pretrained_dir, args.output,
+                                                 **size_flags)
     except ExportError as e:
       fail(str(e))
     for note in notes:
       log(f"{PROGRAM}: {note}")
+    if not args.hf_output:
+      for path in paths.values():
+        print(f"Wrote {path}" + (f" (sizes checked against {prefix})" if prefix else ""))
+      print(f"For PyTorch, write Hugging Face folders with the weights: {PROGRAM} "
+            f"--pretrained-dir {shlex.quote(args.pretrained_dir)} --hf-output DIR")
+      return paths
+    print(f"Exported {prefix} to Hugging Face transformers folders:")
     for role, path in paths.items():
-      print(f"Wrote {path}")
-    print("Convert to PyTorch with HuggingFace transformers (pip install transformers torch):")
-    print(commands)
+      print(f"  {role}: {path} ({export_hf.PRETRAINED_ARCHITECTURES[role]})")
+    print(f"Load them with PyTorch ({export_hf.INSTALL_HINT}; no TensorFlow needed):")
+    print(f"  from transformers import AutoTokenizer, ElectraForPreTraining, ElectraForMaskedLM\n"
+          f"  tokenizer = AutoTokenizer.from_pretrained({paths['discriminator']!r})\n"
+          f"  discriminator = ElectraForPreTraining.from_pretrained({paths['discriminator']!r})\n"
+          f"  generator = ElectraForMaskedLM.from_pretrained({paths['generator']!r})")
     return paths
   if not os.path.isdir(args.model_dir):
     fail(f"model directory not found: {args.model_dir}")
-  try:
-    info = export_saved_model(args.model_dir, args.output, args.task, args.overwrite)
-  except ExportError as e:
-    fail(str(e))
-  print(f"Exported {info['task']} ({info['task_type']}) from {info['checkpoint']} to "
-        f"{os.path.abspath(args.output)}")
-  print(f"Inspect it with: saved_model_cli show --dir {shlex.quote(args.output)} --all")
-  return info
+  result = {}
+  if args.output:
+    try:
+      info = export_saved_model(args.model_dir, args.output, args.task, args.overwrite)
+    except ExportError as e:
+      fail(str(e))
+    print(f"Exported {info['task']} ({info['task_type']}) from {info['checkpoint']} to "
+          f"{os.path.abspath(args.output)}")
+    print(f"Inspect it with: saved_model_cli show --dir {shlex.quote(args.output)} --all")
+    result = info
+  if args.hf_output:
+    try:
+      path, prefix, heads = export_hf_finetuned(args.model_dir, args.hf_output, args.overwrite)
+    except ExportError as e:
+      fail(str(e))
+    print(f"Exported the encoder of {prefix} to {path} (transformers ElectraModel)")
+    if heads:
+      print(f"Not exported: the task heads ({len(heads)} variables under "
+            f"{export_hf.TASK_HEAD_SCOPE}: {', '.join(heads)}); this project's heads have no "
+            f"exact transformers class, so they are not mapped onto one.")
+    print(f"Load it with PyTorch ({export_hf.INSTALL_HINT}; no TensorFlow needed):\n"
+          f"  ElectraModel.from_pretrained({path!r}), AutoTokenizer.from_pretrained({path!r})")
+    result = dict(result, hf_output=path)
+  return result
 
 
 if __name__ == "__main__":

@@ -334,8 +334,7 @@ def test_hf_configs_of_a_small_model_from_its_json_files(tmp_path, capsys):
   export_model.main(["--pretrained-dir", str(tmp_path), "--output", str(tmp_path / "hf")])
   check_small_hf_configs(tmp_path / "hf")
   printed = capsys.readouterr().out
-  assert export_model.HF_CONVERTER in printed
-  assert "--discriminator_or_generator generator" in printed
+  assert "--hf-output" in printed
 
 
 def test_hf_configs_of_a_small_model_from_flags(tmp_path):
