@@ -333,9 +333,47 @@ def markdown_early(ours, peer):
   return "\n".join(lines)
 
 
+def batch_diversity(num_batches=200, batch_size=32, buffer=100, seed=0):
+  """How topical training batches are under the two data orders: mean KL(batch unigram ||
+  corpus unigram) for a full random permutation (the peer) and for run_pretraining.py's order
+  (the 2 files interleaved record by record, then a 100-record shuffle buffer, as the original)."""
+  d = np.load(NPZ)
+  ids, mask = d["train_input_ids"], d["train_input_mask"]
+  n, vocab = len(ids), int(ids.max()) + 1
+  corpus = np.bincount(ids[mask > 0], minlength=vocab) + 1.0
+  corpus /= corpus.sum()
+
+  def kl(idx):
+    q = np.bincount(ids[idx][mask[idx] > 0], minlength=vocab).astype(float)
+    q /= q.sum()
+    nz = q > 0
+    return float((q[nz] * np.log(q[nz] / corpus[nz])).sum())
+
+  rs = np.random.RandomState(seed)
+  permuted = [kl(rs.permutation(n)[:batch_size]) for _ in range(num_batches)]
+  # Records per file from the file sizes would be exact; the two shards are near halves.
+  half = n // 2
+  interleaved = np.empty(2 * half, int)
+  interleaved[0::2], interleaved[1::2] = np.arange(half), np.arange(half, 2 * half)
+  pool, order = [], []
+  for x in interleaved:
+    pool.append(x)
+    if len(pool) == buffer:
+      j = rs.randint(buffer)
+      order.append(pool[j])
+      pool[j] = pool[-1]
+      pool.pop()
+  ours = [kl(np.array(order[i * batch_size:(i + 1) * batch_size])) for i in range(num_batches)]
+  result = {"random_permutation": float(np.mean(permuted)),
+            "interleave_shuffle_buffer": float(np.mean(ours)), "num_batches": num_batches}
+  print(json.dumps(result))
+  return result
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("what", choices=["ours", "peer", "both", "summarize"])
+  parser.add_argument("what", choices=["ours", "peer", "both", "summarize",
+                                           "batch-diversity"])
   parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
   args = parser.parse_args()
   if args.what in ("ours", "both"):
@@ -344,6 +382,8 @@ def main():
   if args.what in ("peer", "both"):
     for seed in args.seeds:
       run_peer(seed)
+  if args.what == "batch-diversity":
+    batch_diversity()
   if args.what in ("summarize", "both"):
     summarize()
 
