@@ -33,7 +33,7 @@ TASK_HPARAMS = {
     "chnsenticorp": {"max_seq_length": 128, "num_train_epochs": 3, "learning_rate": 3e-4,
                      "train_batch_size": 32},
     "cmrc2018": {"max_seq_length": 128, "max_query_length": 32, "doc_stride": 64,
-                 "num_train_epochs": 3, "learning_rate": 3e-4, "train_batch_size": 32},
+                 "num_train_epochs": 2, "learning_rate": 3e-4, "train_batch_size": 32},
 }
 METRIC = {"chnsenticorp": "accuracy", "cmrc2018": "f1"}
 
@@ -70,8 +70,8 @@ def prepare(work_dir, arm, model_dir, finetuning_data):
 
 
 def run_arm(data_dir, arm, task, trials, shared_hparams):
-  hparams = dict(shared_hparams, **TASK_HPARAMS[task], task_names=[task], num_trials=trials,
-                 do_test=False)
+  hparams = dict(TASK_HPARAMS[task], **shared_hparams)
+  hparams.update(task_names=[task], num_trials=trials, do_test=False)
   if arm == "scratch":
     hparams["init_checkpoint"] = None
   command = [sys.executable, os.path.join(REPO, "run_finetuning.py"), "--data-dir", data_dir,
