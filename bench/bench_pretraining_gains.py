@@ -1,6 +1,6 @@
 """What pre-training buys: one pre-trained model against the same model from random weights.
 
-    python bench/bench_pretraining_gains.py --model-dir DATA/models/mini \\
+    python bench/bench_pretraining_gains.py --model-dir sample_data/models/electra-mini \\
         --hparams '{"model_hparam_overrides": {"num_hidden_layers": 4}, "vocab_size": 5342}' \\
         [--tasks chnsenticorp,cmrc2018] [--trials 5] [--finetuning-data sample_data/finetuning_data]
 
@@ -62,11 +62,21 @@ def prepare(work_dir, arm, model_dir, finetuning_data):
   os.makedirs(target)
   os.symlink(os.path.abspath(finetuning_data), os.path.join(data_dir, "finetuning_data"))
   for name in os.listdir(model_dir):
-    keep = name == "vocab.txt" or (arm == "pretrained" and (name == "checkpoint"
-                                                            or name.startswith("model.ckpt")))
+    keep = arm == "pretrained" and (name == "checkpoint" or name.startswith("model.ckpt")
+                                    or name.endswith("_config.json"))
     if keep:
       os.symlink(os.path.abspath(os.path.join(model_dir, name)), os.path.join(target, name))
+  os.symlink(find_vocab(model_dir), os.path.join(target, "vocab.txt"))
   return data_dir
+
+
+def find_vocab(model_dir):
+  """vocab.txt beside the checkpoint, else in the data directory two levels up."""
+  for path in (os.path.join(model_dir, "vocab.txt"),
+               os.path.join(model_dir, os.pardir, os.pardir, "vocab.txt")):
+    if os.path.isfile(path):
+      return os.path.abspath(path)
+  sys.exit(f"bench_pretraining_gains.py: no vocab.txt in {model_dir} or its data directory")
 
 
 def run_arm(data_dir, arm, task, trials, shared_hparams):
