@@ -18,7 +18,9 @@ What lives where:
 - `pretrain/dataset_shards.py`: the shard count, plan, names and assembly;
 - `pretrain/build_report.py`: progress on stderr and the summary.json statistics.
 
-TensorFlow is never imported, which keeps start-up fast in the main and worker processes.
+TensorFlow is never imported for local paths, which keeps start-up fast in the main and worker
+processes. Remote paths (gs://...) work for the corpus, the vocabulary and the output directory:
+see pretrain/dataset_writer.py.
 """
 
 import argparse
@@ -101,7 +103,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; the partial output was removed", file=sys.stderr)
         return 130
-    print_summary(summary, os.path.abspath(args.output_dir))
+    except Exception as error:  # pylint: disable=broad-except
+        # A remote path's tf.errors.OpError (TensorFlow itself is not imported here).
+        if not type(error).__module__.startswith("tensorflow"):
+            raise
+        print("%s: error: %s" % (os.path.basename(sys.argv[0]), str(error).splitlines()[0]
+                                 if str(error) else type(error).__name__), file=sys.stderr)
+        return 1
+    output_dir = args.output_dir
+    print_summary(summary, output_dir if "://" in output_dir else os.path.abspath(output_dir))
     return 0
 
 

@@ -23,6 +23,8 @@ import re
 import sys
 from collections import OrderedDict
 
+from util import fileio
+
 # The official punctuation list, entry for entry. It is tested one character at a time,
 # so the two-character entry "……" can never match: a lone "…" is NOT punctuation here.
 # ASCII . , ! ? ( ) " ' are not in it either.
@@ -419,8 +421,7 @@ def evaluate(dataset_json_obj, predictions_dict):
 
 def _load_json(path, what):
   try:
-    with open(path, "rb") as f:
-      return json.loads(f.read())
+    return json.loads(fileio.read_bytes(path))
   except OSError as e:
     raise ValueError("cannot read %s file %s: %s" % (what, path, e.strerror or e))
   except ValueError as e:  # JSON syntax errors and undecodable bytes
@@ -460,7 +461,7 @@ def main(argv=None):
   print(line)
   if args.output:
     try:
-      with open(args.output, "w", encoding="utf-8") as f:
+      with fileio.open_file(args.output, "w") as f:
         f.write(line + "\n")
     except OSError as e:
       sys.stderr.write("error: cannot write %s: %s\n" % (args.output, e.strerror or e))

@@ -178,6 +178,8 @@ class FinetuningConfig(hparams_lib.Config):
     self.results_txt = os.path.join(results_dir, tasks + "_results.txt")
     self.results_json = os.path.join(results_dir, tasks + "_results.json")
     self.qa_dir = os.path.join(results_dir, tasks + "_qa")
+    # TensorBoard scalars of every trial's dev/test metrics (trial_<n> below it).
+    self.tensorboard_results_dir = os.path.join(results_dir, "tensorboard", tasks)
     self.preprocessed_data_dir = os.path.join(
         self.pretrained_model_dir, "finetuning_tfrecords",
         tasks + "_tfrecords" + ("-debug" if debug else ""))
@@ -230,6 +232,12 @@ class FinetuningConfig(hparams_lib.Config):
 
   def model_dir(self, trial):
     return os.path.join(self.finetuning_models_dir, f"{self.tasks_str}_model_{trial}")
+
+  def tensorboard_dir(self, trial=None):
+    """results/tensorboard/<tasks>, or its trial_<trial> run."""
+    if trial is None:
+      return self.tensorboard_results_dir
+    return os.path.join(self.tensorboard_results_dir, f"trial_{trial}")
 
   def qa_eval_file(self, name):
     return os.path.join(self.qa_dir, f"{name}_eval.json")

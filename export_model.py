@@ -61,6 +61,7 @@ Fine-tuned model -> the encoder as a transformers ElectraModel folder:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -70,6 +71,7 @@ import tempfile
 import uuid
 
 import export_hf
+from util import fileio
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
 
@@ -184,7 +186,7 @@ def build_serving_module(config, tasks, model, task, asset_dir, checkpoint=None)
   labels = [] if qa else list(task.label_list)
   module.labels = tf.Variable(tf.constant(labels, tf.string, shape=[len(labels)]),
                               trainable=False, name="labels")
-  shutil.copyfile(config.vocab_file, os.path.join(asset_dir, "vocab.txt"))
+  fileio.copy(config.vocab_file, os.path.join(asset_dir, "vocab.txt"), overwrite=True)
   module.vocab_asset = tf.saved_model.Asset(os.path.join(asset_dir, "vocab.txt"))
   info = export_info(config, task, checkpoint, qa)
   module.info_asset = tf.saved_model.Asset(
@@ -217,35 +219,65 @@ def export_saved_model(model_dir, output, task_name=None, overwrite=False):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from finetune import inference  # pylint: disable=import-outside-toplevel
 
-  output = os.path.abspath(output)
-  if os.path.exists(output) and not os.path.isdir(output):
-    raise ExportError(f"--output {output} exists and is not a directory")
-  if os.path.isdir(output) and os.listdir(output) and not overwrite:
-    raise ExportError(f"--output {output} is not empty (pass --overwrite to replace it)")
+  output = _check_output(output, "--output", overwrite)
   try:
     config, tasks, model = inference.load_finetuned(model_dir)
     task = inference.select_task(tasks, task_name)
   except inference.ModelDirError as e:
     raise ExportError(str(e)) from None
   checkpoint = inference.latest_checkpoint(model_dir)
-  parent = os.path.dirname(output)
-  os.makedirs(parent, exist_ok=True)
-  staging = os.path.join(parent, f".{os.path.basename(output)}.tmp-{uuid.uuid4().hex[:8]}")
+  staging = _staging_path(output)
   with tempfile.TemporaryDirectory() as asset_dir:
     module = build_serving_module(config, tasks, model, task, asset_dir,
-                                  os.path.abspath(checkpoint))
-    try:
+                                  _absolute(checkpoint))
+    try:  # tf.saved_model.save writes remote (gs://) directories itself.
       tf.saved_model.save(module, staging,
                           signatures={SIGNATURE_KEY: module.serve.get_concrete_function()})
     except BaseException:
-      shutil.rmtree(staging, ignore_errors=True)
+      _remove_quietly(staging)
       raise
-  # Only a complete SavedModel replaces the old one.
-  if os.path.isdir(output):
-    shutil.rmtree(output)
-  os.rename(staging, output)
-  with open(os.path.join(output, "assets", INFO_FILE), encoding="utf-8") as f:
+  _replace(staging, output)
+  with fileio.open_file(os.path.join(output, "assets", INFO_FILE)) as f:
     return json.load(f)
+
+
+def _absolute(path):
+  return path if fileio.is_remote(path) else os.path.abspath(path)
+
+
+def _check_output(output, flag, overwrite):
+  """The output path (absolute if local), refused if it is a file or, without overwrite, a
+  non-empty directory."""
+  output = _absolute(output).rstrip("/")
+  if fileio.exists(output) and not fileio.isdir(output):
+    raise ExportError(f"{flag} {output} exists and is not a directory")
+  if fileio.isdir(output) and fileio.listdir(output) and not overwrite:
+    raise ExportError(f"{flag} {output} is not empty (pass --overwrite to replace it)")
+  return output
+
+
+def _staging_path(output):
+  """A sibling of `output` whose name does not start with output's (ram:// matches prefixes)."""
+  parent = fileio.parent(output)
+  fileio.makedirs(parent)
+  name = output.rsplit("/", 1)[-1]
+  return f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+
+
+def _remove_quietly(path):
+  try:
+    if fileio.exists(path):
+      fileio.rmtree(path)
+  except Exception:  # pylint: disable=broad-except (cleanup of a failed export; keep its error)
+    pass
+
+
+def _replace(staging, output):
+  """Only a complete export replaces the old one (an atomic rename on a local disk; file by file
+  on a remote file system)."""
+  if fileio.isdir(output):
+    fileio.rmtree(output)
+  fileio.rename_tree(staging, output)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,7 +308,7 @@ def hf_electra_config(bert_config, embedding_size, role):
 
 def _read_json(path):
   try:
-    with open(path, encoding="utf-8") as f:
+    with fileio.open_file(path) as f:
       return json.load(f)
   except json.JSONDecodeError as e:
     raise ExportError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from None
@@ -314,14 +346,14 @@ def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=Non
   """Sizes from the flags, else the directory's JSONs, else the checkpoint / size defaults."""
   from model import modeling  # pylint: disable=import-outside-toplevel
   path = lambda name: os.path.join(pretrained_dir, name)
-  pretrain = _read_json(path("pretrain_config.json")) if os.path.exists(
+  pretrain = _read_json(path("pretrain_config.json")) if fileio.exists(
       path("pretrain_config.json")) else {}
   sources = []
   word = shapes.get("electra/embeddings/word_embeddings")
-  if vocab_size is None and word is not None and not os.path.exists(
+  if vocab_size is None and word is not None and not fileio.exists(
       path("discriminator_config.json")):
     vocab_size = word[0]
-  if model_size is not None or vocab_size is not None or not os.path.exists(
+  if model_size is not None or vocab_size is not None or not fileio.exists(
       path("discriminator_config.json")):
     size = model_size or pretrain.get("model_size") or "small"
     vocab = vocab_size or pretrain.get("vocab_size") or 21128
@@ -340,7 +372,7 @@ def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=Non
     gen = disc
     sources.append("generator: the discriminator's encoder (tied generator)")
   elif (generator_hidden_size is None and generator_layers is None and model_size is None
-        and vocab_size is None and os.path.exists(path("generator_config.json"))):
+        and vocab_size is None and fileio.exists(path("generator_config.json"))):
     gen = modeling.BertConfig.from_json_file(path("generator_config.json"))
     sources.append("generator: generator_config.json")
   else:
@@ -408,7 +440,7 @@ def check_sizes(sizes, shapes):
 
 def _load_pretrained(pretrained_dir, **size_flags):
   """(checkpoint prefix or None, {name: shape}, PretrainedSizes, notes), sizes checked."""
-  if not os.path.isdir(pretrained_dir):
+  if not fileio.isdir(pretrained_dir):
     raise ExportError(f"pre-trained model directory not found: {pretrained_dir}")
   prefix, shapes = _checkpoint_shapes(pretrained_dir)
   sizes = pretrained_sizes(pretrained_dir, shapes, **size_flags)
@@ -428,12 +460,12 @@ def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
   prefix, _, sizes, notes = _load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     notes.append(f"no checkpoint found in {pretrained_dir}: sizes not checked")
-  os.makedirs(output_dir, exist_ok=True)
+  fileio.makedirs(output_dir)
   paths = {}
   for role, config, embedding in (("discriminator", sizes.disc, sizes.disc_embedding),
                                   ("generator", sizes.gen, sizes.gen_embedding)):
     paths[role] = os.path.join(output_dir, HF_CONFIG_FILES[role])
-    with open(paths[role], "w", encoding="utf-8") as f:
+    with fileio.open_file(paths[role], "w") as f:
       f.write(json.dumps(hf_electra_config(config, embedding, role), indent=2,
                          sort_keys=True) + "\n")
   return paths, prefix, notes
@@ -442,36 +474,34 @@ def export_hf_configs(pretrained_dir, output_dir=None, **size_flags):
 def find_vocab(pretrained_dir, vocab_file=None):
   """--vocab-file, else vocab.txt in the pre-trained dir or in DATA (DATA/models/NAME)."""
   if vocab_file:
-    if not os.path.isfile(vocab_file):
+    if not fileio.isfile(vocab_file):
       raise ExportError(f"--vocab-file {vocab_file} not found")
     return vocab_file
-  candidates = [os.path.join(pretrained_dir, "vocab.txt"),
-                os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(pretrained_dir))),
-                             "vocab.txt")]
+  data_dir = fileio.parent(fileio.parent(_absolute(pretrained_dir).rstrip("/")))
+  candidates = [os.path.join(pretrained_dir, "vocab.txt"), os.path.join(data_dir, "vocab.txt")]
   for path in candidates:
-    if os.path.isfile(path):
+    if fileio.isfile(path):
       return path
   raise ExportError(f"no vocabulary found ({' or '.join(candidates)}): pass --vocab-file")
 
 
 def _write_staged(output, overwrite, write):
-  """Calls write(staging_dir), then moves the complete result to `output`."""
-  output = os.path.abspath(output)
-  if os.path.exists(output) and not os.path.isdir(output):
-    raise ExportError(f"--hf-output {output} exists and is not a directory")
-  if os.path.isdir(output) and os.listdir(output) and not overwrite:
-    raise ExportError(f"--hf-output {output} is not empty (pass --overwrite to replace it)")
-  parent = os.path.dirname(output)
-  os.makedirs(parent, exist_ok=True)
-  staging = os.path.join(parent, f".{os.path.basename(output)}.tmp-{uuid.uuid4().hex[:8]}")
+  """Calls write(local staging dir), then moves the complete result to `output`; a remote
+  output is uploaded beside it first (export_hf writes local files)."""
+  output = _check_output(output, "--hf-output", overwrite)
+  staging = _staging_path(output)
+  local = tempfile.mkdtemp() if fileio.is_remote(output) else None
   try:
-    write(staging)
+    write(os.path.join(local, "out") if local else staging)
+    if local:
+      fileio.copy_tree(os.path.join(local, "out"), staging)
   except BaseException:
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove_quietly(staging)
     raise
-  if os.path.isdir(output):
-    shutil.rmtree(output)
-  os.rename(staging, output)
+  finally:
+    if local:
+      shutil.rmtree(local, ignore_errors=True)
+  _replace(staging, output)
   return output
 
 
@@ -509,7 +539,7 @@ def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=
     raise ExportError(f"no checkpoint found in {pretrained_dir}")
   vocab = find_vocab(pretrained_dir, vocab_file)
   pretrain_path = os.path.join(pretrained_dir, "pretrain_config.json")
-  pretrain = _read_json(pretrain_path) if os.path.exists(pretrain_path) else {}
+  pretrain = _read_json(pretrain_path) if fileio.exists(pretrain_path) else {}
   do_lower_case = bool(pretrain.get("do_lower_case", True))
   models = pretrained_hf_models(sizes, shapes)
   export_hf.check_all_used([mapping for _, _, _, mapping in models], shapes)
@@ -525,8 +555,10 @@ def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=
     notes.append("no discriminator head in the checkpoint: discriminator/ is an ElectraModel")
 
   def write(staging):
-    for role, tensors, config in converted:
-      export_hf.write_folder(os.path.join(staging, role), config, tensors, vocab, do_lower_case)
+    with _local_copy(vocab) as local_vocab:  # export_hf reads local files only
+      for role, tensors, config in converted:
+        export_hf.write_folder(os.path.join(staging, role), config, tensors, local_vocab,
+                               do_lower_case)
 
   output = _write_staged(hf_output, overwrite, write)
   notes.append(f"vocabulary: {vocab}, do_lower_case {do_lower_case}")
@@ -558,9 +590,23 @@ def export_hf_finetuned(model_dir, hf_output, overwrite=False):
   heads = export_hf.check_all_used([mapping], shapes, export_hf.TASK_HEAD_SCOPE)
   tensors = export_hf.convert(mapping, reader.get_tensor, shapes, hf_config,
                               export_hf.ENCODER_ARCHITECTURE)
-  output = _write_staged(hf_output, overwrite, lambda staging: export_hf.write_folder(
-      staging, hf_config, tensors, config.vocab_file, config.do_lower_case))
-  return output, prefix, heads
+  def write(staging):
+    with _local_copy(config.vocab_file) as local_vocab:  # export_hf reads local files only
+      export_hf.write_folder(staging, hf_config, tensors, local_vocab, config.do_lower_case)
+
+  return _write_staged(hf_output, overwrite, write), prefix, heads
+
+
+@contextlib.contextmanager
+def _local_copy(path):
+  """`path` itself if local, else a temporary local copy of it."""
+  if not fileio.is_remote(path):
+    yield path
+    return
+  with tempfile.TemporaryDirectory() as directory:
+    local = os.path.join(directory, path.rsplit("/", 1)[-1])
+    fileio.copy(path, local, overwrite=True)
+    yield local
 
 
 # ----------------------------------------------------------------------------------------------
@@ -599,7 +645,7 @@ def main(argv=None):
           f"  discriminator = ElectraForPreTraining.from_pretrained({paths['discriminator']!r})\n"
           f"  generator = ElectraForMaskedLM.from_pretrained({paths['generator']!r})")
     return paths
-  if not os.path.isdir(args.model_dir):
+  if not fileio.isdir(args.model_dir):
     fail(f"model directory not found: {args.model_dir}")
   result = {}
   if args.output:
@@ -608,7 +654,7 @@ def main(argv=None):
     except ExportError as e:
       fail(str(e))
     print(f"Exported {info['task']} ({info['task_type']}) from {info['checkpoint']} to "
-          f"{os.path.abspath(args.output)}")
+          f"{_absolute(args.output)}")
     print(f"Inspect it with: saved_model_cli show --dir {shlex.quote(args.output)} --all")
     result = info
   if args.hf_output:

@@ -12,7 +12,8 @@ Input (--input FILE, or - for stdin, the default):
     or a SQuAD-format JSON file ({"data": [{"paragraphs": [{"context", "qas": [...]}]}]}).
   Blank lines are skipped; ids default to the line number (QA in SQuAD files: the question id).
 
-Output (stdout), one record per input in input order:
+Output (stdout, or --output FILE, which may be a gs:// path), one record per input in input
+order:
   --format tsv (default for classification): a header, then id, label, probability and the
     probability of every label; for QA: id, rank, answer, score, probability, char_start,
     char_end, one row per n-best answer (--top-k rows per input, 1 by default).
@@ -32,6 +33,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
+
+from util import fileio  # pylint: disable=wrong-import-position (after the log level is set)
 
 PROGRAM = "predict.py"
 FORMATS = ("tsv", "json")
@@ -56,6 +59,8 @@ def parse_args(argv=None):
                       "model.ckpt-N), e.g. DATA/models/NAME/finetuning_models/TASK_model_1.")
   parser.add_argument("--input", default="-",
                       help="Input file, or - for stdin (default).")
+  parser.add_argument("--output", default="-",
+                      help="Output file (local or gs://...), or - for stdout (default).")
   parser.add_argument("--task", help="Task to predict, for models fine-tuned on several tasks.")
   parser.add_argument("--batch-size", type=int,
                       help="Batch size (default: the model's predict_batch_size).")
@@ -88,11 +93,10 @@ def read_text(path):
       return stdin.read().decode("utf-8-sig")
     except UnicodeDecodeError as e:
       raise InputError(f"stdin is not UTF-8 text ({e.reason} at byte {e.start})") from None
-  if not os.path.isfile(path):
+  if not fileio.isfile(path):
     raise InputError(f"input file not found: {path}")
   try:
-    with open(path, encoding="utf-8-sig") as f:
-      return f.read()
+    return fileio.read_bytes(path).decode("utf-8-sig")
   except UnicodeDecodeError as e:
     raise InputError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
 
@@ -277,13 +281,16 @@ def main(argv=None, out=None):
     if hasattr(out, "reconfigure"):
       out.reconfigure(encoding="utf-8")  # Chinese text, whatever the locale says
   # Cheap checks first, before TensorFlow is imported.
-  if not os.path.isdir(args.model_dir):
+  if not fileio.isdir(args.model_dir):
     fail(f"model directory not found: {args.model_dir}")
-  if args.input != "-" and not os.path.isfile(args.input):
+  if args.input != "-" and not fileio.isfile(args.input):
     fail(f"input file not found: {args.input}")
   predictor = load_predictor(args)
   try:
-    return predict(predictor, args, out)
+    if args.output == "-":
+      return predict(predictor, args, out)
+    with fileio.open_file(args.output, "w") as f:  # written only once the model has loaded
+      return predict(predictor, args, f)
   except InputError as e:
     fail(f"{args.input if args.input != '-' else 'stdin'}: {e}")
   return 0

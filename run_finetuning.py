@@ -17,19 +17,8 @@ import json
 import os
 import sys
 
-import numpy as np
-import tensorflow as tf
-
-import configure_finetuning
-from finetune import preprocessing
-from finetune import task_builder
-from finetune.finetuning_model import FinetuningModel
-from finetune.qa.tasks import QATask
-from model import optimization
-from util import checkpoint as checkpoint_lib
-from util import run_lock
-from util import training
-from util import utils
+import configure_finetuning  # No TensorFlow: --help stays fast.
+from util import hparams as hparams_lib
 
 PROGRAM = "run_finetuning.py"
 MODEL_CONFIG_FILE = "finetuning_config.json"
@@ -39,7 +28,10 @@ TRIAL_STATUS_FILE = "trial_status.json"
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
-      description="Fine-tune ELECTRA on CMRC 2018, DRCD, XNLI, ChnSentiCorp, LCQMC or BQ Corpus.")
+      prog=PROGRAM,
+      description="Fine-tune ELECTRA on CMRC 2018, DRCD, XNLI, ChnSentiCorp, LCQMC or BQ Corpus.",
+      epilog=hparams_lib.help_epilog(configure_finetuning.FinetuningConfig,
+                                     "configure_finetuning.py", "params/params_cmrc2018.json"))
   parser.add_argument("--data-dir", help="Directory with models/ and finetuning_data/ (may also "
                       "be given as \"data_dir\" in --hparams).")
   parser.add_argument("--model-name", help="Pre-trained model under DATA_DIR/models/ (may also "
@@ -48,6 +40,26 @@ def parse_args(argv=None):
                       help="Hyper-parameters as a JSON object string or a .json file; a bare file "
                       "name is also looked up in params/, e.g. params_cmrc2018.json.")
   return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+  parse_args()  # --help and flag errors answer before TensorFlow's slow, chatty import.
+
+# pylint: disable=wrong-import-position
+import numpy as np
+import tensorflow as tf
+
+from finetune import preprocessing
+from finetune import task_builder
+from finetune.finetuning_model import FinetuningModel
+from finetune.qa.tasks import QATask
+from model import optimization
+from util import checkpoint as checkpoint_lib
+from util import fileio
+from util import run_lock
+from util import training
+from util import utils
+# pylint: enable=wrong-import-position
 
 
 def fail(message):
@@ -231,7 +243,7 @@ def keep_previous(path):
   while tf.io.gfile.exists(f"{stem}.previous-{number}{ext}"):
     number += 1
   target = f"{stem}.previous-{number}{ext}"
-  tf.io.gfile.rename(path, target)
+  fileio.rename_tree(path, target)  # A directory on gs:// moves file by file.
   utils.log(f"Kept the earlier run's {os.path.basename(path)} as {os.path.basename(target)}")
   return target
 
@@ -302,10 +314,28 @@ def run_trial(config, tasks, strategy, compute_dtype, trial, splits, record=None
     for task, metrics in runner.evaluate(split).items():
       results.setdefault(task, {})[split] = metrics
     print_scores(split, {task: r[split] for task, r in results.items()})
+  if training.is_chief(strategy):
+    write_trial_summaries(config, trial, results, runner.trainer.global_step if runner.trainer
+                          else 0)
   if config.do_train:
     write_trial_status(model_dir, "done")
   return {"trial": trial, "seed": config.trial_seed(trial), "status": "done",
           "results": results, "data": data_stats(tasks)}
+
+
+def write_trial_summaries(config, trial, results, step):
+  """Each trial's dev/test metrics as TensorBoard scalars <task>/<split>/<metric> at its last
+  training step, under results/ so they outlive the trial's model directory."""
+  if not results:
+    return
+  writer = tf.summary.create_file_writer(config.tensorboard_dir(trial))
+  with writer.as_default(step=step):
+    for task, splits in results.items():
+      for split, metrics in splits.items():
+        for metric, value in metrics.items():
+          if isinstance(value, (int, float)) and not isinstance(value, bool):
+            tf.summary.scalar(f"{task}/{split}/{metric}", float(value))
+  writer.close()
 
 
 def data_stats(tasks):
@@ -388,7 +418,7 @@ def run(config):
 
 
 def run_trials(config, tasks, strategy, compute_dtype, splits):
-  for path in (config.results_txt, config.results_json):
+  for path in (config.results_txt, config.results_json, config.tensorboard_dir()):
     keep_previous(path)
   trials = []
   n_trials = itertools.count(1) if config.num_trials < 0 else range(1, config.num_trials + 1)

@@ -23,24 +23,18 @@ import json
 import os
 import sys
 
-import tensorflow as tf
-
-import configure_pretraining
-from model import optimization
-from pretrain import electra_model
-from pretrain import metrics as metrics_lib
-from pretrain import pretrain_data
-from util import checkpoint as checkpoint_lib
-from util import run_lock
-from util import training
-from util import utils
+import configure_pretraining  # No TensorFlow: --help stays fast.
+from util import hparams as hparams_lib
 
 PROGRAM = "run_pretraining.py"
 
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
-      description="Pre-train ELECTRA (replaced token detection) on TFRecord data.")
+      prog=PROGRAM,
+      description="Pre-train ELECTRA (replaced token detection) on TFRecord data.",
+      epilog=hparams_lib.help_epilog(configure_pretraining.PretrainingConfig,
+                                     "configure_pretraining.py", "params/pretrain_small.json"))
   parser.add_argument("--data-dir", help="Directory with pretrain_tfrecords/, vocab.txt and "
                       "models/ (may also be given as \"data_dir\" in --hparams).")
   parser.add_argument("--model-name", help="Name of the model; checkpoints go to "
@@ -49,6 +43,23 @@ def parse_args(argv=None):
                       help="Hyper-parameters as a JSON object string or a .json file (a bare "
                       "file name is also looked up in params/), e.g. '{\"model_size\": \"base\"}'.")
   return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+  parse_args()  # --help and flag errors answer before TensorFlow's slow, chatty import.
+
+# pylint: disable=wrong-import-position
+import tensorflow as tf
+
+from model import optimization
+from pretrain import electra_model
+from pretrain import metrics as metrics_lib
+from pretrain import pretrain_data
+from util import checkpoint as checkpoint_lib
+from util import run_lock
+from util import training
+from util import utils
+# pylint: enable=wrong-import-position
 
 
 def fail(message):

@@ -10,6 +10,12 @@ How the work is split (and why the output depends only on the input and the seed
   example sequence is cut into `n` equally sized shards by copying byte ranges.
 - The finished temporary directory is renamed to the output directory, so a crash or Ctrl-C
   never leaves a directory that looks complete.
+- Remote paths (gs://...): corpus files and the vocabulary are first copied to a local
+  temporary directory (workers read byte ranges with plain file calls); a remote output is
+  built in a local temporary directory, uploaded to `<parent>/.<name>.tmp-<pid>` and moved
+  into place file by file (object stores cannot rename a directory at once). A killed remote
+  build may leave that upload behind; it is not removed automatically (its process may run on
+  another host).
 
 What lives where:
 - here: corpus files and units, the worker side, the process pool, the atomic output directory
@@ -19,7 +25,8 @@ What lives where:
 - `pretrain/dataset_shards.py`: the shard count, plan, names and assembly;
 - `pretrain/build_report.py`: progress on stderr and the summary.json statistics.
 
-TensorFlow is never imported, which keeps start-up fast in the main and worker processes.
+TensorFlow is never imported for local paths, which keeps start-up fast in the main and worker
+processes; remote paths import it (util/fileio.py) in the main process only.
 """
 
 import contextlib
@@ -31,6 +38,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -40,6 +48,7 @@ from pretrain.dataset_shards import (EVAL_SHARD_PREFIX, SHARD_PREFIX, assemble_s
                                      default_num_out_files, plan_shards, shard_name)
 from pretrain.example_builder import ExampleBuilder, iter_segments
 from pretrain.tfrecord_encoding import ExampleEncoder, frame_records
+from util import fileio
 
 SUMMARY_FILE = "summary.json"
 # A unit of work: large enough that per-unit costs vanish, small enough that 2+ processes get
@@ -61,14 +70,14 @@ def find_corpus_files(corpus_dir=None, corpus_files=None):
     """Sorted, de-duplicated input files from a directory and/or glob patterns."""
     paths = set()
     if corpus_dir:
-        if not os.path.isdir(corpus_dir):
+        if not fileio.isdir(corpus_dir):
             raise UsageError("corpus directory not found: %s" % corpus_dir)
-        for name in os.listdir(corpus_dir):
+        for name in fileio.listdir(corpus_dir):
             path = os.path.join(corpus_dir, name)
-            if os.path.isfile(path) and not name.startswith("."):
+            if fileio.isfile(path) and not name.startswith("."):
                 paths.add(path)
     for pattern in corpus_files or ():
-        matches = [path for path in glob.glob(pattern) if os.path.isfile(path)]
+        matches = [path for path in fileio.glob(pattern) if fileio.isfile(path)]
         if not matches:
             raise UsageError("corpus file not found (no match): %s" % pattern)
         paths.update(matches)
@@ -315,31 +324,79 @@ def available_cpus():
 # Output directory: written aside, then renamed into place.
 
 
+def _lexists(path):
+    return fileio.exists(path) if fileio.is_remote(path) else os.path.lexists(path)
+
+
 def _check_replaceable(output_dir):
     """Only an output directory this tool could have written may be replaced."""
-    if not os.path.lexists(output_dir):
+    if not _lexists(output_dir):
         return
-    if os.path.islink(output_dir) or not os.path.isdir(output_dir):
+    if os.path.islink(output_dir) or not fileio.isdir(output_dir):
         raise UsageError("output path exists and is not a directory: %s" % output_dir)
-    for name in os.listdir(output_dir):
+    for name in fileio.listdir(output_dir):
         if not (name.startswith((SHARD_PREFIX, EVAL_SHARD_PREFIX)) or name == SUMMARY_FILE):
             raise UsageError("refusing to replace %s: it holds %s, which this tool does not "
                              "write" % (output_dir, name))
 
 
 def _move_into_place(tmp_dir, output_dir):
-    if not os.path.lexists(output_dir):
-        os.rename(tmp_dir, output_dir)
+    """Atomic renames on a local file system; on a remote one they move file by file."""
+    if not _lexists(output_dir):
+        fileio.rename_tree(tmp_dir, output_dir)
         return
     _check_replaceable(output_dir)
-    old_dir = "%s.old-%d" % (output_dir, os.getpid())
-    os.rename(output_dir, old_dir)
+    old_dir = _aside(output_dir, "old")
+    fileio.rename_tree(output_dir, old_dir)
     try:
-        os.rename(tmp_dir, output_dir)
+        fileio.rename_tree(tmp_dir, output_dir)
     except BaseException:
-        os.rename(old_dir, output_dir)
+        fileio.rename_tree(old_dir, output_dir)
         raise
-    shutil.rmtree(old_dir)
+    fileio.rmtree(old_dir)
+
+
+def _aside(output_dir, kind):
+    """<output>.<kind>-<pid>; remote: <parent>/.<name>.<kind>-<pid>, a name that does not start
+    with the output's (TensorFlow's ram:// file system matches directories by prefix)."""
+    if not fileio.is_remote(output_dir):
+        return "%s.%s-%d" % (output_dir, kind, os.getpid())
+    name = output_dir.rstrip("/").rsplit("/", 1)[-1]
+    return "%s/.%s.%s-%d" % (fileio.parent(output_dir.rstrip("/")), name, kind, os.getpid())
+
+
+def _upload(local_dir, output_dir):
+    """A remote output: uploaded aside to <parent>/.<name>.tmp-<pid>, then moved into place."""
+    remote_tmp = _aside(output_dir, "tmp")
+    try:
+        fileio.copy_tree(local_dir, remote_tmp)
+        _move_into_place(remote_tmp, output_dir)
+    except BaseException:
+        if fileio.exists(remote_tmp):
+            fileio.rmtree(remote_tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _local_inputs(paths, vocab_file):
+    """Remote corpus files and vocabulary copied to a local temporary directory, so workers
+    read byte ranges with plain file calls and never need TensorFlow. Yields (local corpus
+    paths in the same order, local vocabulary, {local path: original path})."""
+    remote = sorted({path for path in list(paths) + [vocab_file] if fileio.is_remote(path)})
+    if not remote:
+        yield paths, vocab_file, {}
+        return
+    local_dir = tempfile.mkdtemp(prefix="electra-build-inputs-")
+    try:
+        local_of = {}
+        for index, path in enumerate(remote):
+            local_of[path] = os.path.join(local_dir, "%05d-%s" % (index, path.rsplit("/", 1)[-1]))
+            fileio.copy(path, local_of[path], overwrite=True)
+        origin = {local: path for path, local in local_of.items()}
+        yield ([local_of.get(path, path) for path in paths], local_of.get(vocab_file, vocab_file),
+               origin)
+    finally:
+        shutil.rmtree(local_dir, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,10 +419,28 @@ def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_le
     num_processes = _check_settings(vocab_file, max_seq_length, num_out_files, num_processes)
     if not 0.0 <= eval_fraction < 1.0:
         raise UsageError("--eval-fraction must be in [0, 1), not %s" % eval_fraction)
-    output_dir = os.path.abspath(output_dir)
-    _remove_stale_temporaries(output_dir)
+    remote_output = fileio.is_remote(output_dir)
+    if not remote_output:
+        output_dir = os.path.abspath(output_dir)
+        # Remote leftovers cannot be told from a live build on another host: not removed.
+        _remove_stale_temporaries(output_dir)
     _check_replaceable(output_dir)
-    tokenizer = _load_checked_tokenizer(vocab_file, do_lower_case)
+    with _local_inputs(paths, vocab_file) as (local_paths, local_vocab, origin):
+        summary = _build_local_inputs(
+            local_paths, local_vocab, origin, vocab_file, output_dir, corpus_dir, corpus_files,
+            max_seq_length, do_lower_case, num_out_files, num_processes, seed,
+            blanks_separate_docs, legacy_segment_bug, unit_bytes, progress, eval_fraction,
+            started)
+    _warn_undecodable(summary)
+    return summary
+
+
+def _build_local_inputs(paths, local_vocab, origin, vocab_file, output_dir, corpus_dir,
+                        corpus_files, max_seq_length, do_lower_case, num_out_files,
+                        num_processes, seed, blanks_separate_docs, legacy_segment_bug,
+                        unit_bytes, progress, eval_fraction, started):
+    """`build` once the inputs are local files; returns the summary."""
+    tokenizer = _load_checked_tokenizer(local_vocab, do_lower_case)
     total_bytes = sum(os.path.getsize(path) for path in paths)
     settings = {
         "corpus_dir": corpus_dir, "corpus_files": list(corpus_files or []),
@@ -377,21 +452,27 @@ def build(vocab_file, output_dir, corpus_dir=None, corpus_files=None, max_seq_le
         "unit_bytes": unit_bytes or default_unit_bytes(total_bytes),
         "eval_fraction": eval_fraction,
     }
-    tmp_dir = "%s.tmp-%d" % (output_dir, os.getpid())
-    try:
+    remote_output = fileio.is_remote(output_dir)
+    if remote_output:
+        tmp_dir = tempfile.mkdtemp(prefix="electra-build-output-")
+    else:
+        tmp_dir = "%s.tmp-%d" % (output_dir, os.getpid())
         # A directory of this name can only be left over from a killed run with our pid.
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    try:
         summary = _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started,
-                              progress)
+                              progress, local_vocab, origin)
         if not summary["examples"]:
             raise UsageError("the corpus has no text to build examples from (%d file(s), %d "
                              "bytes, no non-blank line); nothing was written" % (
                                  len(paths), total_bytes))
-        _move_into_place(tmp_dir, output_dir)
-    except BaseException:
+        if remote_output:
+            _upload(tmp_dir, output_dir)
+        else:
+            _move_into_place(tmp_dir, output_dir)
+    finally:
+        # Local output: only a failed build leaves it (moved into place otherwise).
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    _warn_undecodable(summary)
     return summary
 
 
@@ -400,7 +481,7 @@ def _warn_undecodable(summary):
     if not first:
         return
     path, offset = first
-    with open(path, "rb") as reader:
+    with fileio.open_file(path, "rb") as reader:
         line = reader.read(offset).count(b"\n") + 1
     print("warning: %d corpus line(s) are not valid UTF-8 (first: %s, line %d); their "
           "undecodable bytes became [UNK]s. Convert the corpus to UTF-8 (e.g. iconv -f GBK)"
@@ -466,8 +547,14 @@ def _plan_units(paths, parts_dir, unit_bytes, blanks_separate_docs):
     return tasks
 
 
-def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progress):
-    """Writes the shards and summary.json into `tmp_dir`; returns the summary."""
+def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progress,
+                local_vocab=None, origin=None):
+    """Writes the shards and summary.json into `tmp_dir`; returns the summary.
+
+    `local_vocab` and `origin` ({local copy: remote path}) stand in for remote inputs: workers
+    read the copies, the summary names the originals.
+    """
+    local_vocab = local_vocab or settings["vocab_file"]
     parts_dir = os.path.join(tmp_dir, "parts")
     os.makedirs(parts_dir)
     tasks = _plan_units(paths, parts_dir, settings["unit_bytes"],
@@ -475,7 +562,8 @@ def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progr
     setup_done = time.time()
     meter = Progress(total_bytes, enabled=progress)
     num_processes = settings["num_processes"]
-    with _worker_pool(settings, tokenizer, min(num_processes, len(tasks))) as pool:
+    worker_settings = dict(settings, vocab_file=local_vocab)
+    with _worker_pool(worker_settings, tokenizer, min(num_processes, len(tasks))) as pool:
         results = []
         for result in pool.imap_unordered(_process_unit, tasks):
             results.append(result)
@@ -489,7 +577,10 @@ def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progr
     timings = {"setup_s": setup_done - started, "build_s": build_done - setup_done,
                "shard_s": time.time() - build_done, "elapsed_s": time.time() - started}
     summary = summarize(results, settings, num_files, total_bytes, timings, num_eval_files)
-    summary["vocab_sha256"] = _file_sha256(settings["vocab_file"])
+    summary["vocab_sha256"] = _file_sha256(local_vocab)
+    if summary.get("first_undecodable") and origin:
+        path, offset = summary["first_undecodable"]
+        summary["first_undecodable"] = [origin.get(path, path), offset]
     with open(os.path.join(tmp_dir, SUMMARY_FILE), "w", encoding="utf-8") as writer:
         json.dump(summary, writer, indent=2)
         writer.write("\n")

@@ -228,3 +228,12 @@ class Config:
         flag = "--" + key.replace("_", "-")
         raise ValueError(f"No {key} given: pass {flag} or put \"{key}\" in the --hparams JSON")
     return cls(hparams.pop("model_name"), hparams.pop("data_dir"), **hparams)
+
+
+def help_epilog(config_class, config_file, params_example):
+  """The --help text on hyper-parameters: where they are documented, then every key."""
+  names = config_class("MODEL_NAME", "DATA_DIR").hparam_names()
+  return (f"Hyper-parameters are the keys of --hparams: their defaults, with a comment each, "
+          f"are in {config_file}; release settings are in params/*.json (e.g. "
+          f"{params_example}); README.md, section \"Hyper-parameters\", groups the main ones. "
+          f"All {len(names)} keys: {', '.join(names)}.")

@@ -15,7 +15,7 @@ import os
 
 from finetune import task as task_lib
 from finetune.classification import scorer as scorer_lib
-from util import hparams as hparams_lib
+from util import fileio
 
 _logger = logging.getLogger(__name__)
 
@@ -59,13 +59,7 @@ class _BadRow(Exception):
 
 def _read_lines(path):
   """The file's lines as text; a line that is not UTF-8 is a ValueError naming file and line."""
-  if hparams_lib.is_remote_path(path):
-    import tensorflow as tf  # Only remote data needs TensorFlow's file systems.
-    with tf.io.gfile.GFile(path, "rb") as f:
-      data = f.read()
-  else:
-    with open(path, "rb") as f:
-      data = f.read()
+  data = fileio.read_bytes(path)
   lines = []
   for line_number, raw in enumerate(data.splitlines(), start=1):
     try:
@@ -112,11 +106,11 @@ class TsvClassificationTask(task_lib.Task):
     """The file `split` is read from (for cache fingerprints); FileNotFoundError if missing."""
     data_dir = self.config.raw_data_dir(self.name)
     path = os.path.join(data_dir, f"{split}.tsv")
-    if hparams_lib.path_exists(path):
+    if fileio.exists(path):
       return [path]
     if split == "test":
       fallback = os.path.join(data_dir, "eval.tsv")
-      if hparams_lib.path_exists(fallback):
+      if fileio.exists(fallback):
         return [fallback]
       raise FileNotFoundError(f"{self.name}: no test data, expected {path} (or {fallback})")
     raise FileNotFoundError(f"{self.name}: no {split} data, expected {path}")

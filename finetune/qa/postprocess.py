@@ -24,6 +24,8 @@ import os
 
 import numpy as np
 
+from util import fileio
+
 logger = logging.getLogger(__name__)
 
 JOINT_KEYS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
@@ -174,10 +176,8 @@ def predict_answers(examples, features, eids, outputs, n_best_size, max_answer_l
 
 
 def _write_json(path, obj, indent=None):
-  directory = os.path.dirname(path)
-  if directory:
-    os.makedirs(directory, exist_ok=True)
-  with open(path, "w", encoding="utf-8") as f:
+  fileio.makedirs(fileio.parent(path))
+  with fileio.open_file(path, "w") as f:
     # dumps + one write: json.dump streams through the pure-Python encoder, ~10x slower.
     f.write(json.dumps(obj, ensure_ascii=False, indent=indent))
 

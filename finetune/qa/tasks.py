@@ -19,6 +19,7 @@ import numpy as np
 
 from finetune import task as task_lib
 from finetune.qa import reading
+from util import fileio
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +155,7 @@ class QAFeature:
 def load_squad_json(path):
   """The parsed file; invalid JSON or UTF-8 is a ValueError naming the file and line."""
   try:
-    with open(path, "rb") as f:
-      return json.loads(f.read().decode("utf-8-sig"))
+    return json.loads(fileio.read_bytes(path).decode("utf-8-sig"))
   except UnicodeDecodeError as e:
     raise ValueError(f"{path}: not valid UTF-8 (byte {e.start + 1}: {e.reason})") from None
   except json.JSONDecodeError as e:
@@ -186,7 +186,7 @@ class QATask(task_lib.Task):
     directory = self.config.raw_data_dir(self.name)
     candidates = [os.path.join(directory, name) for name in SPLIT_FILES[split]]
     for path in candidates:
-      if os.path.exists(path):
+      if fileio.exists(path):
         return path
     raise FileNotFoundError("No %s data for task %s: %s does not exist" % (
         split, self.name, " or ".join(candidates)))
