@@ -316,13 +316,12 @@ def _read_json(path):
 
 def _checkpoint_shapes(pretrained_dir):
   """(prefix, {name: shape}) of the directory's newest checkpoint, or (None, {})."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
   try:
     prefix = checkpoint_lib.resolve_checkpoint(pretrained_dir)
   except FileNotFoundError:
     return None, {}
-  reader = tf.train.load_checkpoint(prefix)
+  reader = checkpoint_lib.read_prefix(prefix)
   return prefix, {name: list(shape) for name, shape in
                   reader.get_variable_to_shape_map().items()}
 
@@ -533,7 +532,7 @@ def pretrained_hf_models(sizes, shapes):
 def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=None,
                          **size_flags):
   """Writes HF_OUTPUT/discriminator and /generator; returns ({role: path}, prefix, notes)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
   prefix, shapes, sizes, notes = _load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     raise ExportError(f"no checkpoint found in {pretrained_dir}")
@@ -543,7 +542,7 @@ def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=
   do_lower_case = bool(pretrain.get("do_lower_case", True))
   models = pretrained_hf_models(sizes, shapes)
   export_hf.check_all_used([mapping for _, _, _, mapping in models], shapes)
-  reader = tf.train.load_checkpoint(prefix)
+  reader = checkpoint_lib.read_prefix(prefix)
   converted = [(role, export_hf.convert(mapping, reader.get_tensor, shapes, config, arch),
                 config) for role, arch, config, mapping in models]
   if sizes.tied_generator:
@@ -568,7 +567,7 @@ def export_hf_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=
 def export_hf_finetuned(model_dir, hf_output, overwrite=False):
   """Writes the encoder of a fine-tuned model directory as an ElectraModel folder; returns
   (path, checkpoint prefix, the task-head variables left out)."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
   from finetune import finetuning_model  # pylint: disable=import-outside-toplevel
   from finetune import inference  # pylint: disable=import-outside-toplevel
   try:
@@ -576,7 +575,7 @@ def export_hf_finetuned(model_dir, hf_output, overwrite=False):
     prefix = inference.latest_checkpoint(model_dir)
   except inference.ModelDirError as e:
     raise ExportError(str(e)) from None
-  reader = tf.train.load_checkpoint(prefix)
+  reader = checkpoint_lib.read_prefix(prefix)
   shapes = {name: list(shape) for name, shape in reader.get_variable_to_shape_map().items()}
   bert = finetuning_model.bert_config_from(config)
   word = shapes.get("electra/embeddings/word_embeddings")

@@ -56,6 +56,7 @@ from pretrain import electra_model
 from pretrain import metrics as metrics_lib
 from pretrain import pretrain_data
 from util import checkpoint as checkpoint_lib
+from util import fileio
 from util import run_lock
 from util import training
 from util import utils
@@ -96,7 +97,7 @@ def write_model_configs(config, model):
   for name, bert_config in (("discriminator", model.disc_config),
                             ("generator", model.gen_config)):
     path = os.path.join(config.model_dir, f"{name}_config.json")
-    with tf.io.gfile.GFile(path, "w") as f:
+    with fileio.open_file(path, "w") as f:
       f.write(bert_config.to_json_string())
   utils.write_json(config.to_dict(), os.path.join(config.model_dir, "pretrain_config.json"))
 
@@ -243,7 +244,7 @@ def write_results(config, results):
                     for name, value in sorted(results.items()))
   utils.log(line)
   utils.mkdir_for(config.results_txt)
-  with tf.io.gfile.GFile(config.results_txt, "w") as f:
+  with fileio.open_file(config.results_txt, "w") as f:
     f.write(line + "\n")
   utils.write_json(results, config.results_json)
   _append_history(config.results_history, results)

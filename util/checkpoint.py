@@ -189,7 +189,7 @@ def checkpoint_problem(prefix):
   if not tf.io.gfile.exists(prefix + ".index"):
     return f"{name}.index is missing"
   try:
-    reader = tf.train.load_checkpoint(prefix)
+    reader = read_prefix(prefix)
     shapes = reader.get_variable_to_shape_map()
     dtypes = reader.get_variable_to_dtype_map()
   except (tf.errors.OpError, ValueError, IndexError) as e:
@@ -230,11 +230,12 @@ def resolve_checkpoint(path):
   released model archives are unpacked) resolves to that checkpoint.
   """
   path = str(path)
+  prefix = _strip_checkpoint_suffix(path)
+  # A prefix first: ram:// calls every path that begins another one a directory.
+  if tf.io.gfile.exists(prefix + ".index") and not tf.io.gfile.isdir(prefix + ".index"):
+    return prefix
   if tf.io.gfile.isdir(path):
     return _latest_in_directory(path)
-  prefix = _strip_checkpoint_suffix(path)
-  if tf.io.gfile.exists(prefix + ".index"):
-    return prefix
   raise FileNotFoundError(
       f"Checkpoint '{path}' not found: it is neither a directory holding checkpoints nor a "
       f"checkpoint prefix ('{prefix}.index' does not exist)")
@@ -331,7 +332,13 @@ def open_checkpoint(prefix):
   problem = checkpoint_problem(prefix)
   if problem:
     raise CheckpointError(f"Checkpoint '{prefix}' cannot be loaded: {problem}")
-  return tf.train.load_checkpoint(prefix)
+  return read_prefix(prefix)
+
+
+def read_prefix(prefix):
+  """The reader of checkpoint `prefix` itself. tf.train.load_checkpoint first asks whether the
+  path is a directory, which a prefix-matching file system (ram://) answers yes."""
+  return tf.compat.v1.train.NewCheckpointReader(prefix)
 
 
 def _assign_all(prefix, reader, named_variables):

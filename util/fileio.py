@@ -7,7 +7,7 @@ checks of the run scripts) stay fast to start. TensorFlow is imported on the fir
 Remote file systems have no real directories: `rename_tree` moves a remote directory file by
 file (not atomic: a crash in the middle leaves both halves), and every write first creates its
 parent, which object stores do not need but TensorFlow's in-memory ram:// file system does to
-list the file.
+list the file, and "w" removes an existing remote file first (ram:// would append to it).
 """
 
 import os
@@ -29,6 +29,8 @@ def open_file(path, mode="r"):
   if is_remote(path):
     if any(flag in mode for flag in "wa"):
       makedirs(parent(path))
+    if "w" in mode and _gfile().exists(path):
+      _gfile().remove(path)  # ram:// appends to an existing file instead of truncating it
     return _gfile().GFile(path, mode)
   return open(path, mode, encoding=None if "b" in mode else "utf-8")  # pylint: disable=consider-using-with
 

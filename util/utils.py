@@ -11,6 +11,8 @@ import time
 
 import tensorflow as tf
 
+from util import fileio
+
 _logger = logging.getLogger("electra")
 
 
@@ -69,7 +71,7 @@ def load_json(path):
 def write_json(obj, path):
   """Writes pretty-printed json; ensure_ascii=False keeps Chinese text readable in the file."""
   mkdir_for(path)
-  with tf.io.gfile.GFile(path, "w") as f:
+  with fileio.open_file(path, "w") as f:
     f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
@@ -80,7 +82,7 @@ def load_pickle(path):
 
 def write_pickle(obj, path):
   mkdir_for(path)
-  with tf.io.gfile.GFile(path, "wb") as f:
+  with fileio.open_file(path, "wb") as f:
     pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
