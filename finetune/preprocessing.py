@@ -185,7 +185,9 @@ class Preprocessor:
       own_names = {spec.name for spec in task.feature_specs()}
       task_id = self.config.task_names.index(task.name)
       logged = 0
-      for example in task.get_examples(split):
+      task.truncated = 0
+      examples = task.get_examples(split)
+      for example in examples:
         for feature in task.featurize(example, is_training):
           if self.config.log_examples and logged < LOGGED_EXAMPLES:
             _log_feature(task, split, feature)
@@ -193,6 +195,7 @@ class Preprocessor:
           feature = dict(feature, valid=1)
           feature.setdefault("task_id", task_id)
           yield self._to_tf_example(feature, own_names).SerializeToString()
+      _report_truncated(task, split, len(examples))
 
   def _to_tf_example(self, feature, own_names):
     """Checks `feature` against the specs; other tasks' features are filled with zeros."""
@@ -210,6 +213,21 @@ class Preprocessor:
     values = {spec.name: [0] * spec.length for spec in self.feature_specs}
     values["task_id"] = [len(self.config.task_names)]
     return _make_tf_example(values).SerializeToString()
+
+
+def _report_truncated(task, split, n_examples):
+  """One warning line with the count of cut texts, also kept for the results JSON."""
+  if not task.truncated:
+    return
+  config = task.config
+  if is_qa_task(task.name):
+    what, limit = "questions", f"max_query_length {config.max_query_length}"
+  else:
+    what, limit = "examples", f"max_seq_length {config.max_seq_length}"
+  utils.warning(f"{task.name} {split}: {task.truncated} of {n_examples} {what} cut to {limit}")
+  stats = getattr(task, "data_stats", None)
+  if stats is not None:
+    stats.setdefault(split, {})["truncated"] = task.truncated
 
 
 LOGGED_EXAMPLES = 3  # with log_examples, the first features of each task and split are shown

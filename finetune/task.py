@@ -38,6 +38,9 @@ class Task(abc.ABC):
     self.config = config
     self.name = name
     self.tokenizer = tokenizer
+    # Examples whose text featurize() had to cut (too long for max_seq_length, or a QA question
+    # longer than max_query_length); preprocessing reports and resets it after each split.
+    self.truncated = 0
 
   @abc.abstractmethod
   def get_examples(self, split):

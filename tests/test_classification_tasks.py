@@ -243,3 +243,16 @@ def test_double_unordered_trains_paraphrase_pairs_in_both_orders(data_dir, name)
 def test_double_unordered_leaves_ordered_pairs_alone(data_dir):
   write_split(data_dir, "xnli", "train", ["premise\thypo\tlabel", "他来了\t他在\tentailment"])
   assert len(build(data_dir, "xnli").get_examples("train")) == 1
+
+
+def test_truncated_texts_are_counted_and_reported(data_dir, caplog):
+  from finetune import preprocessing  # pylint: disable=import-outside-toplevel
+  write_split(data_dir, "chnsenticorp", "train",
+              ["label\ttext_a", "1\t" + "好" * 40, "0\t坏", "1\t" + "很好" * 30])
+  task = build(data_dir, "chnsenticorp", max_seq_length=16)
+  with caplog.at_level(logging.WARNING):
+    for example in task.get_examples("train"):
+      task.featurize(example, is_training=True)
+    preprocessing._report_truncated(task, "train", 3)  # pylint: disable=protected-access
+  assert task.data_stats["train"]["truncated"] == 2
+  assert any("2 of 3 examples cut to max_seq_length 16" in r.getMessage() for r in caplog.records)

@@ -198,6 +198,8 @@ class TsvClassificationTask(task_lib.Task):
     max_len = self.config.max_seq_length
     ids_a = self._token_ids(example.text_a)
     ids_b = self._token_ids(example.text_b) if example.text_b is not None else None
+    room = max_len - (3 if ids_b is not None else 2)
+    self.truncated += len(ids_a) + len(ids_b or ()) > room
     if ids_b is not None:
       truncate_pair(ids_a, ids_b, max_len - 3)  # room for [CLS] and two [SEP]
     else:

@@ -280,7 +280,9 @@ class QATask(task_lib.Task):
   def _make_features(self, example, first_eid):
     """(feature dicts, QAFeature records) for `example`, numbered from `first_eid`."""
     config = self.config
-    query_tokens = self.tokenizer.tokenize(example.question_text)[:config.max_query_length]
+    query_tokens = self.tokenizer.tokenize(example.question_text)
+    self.truncated += len(query_tokens) > config.max_query_length
+    query_tokens = query_tokens[:config.max_query_length]
     max_tokens_for_doc = config.max_seq_length - len(query_tokens) - 3
     if max_tokens_for_doc <= 0:
       raise ValueError("max_seq_length %d leaves no room for the document after a %d-token "
