@@ -64,11 +64,12 @@ MODEL_HPARAMS = {
     "jit_compile": False,
 }
 
-# Stage sizes. "default" takes about 3 to 4 minutes on 2 CPU cores; "quick" well under a minute
-# and a half, most of it TensorFlow's start-up in each of the three training processes.
+# Stage sizes. The pipeline stages (1-5) of "default" take about 3 minutes on 2 quiet CPU cores
+# and the learning stage (6) about 4; "quick" a few minutes, most of it TensorFlow's start-up in
+# each of the five training processes.
 PROFILES = {
     "default": {
-        "pretrain_steps": 1500, "pretrain_seq_length": 64, "pretrain_batch_size": 32,
+        "pretrain_steps": 800, "pretrain_seq_length": 64, "pretrain_batch_size": 32,
         "pretrain_learning_rate": 2e-3,
         "finetune_learning_rate": 1e-3, "finetune_batch_size": 32, "finetune_log_every": 25,
         "cls_seq_length": 64, "cls_epochs": 3.0,
