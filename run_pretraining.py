@@ -18,7 +18,6 @@ be set (training runs first).
 """
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -201,17 +200,10 @@ def check_data_summary(config, summary, summary_path):
          f"or rebuild the data")
   built_vocab = summary.get("vocab_sha256")
   if built_vocab and tf.io.gfile.exists(config.vocab_file):
-    if file_sha256(config.vocab_file) != built_vocab:
+    if fileio.sha256(config.vocab_file) != built_vocab:
       fail(f"{config.vocab_file} is not the vocabulary the data was built with (vocab_sha256 "
            f"in {summary_path} differs); use that vocabulary or rebuild the data")
 
-
-def file_sha256(path):
-  digest = hashlib.sha256()
-  with tf.io.gfile.GFile(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def clean_model_dir(config):

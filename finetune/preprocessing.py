@@ -17,7 +17,6 @@ their eids from a cached file); training records are shuffled only after seriali
 """
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ import tensorflow as tf
 
 from configure_finetuning import is_qa_task
 from finetune import task as task_lib
+from util import fileio
 from util import utils
 
 _logger = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class Preprocessor:
         "task_names": list(config.task_names),  # their order defines task_id
         "max_seq_length": config.max_seq_length,
         "do_lower_case": config.do_lower_case,
-        "vocab_sha256": _file_sha256(config.vocab_file),
+        "vocab_sha256": fileio.sha256(config.vocab_file),
         "inputs": self._input_stats(split),
     }
     if is_training:
@@ -254,13 +254,6 @@ def _task_input_files(task, split):
   return sorted(os.path.join(root, name)
                 for root, _, names in tf.io.gfile.walk(raw_dir) for name in names)
 
-
-def _file_sha256(path):
-  digest = hashlib.sha256()
-  with tf.io.gfile.GFile(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      digest.update(chunk)
-  return digest.hexdigest()
 
 
 def _flat_ints(value, spec):

@@ -31,7 +31,6 @@ processes; remote paths import it (util/fileio.py) in the main process only.
 
 import contextlib
 import glob
-import hashlib
 import json
 import multiprocessing
 import os
@@ -528,14 +527,6 @@ def _load_checked_tokenizer(vocab_file, do_lower_case):
     return tokenizer
 
 
-def _file_sha256(path):
-    """The vocabulary's fingerprint, which run_pretraining.py checks its vocab_file against."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as reader:
-        for block in iter(lambda: reader.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def _plan_units(paths, parts_dir, unit_bytes, blanks_separate_docs):
     """The tasks of the workers: (unit index, path, start, end, part file path)."""
@@ -577,7 +568,7 @@ def _build_into(tmp_dir, paths, tokenizer, settings, total_bytes, started, progr
     timings = {"setup_s": setup_done - started, "build_s": build_done - setup_done,
                "shard_s": time.time() - build_done, "elapsed_s": time.time() - started}
     summary = summarize(results, settings, num_files, total_bytes, timings, num_eval_files)
-    summary["vocab_sha256"] = _file_sha256(local_vocab)
+    summary["vocab_sha256"] = fileio.sha256(local_vocab)
     if summary.get("first_undecodable") and origin:
         path, offset = summary["first_undecodable"]
         summary["first_undecodable"] = [origin.get(path, path), offset]

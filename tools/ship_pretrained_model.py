@@ -13,7 +13,6 @@ commands that reproduce it.
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -25,16 +24,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from util import checkpoint as checkpoint_lib  # noqa: E402  pylint: disable=wrong-import-position
+from util import fileio  # noqa: E402  pylint: disable=wrong-import-position
 
 SHIPPED_PREFIX = "electra/"
 
-
-def sha256(path):
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def held_out_row(model_dir, step):
@@ -80,9 +73,9 @@ def main(argv=None):
       "parameters": int(sum(tensor.size for tensor in tensors.values())),
       "held_out_eval": held_out_row(args.model_dir, step),
       "fingerprints": {
-          "corpus_sha256": sha256(args.corpus),
-          "vocab_sha256": sha256(os.path.join(data_dir, "vocab.txt")),
-          "dataset_summary_sha256": sha256(summary_path) if os.path.isfile(summary_path)
+          "corpus_sha256": fileio.sha256(args.corpus),
+          "vocab_sha256": fileio.sha256(os.path.join(data_dir, "vocab.txt")),
+          "dataset_summary_sha256": fileio.sha256(summary_path) if os.path.isfile(summary_path)
                                     else None,
       },
       "reproduce": [

@@ -10,6 +10,7 @@ parent, which object stores do not need but TensorFlow's in-memory ram:// file s
 list the file, and "w" removes an existing remote file first (ram:// would append to it).
 """
 
+import hashlib
 import os
 import shutil
 
@@ -38,6 +39,15 @@ def open_file(path, mode="r"):
 def read_bytes(path):
   with open_file(path, "rb") as f:
     return f.read()
+
+
+def sha256(path):
+  """The SHA-256 hex digest of a file's bytes (vocabulary and data fingerprints)."""
+  digest = hashlib.sha256()
+  with open_file(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
 
 
 def exists(path):
