@@ -19,6 +19,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import random
 import signal
 import subprocess
@@ -150,8 +151,13 @@ def check_state(check, model_dir, label):
 
 def damage(model_dir, rng):
   """Deletes the newest index or truncates the newest data file; returns what it did."""
-  indexes = sorted(glob.glob(os.path.join(model_dir, "model.ckpt-*.index")),
-                   key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0]))
+  # Complete checkpoints only: a kill during a save leaves model.ckpt-N.tmp-<id>.index behind.
+  steps = {}
+  for path in glob.glob(os.path.join(model_dir, "model.ckpt-*.index")):
+    match = re.fullmatch(r"model\.ckpt-(\d+)\.index", os.path.basename(path))
+    if match:
+      steps[int(match.group(1))] = path
+  indexes = [steps[step] for step in sorted(steps)]
   if len(indexes) < 2:
     return None
   prefix = indexes[-1][:-len(".index")]
