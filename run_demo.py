@@ -17,7 +17,9 @@ never carries over from one stage to the next), with its progress lines shown as
                         (bench/bench_naive_bayes.py): what pre-training buys
 
 Stages 3-5 show that every path runs; a few minutes of pre-training teach a model little.
-Stage 6 shows learning: a model pre-trained for about an hour on a 2-core CPU.
+Stage 6 measures what a longer pre-training (52 minutes on a shared 2-core CPU) buys in
+fine-tuning against the same model from random weights and a naive-Bayes floor; at this scale
+the answer is still "nothing" (docs/LEARNING.md explains why), and the table shows it as it is.
 
 It ends with a table of the results and where every output went. Everything goes to one
 directory (default: demo_output/ in the repository), laid out as the scripts expect a data
