@@ -108,10 +108,11 @@ def main(argv=None):
                                            "gains")
   report = {"bench": "pretraining_gains", "model_dir": os.path.abspath(args.model_dir),
             "trials": args.trials, "tasks": {}}
+  data_dirs = {arm: prepare(work_dir, arm, args.model_dir, args.finetuning_data)
+               for arm in ("pretrained", "scratch")}
   for task in args.tasks.split(","):
     row = {}
-    for arm in ("pretrained", "scratch"):
-      data_dir = prepare(work_dir, arm, args.model_dir, args.finetuning_data)
+    for arm, data_dir in data_dirs.items():
       row[arm] = run_arm(data_dir, arm, task, args.trials, shared)
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
             f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
