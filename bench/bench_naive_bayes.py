@@ -102,8 +102,10 @@ def evaluate_task(data_dir, task, alpha=None):
   alpha: a number, None for DEFAULT_ALPHA, or "dev" to choose it from ALPHA_GRID by dev
   accuracy (ties go to the larger, smoother alpha). Returns the JSON record as a dict."""
   start = time.perf_counter()
-  # The reader only needs the config's raw_data_dir; the tokenizer is used for features only.
-  config = types.SimpleNamespace(raw_data_dir=lambda name: os.path.join(data_dir, name))
+  # The reader needs the config's raw_data_dir and double_unordered (pairs once each, as the
+  # release's params read LCQMC and BQ Corpus); the tokenizer is used for features only.
+  config = types.SimpleNamespace(raw_data_dir=lambda name: os.path.join(data_dir, name),
+                                 double_unordered=False)
   reader = task_builder.task_class(task)(config, tokenizer=None)
   train, dev, test = (read_split(reader, split) for split in ("train", "dev", "test"))
   model = NaiveBayes(reader.label_list).fit(*train)

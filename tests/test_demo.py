@@ -36,10 +36,15 @@ def model_dir(output_dir):
 
 def test_progress_and_report_printed(demo):
   _, stdout = demo
-  for number in range(1, 6):
-    assert f"[stage {number}/5]" in stdout
+  for number in range(1, 7):
+    assert f"[stage {number}/6]" in stdout
+  # The learning stage: the bundled pre-trained model, its from-scratch twin and the floor.
+  assert "Learning: chnsenticorp accuracy" in stdout
+  for label in ("pre-trained (sample_data/models/electra-mini)", "same model from random weights",
+                "character-bigram naive Bayes"):
+    assert label in stdout, label
   assert "step 10/10" in stdout  # The pre-training script's own progress lines come through.
-  assert "oneDNN" not in stdout  # TensorFlow's start-up chatter does not.
+  assert "oneDNN custom operations" not in stdout  # TensorFlow's start-up chatter does not.
   assert "tensorboard --logdir" in stdout
   for task in ("pre-training", "chnsenticorp", "cmrc2018"):
     assert any(line.strip().startswith(task) for line in stdout.splitlines()), task
