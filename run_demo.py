@@ -76,7 +76,7 @@ PROFILES = {
         "finetune_learning_rate": 1e-3, "finetune_batch_size": 32, "finetune_log_every": 25,
         "cls_seq_length": 64, "cls_epochs": 3.0,
         "qa_seq_length": 128, "qa_epochs": 2.0,
-        "learning_epochs": 3.0, "learning_rate": 3e-4,
+        "learning_epochs": 3.0, "learning_rate": 3e-4, "learning_from_scratch": True,
     },
     "quick": {
         "pretrain_steps": 10, "pretrain_seq_length": 32, "pretrain_batch_size": 16,
@@ -84,7 +84,7 @@ PROFILES = {
         "finetune_learning_rate": 1e-3, "finetune_batch_size": 16, "finetune_log_every": 2,
         "cls_seq_length": 32, "cls_epochs": 0.05,
         "qa_seq_length": 128, "qa_epochs": 0.01,
-        "learning_epochs": 0.02, "learning_rate": 3e-4,
+        "learning_epochs": 0.02, "learning_rate": 3e-4, "learning_from_scratch": False,
     },
 }
 
@@ -490,7 +490,10 @@ class Demo:
                    max_seq_length=128, num_train_epochs=self.settings["learning_epochs"],
                    learning_rate=self.settings["learning_rate"], train_batch_size=32,
                    mixed_precision="bfloat16", log_every_steps=50, iterations_per_loop=50)
-    for name, init in ((SHIPPED_MODEL, True), (SCRATCH_MODEL, False)):
+    arms = [(SHIPPED_MODEL, True)]
+    if self.settings["learning_from_scratch"]:  # --quick skips it: one TensorFlow start less
+      arms.append((SCRATCH_MODEL, False))
+    for name, init in arms:
       model_dir = os.path.join(self.dir, "models", name)
       os.makedirs(model_dir, exist_ok=True)
       for file_name in os.listdir(SHIPPED_MODEL_DIR):
