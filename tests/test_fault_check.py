@@ -1,4 +1,4 @@
-"""A small instance of tools/fault_check.py: two kills of pre-training (a checkpoint every
+"""A small instance of tools/fault_check.py: one kill of pre-training (a checkpoint every
 step, so kills land inside saves) and one of fine-tuning, then both run to the end. (Two runs on
 one directory: tests/test_pretraining_safety.py and test_finetuning_safety.py.)"""
 
@@ -13,7 +13,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_kills_and_concurrent_runs_keep_the_invariants(tmp_path):
   result = subprocess.run(
       [sys.executable, os.path.join(REPO, "tools", "fault_check.py"), "--work-dir",
-       str(tmp_path / "work"), "--kills", "2", "--finetune-kills", "1", "--steps", "12",
+       str(tmp_path / "work"), "--kills", "1", "--finetune-kills", "1", "--steps", "12",
        "--max-delay", "7", "--trials", "1", "--no-two-runs"],
       capture_output=True, text=True, cwd=REPO, timeout=300, check=False)
   assert result.stdout.strip(), result.stderr[-3000:]
