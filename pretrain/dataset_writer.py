@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -184,7 +185,7 @@ def _process_unit(task):
         num_documents = {split: len(docs) for split, docs in documents.items()}
     else:
         documents = {"train": [lines], "eval": []}  # the pre-option code path, unchanged
-        num_documents = {"train": len(_split_documents(lines, blanks)), "eval": 0}
+        num_documents = {"train": _count_documents(text, blanks), "eval": 0}
     result = {"index": index, "part": part_path, "bytes": end - start,
               "undecodable_lines": undecodable[0], "first_undecodable": undecodable[1]}
     for split, builder in builders.items():
@@ -213,6 +214,17 @@ def _split_documents(lines, blanks_separate_docs):
     if current:
         documents.append(current)
     return documents
+
+
+def _count_documents(text, blanks_separate_docs):
+    """The number of documents `_split_documents` would find, at C speed (no list of lines)."""
+    if not blanks_separate_docs:
+        return 1 if text.strip() else 0
+    return sum(1 for chunk in _BLANK_LINES.split(text) if chunk.strip())
+
+
+# One or more blank (whitespace-only) lines between two documents.
+_BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*)+\n|\n[^\S\n]*\n")
 
 
 def _encode_documents(documents, builder, blanks_separate_docs):
