@@ -164,3 +164,17 @@ def test_crash_while_saving_leaves_the_previous_checkpoint_current(tmp_path, mon
   assert manager.latest() == os.path.join(model_dir, "model.ckpt-1")
   assert not os.path.exists(os.path.join(model_dir, "model.ckpt-2.index"))
   checkpoint_lib.restore(model_dir, TinyRegressor(seed=9).all_variables())
+
+
+def test_a_relative_model_dir_resumes_from_any_working_directory(tmp_path, monkeypatch):
+  # TF's update_checkpoint_state rewrote a relative directory against the working directory
+  # and stored "../../model.ckpt-1", so a run started with a relative --data-dir found nothing.
+  monkeypatch.chdir(tmp_path)
+  checkpoint_lib.CheckpointManager(os.path.join("data", "models", "m")).save(
+      TinyRegressor().all_variables(), 1)
+  with open(os.path.join("data", "models", "m", "checkpoint"), encoding="utf-8") as f:
+    assert f.read().splitlines()[0] == 'model_checkpoint_path: "model.ckpt-1"'
+  for cwd, model_dir in ((tmp_path, "data/models/m"), (tmp_path / "data", "models/m")):
+    monkeypatch.chdir(cwd)
+    assert checkpoint_lib.CheckpointManager(model_dir).latest().endswith("model.ckpt-1")
+    assert tf.train.latest_checkpoint(model_dir).endswith(os.path.join("m", "model.ckpt-1"))
