@@ -23,7 +23,7 @@ import tempfile
 
 from model import tokenization
 
-SPECIAL_TOKENS = (["[PAD]"] + ["[unused%d]" % i for i in range(1, 100)]
+SPECIAL_TOKENS = (["[PAD]"] + [f"[unused{int(i)}]" for i in range(1, 100)]
                   + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"])
 
 
@@ -96,7 +96,7 @@ def expand_inputs(patterns):
     else:
       matches = [pattern] if os.path.isfile(pattern) else []
     if not matches:
-      raise FileNotFoundError("input file not found: %s" % pattern)
+      raise FileNotFoundError(f"input file not found: {pattern}")
     paths.extend(matches)
   return paths
 
@@ -131,7 +131,7 @@ def main(argv=None):
                          min_count=args.min_count, do_lower_case=args.do_lower_case)
   except (OSError, ValueError) as error:
     # One line, no traceback: these are user errors (bad path, bad size), not bugs.
-    print("build_vocab.py: error: %s" % error, file=sys.stderr)
+    print(f"build_vocab.py: error: {error}", file=sys.stderr)
     return 2
   write_vocab(tokens, args.output)
   print("wrote %d tokens (%d special + %d from the corpus, %d file(s)) to %s"

@@ -98,7 +98,7 @@ _PUNKT_WORD = re.compile(
     "(?=\\s|$|%(non_word)s|%(multi)s|,(?=$|\\s|%(non_word)s|%(multi)s))|\\S"
     % {"multi": _MULTI_CHAR, "non_word": _NON_WORD})
 # A potential sentence end and what follows it (a non-word char, or space + next token).
-_CANDIDATE_END = re.compile("[.?!](?=(%s|\\s+\\S+))" % _NON_WORD)
+_CANDIDATE_END = re.compile(f"[.?!](?=({_NON_WORD}|\\s+\\S+))")
 _ELLIPSIS = re.compile(r"\.\.+$")
 _INITIAL = re.compile(r"[^\W\d]\.$")
 _NUMBER = re.compile(r"-?[.,]?\d[\d,.-]*\.?$")
@@ -423,9 +423,9 @@ def _load_json(path, what):
   try:
     return json.loads(fileio.read_bytes(path))
   except OSError as e:
-    raise ValueError("cannot read %s file %s: %s" % (what, path, e.strerror or e))
+    raise ValueError(f"cannot read {what} file {path}: {e.strerror or e}")
   except ValueError as e:  # JSON syntax errors and undecodable bytes
-    raise ValueError("%s file %s is not valid JSON: %s" % (what, path, e))
+    raise ValueError(f"{what} file {path} is not valid JSON: {e}")
 
 
 def evaluate_files(dataset_path, prediction_path):
@@ -435,7 +435,7 @@ def evaluate_files(dataset_path, prediction_path):
 
 
 def _report_missing(question_id):
-  sys.stderr.write("Unanswered question: {}\n".format(question_id))
+  sys.stderr.write(f"Unanswered question: {question_id}\n")
 
 
 def main(argv=None):
@@ -449,11 +449,11 @@ def main(argv=None):
     predictions = _load_json(args.prediction_file, "prediction")
     scores = _score(dataset, predictions, on_missing=_report_missing)
   except (ValueError, KeyError, TypeError, AttributeError) as e:
-    message = e.args[0] if isinstance(e, ValueError) else "malformed dataset (%r)" % (e,)
-    sys.stderr.write("error: %s\n" % message)
+    message = e.args[0] if isinstance(e, ValueError) else f"malformed dataset ({e!r})"
+    sys.stderr.write(f"error: {message}\n")
     return 2
   # Same field order and formatting as the official script's output line.
-  result = OrderedDict((key, "%.3f" % scores[key]) for key in ("AVERAGE", "F1", "EM"))
+  result = OrderedDict((key, f"{scores[key]:.3f}") for key in ("AVERAGE", "F1", "EM"))
   result["TOTAL"] = scores["TOTAL"]
   result["SKIP"] = scores["SKIP"]
   result["FILE"] = args.prediction_file
@@ -464,7 +464,7 @@ def main(argv=None):
       with fileio.open_file(args.output, "w") as f:
         f.write(line + "\n")
     except OSError as e:
-      sys.stderr.write("error: cannot write %s: %s\n" % (args.output, e.strerror or e))
+      sys.stderr.write(f"error: cannot write {args.output}: {e.strerror or e}\n")
       return 2
   return 0
 

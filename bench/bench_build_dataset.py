@@ -32,41 +32,45 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import reference_tokenizer  # pylint: disable=wrong-import-position
 
-DEFAULT_CORPUS = os.path.join(os.path.dirname(REPO), "shared", "data",
-                              "peoples_daily_1998_01.txt")
+DEFAULT_CORPUS = os.path.join(os.path.dirname(REPO), "shared", "data", "peoples_daily_1998_01.txt")
 
 
 def run_builder(corpus, vocab_file, output_dir, processes, max_seq_length, extra=()):
-    """Runs the tool in a fresh process; returns its summary plus the process wall time."""
-    command = [sys.executable, os.path.join(REPO, "build_pretraining_dataset.py"),
-               "--corpus-files", corpus, "--vocab-file", vocab_file, "--output-dir", output_dir,
-               "--num-processes", str(processes), "--max-seq-length", str(max_seq_length),
-               "--quiet", *extra]
-    started = time.time()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    wall = time.time() - started
-    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as reader:
-        summary = json.load(reader)
-    summary["process_wall_s"] = wall
-    return summary
+  """Runs the tool in a fresh process; returns its summary plus the process wall time."""
+  command = [
+      sys.executable,
+      os.path.join(REPO, "build_pretraining_dataset.py"), "--corpus-files", corpus, "--vocab-file",
+      vocab_file, "--output-dir", output_dir, "--num-processes",
+      str(processes), "--max-seq-length",
+      str(max_seq_length), "--quiet", *extra
+  ]
+  started = time.time()
+  subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+  wall = time.time() - started
+  with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as reader:
+    summary = json.load(reader)
+  summary["process_wall_s"] = wall
+  return summary
 
 
 def best_builder_run(corpus, vocab_file, work_dir, processes, max_seq_length, repeats):
-    runs = [run_builder(corpus, vocab_file, os.path.join(work_dir, "out-%d" % processes),
-                        processes, max_seq_length) for _ in range(repeats)]
-    best = min(runs, key=lambda summary: summary["elapsed_s"])
-    without_setup = best["elapsed_s"] - best["setup_s"]
-    return {
-        "mb_per_s": round(best["mb_per_s"], 2),
-        "examples_per_s": round(best["examples_per_s"]),
-        "elapsed_s": best["elapsed_s"],
-        "setup_s": best["setup_s"],
-        "mb_per_s_after_setup": round(best["input_bytes"] / 1e6 / without_setup, 2),
-        "mb_per_unit_cpu_s": round(best["input_bytes"] / 1e6 / best["unit_cpu_s"], 2),
-        "process_wall_s": round(best["process_wall_s"], 3),
-        "examples": best["examples"],
-        "two_segment_fraction": round(best["two_segment_fraction"], 4),
-    }
+  runs = [
+      run_builder(corpus, vocab_file, os.path.join(work_dir, f"out-{int(processes)}"), processes,
+                  max_seq_length) for _ in range(repeats)
+  ]
+  best = min(runs, key=lambda summary: summary["elapsed_s"])
+  without_setup = best["elapsed_s"] - best["setup_s"]
+  return {
+      "mb_per_s": round(best["mb_per_s"], 2),
+      "examples_per_s": round(best["examples_per_s"]),
+      "elapsed_s": best["elapsed_s"],
+      "setup_s": best["setup_s"],
+      "mb_per_s_after_setup": round(best["input_bytes"] / 1e6 / without_setup, 2),
+      "mb_per_unit_cpu_s": round(best["input_bytes"] / 1e6 / best["unit_cpu_s"], 2),
+      "process_wall_s": round(best["process_wall_s"], 3),
+      "examples": best["examples"],
+      "two_segment_fraction": round(best["two_segment_fraction"], 4),
+  }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,121 +78,137 @@ def best_builder_run(corpus, vocab_file, work_dir, processes, max_seq_length, re
 
 
 class ReferenceBuilder:
-    """Line-by-line builder as in the original script: tokens, then a tf.train.Example."""
+  """Line-by-line builder as in the original script: tokens, then a tf.train.Example."""
 
-    def __init__(self, vocab, max_length, tf_module):
-        self.vocab = vocab
-        self.max_length = max_length
-        self.tf = tf_module
-        self.sentences = []
-        self.length = 0
-        self.target = max_length
+  def __init__(self, vocab, max_length, tf_module):
+    self.vocab = vocab
+    self.max_length = max_length
+    self.tf = tf_module
+    self.sentences = []
+    self.length = 0
+    self.target = max_length
 
-    def add_line(self, line):
-        line = line.strip()
-        if not line:
-            return self.create_example() if self.length else None
-        ids = reference_tokenizer.tokenize_to_ids(line, self.vocab)
-        self.sentences.append(ids)
-        self.length += len(ids)
-        return self.create_example() if self.length >= self.target else None
+  def add_line(self, line):
+    line = line.strip()
+    if not line:
+      return self.create_example() if self.length else None
+    ids = reference_tokenizer.tokenize_to_ids(line, self.vocab)
+    self.sentences.append(ids)
+    self.length += len(ids)
+    return self.create_example() if self.length >= self.target else None
 
-    def create_example(self):
-        target = 100000 if random.random() < 0.1 else (self.target - 3) // 2
-        first, second = [], []
-        for sentence in self.sentences:
-            if (not first or len(first) + len(sentence) < target
-                    or (not second and len(first) < target and random.random() < 0.5)):
-                first += sentence
-            else:
-                second += sentence
-        first = first[:self.max_length - 2]
-        second = second[:max(0, self.max_length - len(first) - 3)]
-        self.sentences, self.length = [], 0
-        self.target = (random.randint(5, self.max_length) if random.random() < 0.05
-                       else self.max_length)
-        return self.to_example(first, second)
+  def create_example(self):
+    target = 100000 if random.random() < 0.1 else (self.target - 3) // 2
+    first, second = [], []
+    for sentence in self.sentences:
+      if (not first or len(first) + len(sentence) < target or
+          (not second and len(first) < target and random.random() < 0.5)):
+        first += sentence
+      else:
+        second += sentence
+    first = first[:self.max_length - 2]
+    second = second[:max(0, self.max_length - len(first) - 3)]
+    self.sentences, self.length = [], 0
+    self.target = (random.randint(5, self.max_length)
+                   if random.random() < 0.05 else self.max_length)
+    return self.to_example(first, second)
 
-    def to_example(self, first, second):
-        input_ids = [self.vocab["[CLS]"]] + first + [self.vocab["[SEP]"]]
-        segment_ids = [0] * len(input_ids)
-        if second:
-            input_ids += second + [self.vocab["[SEP]"]]
-            segment_ids += [1] * (len(second) + 1)
-        input_mask = [1] * len(input_ids)
-        padding = [0] * (self.max_length - len(input_ids))
-        tf = self.tf
-        features = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=values + padding))
-                    for name, values in (("input_ids", input_ids), ("input_mask", input_mask),
-                                         ("segment_ids", segment_ids))}
-        return tf.train.Example(features=tf.train.Features(feature=features))
+  def to_example(self, first, second):
+    input_ids = [self.vocab["[CLS]"]] + first + [self.vocab["[SEP]"]]
+    segment_ids = [0] * len(input_ids)
+    if second:
+      input_ids += second + [self.vocab["[SEP]"]]
+      segment_ids += [1] * (len(second) + 1)
+    input_mask = [1] * len(input_ids)
+    padding = [0] * (self.max_length - len(input_ids))
+    tf = self.tf
+    features = {
+        name: tf.train.Feature(int64_list=tf.train.Int64List(value=values + padding))
+        for name, values in (("input_ids", input_ids), ("input_mask", input_mask), ("segment_ids",
+                                                                                    segment_ids))
+    }
+    return tf.train.Example(features=tf.train.Features(feature=features))
 
 
 def run_reference(corpus, vocab_file, output_path, max_seq_length):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    started, cpu_started = time.time(), time.process_time()
-    vocab = {}
-    with open(vocab_file, encoding="utf-8") as reader:
-        for index, line in enumerate(reader):
-            vocab[line.strip()] = index
-    random.seed(0)
-    builder = ReferenceBuilder(vocab, max_seq_length, tf)
-    examples = 0
-    with tf.io.TFRecordWriter(output_path) as writer, \
-            open(corpus, encoding="utf-8") as reader:
-        for line in list(reader) + [""]:
-            example = builder.add_line(line)
-            if example is not None:
-                writer.write(example.SerializeToString())
-                examples += 1
-    elapsed, cpu = time.time() - started, time.process_time() - cpu_started
-    size_mb = os.path.getsize(corpus) / 1e6
-    return {"mb_per_s": round(size_mb / elapsed, 3), "examples_per_s": round(examples / elapsed),
-            "mb_per_cpu_s": round(size_mb / cpu, 3), "elapsed_s": round(elapsed, 3),
-            "examples": examples}
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  started, cpu_started = time.time(), time.process_time()
+  vocab = {}
+  with open(vocab_file, encoding="utf-8") as reader:
+    for index, line in enumerate(reader):
+      vocab[line.strip()] = index
+  random.seed(0)
+  builder = ReferenceBuilder(vocab, max_seq_length, tf)
+  examples = 0
+  with tf.io.TFRecordWriter(output_path) as writer, \
+          open(corpus, encoding="utf-8") as reader:
+    for line in list(reader) + [""]:
+      example = builder.add_line(line)
+      if example is not None:
+        writer.write(example.SerializeToString())
+        examples += 1
+  elapsed, cpu = time.time() - started, time.process_time() - cpu_started
+  size_mb = os.path.getsize(corpus) / 1e6
+  return {
+      "mb_per_s": round(size_mb / elapsed, 3),
+      "examples_per_s": round(examples / elapsed),
+      "mb_per_cpu_s": round(size_mb / cpu, 3),
+      "elapsed_s": round(elapsed, 3),
+      "examples": examples
+  }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="text file to build from")
-    parser.add_argument("--vocab-file", help="vocabulary (default: build_vocab.py on the corpus)")
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=5, help="builder runs per setting (best)")
-    parser.add_argument("--reference-repeats", type=int, default=2, help="reference runs (best)")
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--skip-reference", action="store_true")
-    args = parser.parse_args()
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--corpus", default=DEFAULT_CORPUS, help="text file to build from")
+  parser.add_argument("--vocab-file", help="vocabulary (default: build_vocab.py on the corpus)")
+  parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+  parser.add_argument("--repeats", type=int, default=5, help="builder runs per setting (best)")
+  parser.add_argument("--reference-repeats", type=int, default=2, help="reference runs (best)")
+  parser.add_argument("--max-seq-length", type=int, default=128)
+  parser.add_argument("--skip-reference", action="store_true")
+  args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-build-") as work_dir:
-        vocab_file = args.vocab_file
-        if not vocab_file:
-            vocab_file = os.path.join(work_dir, "vocab.txt")
-            subprocess.run([sys.executable, os.path.join(REPO, "build_vocab.py"), "--input",
-                            args.corpus, "--output", vocab_file], check=True,
-                           stdout=subprocess.DEVNULL)
-        result = {"corpus": args.corpus, "corpus_mb": round(os.path.getsize(args.corpus) / 1e6, 2),
-                  "cpus": os.cpu_count(), "max_seq_length": args.max_seq_length,
-                  "builder": {}}
-        for processes in args.processes:
-            result["builder"][str(processes)] = best_builder_run(
-                args.corpus, vocab_file, work_dir, processes, args.max_seq_length, args.repeats)
-        legacy = run_builder(args.corpus, vocab_file, os.path.join(work_dir, "legacy"),
-                             max(args.processes), args.max_seq_length, ["--legacy-segment-bug"])
-        fastest = result["builder"][str(max(args.processes))]
-        result["two_segment_fraction"] = {"fixed": fastest["two_segment_fraction"],
-                                          "legacy": round(legacy["two_segment_fraction"], 4)}
-        if not args.skip_reference:
-            reference = max((run_reference(args.corpus, vocab_file,
-                                           os.path.join(work_dir, "reference.tfrecord"),
-                                           args.max_seq_length)
-                             for _ in range(args.reference_repeats)),
-                            key=lambda run: run["mb_per_s"])
-            result["reference"] = reference
-            result["speedup"] = {
-                processes: round(run["mb_per_s"] / reference["mb_per_s"], 1)
-                for processes, run in result["builder"].items()}
-    print(json.dumps(result))
+  with tempfile.TemporaryDirectory(prefix="bench-build-") as work_dir:
+    vocab_file = args.vocab_file
+    if not vocab_file:
+      vocab_file = os.path.join(work_dir, "vocab.txt")
+      subprocess.run([
+          sys.executable,
+          os.path.join(REPO, "build_vocab.py"), "--input", args.corpus, "--output", vocab_file
+      ],
+                     check=True,
+                     stdout=subprocess.DEVNULL)
+    result = {
+        "corpus": args.corpus,
+        "corpus_mb": round(os.path.getsize(args.corpus) / 1e6, 2),
+        "cpus": os.cpu_count(),
+        "max_seq_length": args.max_seq_length,
+        "builder": {}
+    }
+    for processes in args.processes:
+      result["builder"][str(processes)] = best_builder_run(args.corpus, vocab_file, work_dir,
+                                                           processes, args.max_seq_length,
+                                                           args.repeats)
+    legacy = run_builder(args.corpus, vocab_file, os.path.join(work_dir, "legacy"),
+                         max(args.processes), args.max_seq_length, ["--legacy-segment-bug"])
+    fastest = result["builder"][str(max(args.processes))]
+    result["two_segment_fraction"] = {
+        "fixed": fastest["two_segment_fraction"],
+        "legacy": round(legacy["two_segment_fraction"], 4)
+    }
+    if not args.skip_reference:
+      reference = max(
+          (run_reference(args.corpus, vocab_file, os.path.join(work_dir, "reference.tfrecord"),
+                         args.max_seq_length) for _ in range(args.reference_repeats)),
+          key=lambda run: run["mb_per_s"])
+      result["reference"] = reference
+      result["speedup"] = {
+          processes: round(run["mb_per_s"] / reference["mb_per_s"], 1)
+          for processes, run in result["builder"].items()
+      }
+  print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main()
+  main()

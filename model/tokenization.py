@@ -67,7 +67,7 @@ def convert_to_unicode(text):
     return text
   if isinstance(text, bytes):
     return text.decode("utf-8", "ignore")
-  raise ValueError("Unsupported string type: %s" % type(text))
+  raise ValueError(f"Unsupported string type: {type(text)}")
 
 
 def printable_text(text):
@@ -150,9 +150,9 @@ def _char_class(codepoints):
     run = [cp for _, cp in run]
     # \UXXXXXXXX escapes never need further escaping inside a class.
     if len(run) == 1:
-      parts.append("\\U%08X" % run[0])
+      parts.append(f"\\U{run[0]:08X}")
     else:
-      parts.append("\\U%08X-\\U%08X" % (run[0], run[-1]))
+      parts.append(f"\\U{run[0]:08X}-\\U{run[-1]:08X}")
   return "".join(parts)
 
 
@@ -180,7 +180,7 @@ class _Tables:
           standalone_punct.append(cp)
       if category == "Mn":
         marks.append(cp)
-    cjk = "".join("\\U%08X-\\U%08X" % pair for pair in CJK_RANGES)
+    cjk = "".join(f"\\U{first:08X}-\\U{last:08X}" for first, last in CJK_RANGES)
     space = _char_class(spaces)
     # Dropped: the visited code points, plus the skipped planes as whole ranges. The regexes
     # for planes 1-16 are kept apart: a character class with many ranges outside plane 0 is
@@ -188,29 +188,29 @@ class _Tables:
     # rarely holds such characters at all.
     astral = [cp for cp in dropped if cp > 0xFFFF]
     astral_class = _char_class(astral) + "".join(
-        "\\U%08X-\\U%08X" % (plane << 16, (plane << 16) | 0xFFFF)
+        f"\\U{plane << 16:08X}-\\U{(plane << 16) | 0xFFFF:08X}"
         for plane in _skipped_planes())
     bmp_class = _char_class([cp for cp in dropped if cp <= 0xFFFF])
     self.space_map = space_map
-    self.drop_bmp = re.compile("[%s]+" % bmp_class).sub
-    self.drop_astral = re.compile("[%s]+" % astral_class).sub
-    self.needs_clean_bmp = re.compile("[%s%s]" % (bmp_class,
-                                                  _char_class(sorted(space_map)))).search
+    self.drop_bmp = re.compile(f"[{bmp_class}]+").sub
+    self.drop_astral = re.compile(f"[{astral_class}]+").sub
+    self.needs_clean_bmp = re.compile(
+        f"[{bmp_class}{_char_class(sorted(space_map))}]").search
     # A unit is one CJK char or a maximal run of chars that are neither space nor CJK.
-    self.find_units = re.compile("[%s]|[^%s%s]+" % (cjk, space, cjk)).findall
+    self.find_units = re.compile(f"[{cjk}]|[^{space}{cjk}]+").findall
     # Split into [chars, word, chars, word, ..., chars]: "chars" runs hold only CJK chars,
     # standalone punctuation and spaces; each such char is one token whatever its context.
     standalone = cjk + _char_class(standalone_punct)
-    self.split_words = re.compile("([^%s%s]+)" % (standalone, space)).split
+    self.split_words = re.compile(f"([^{standalone}{space}]+)").split
     # Text made only of such chars and plain spaces needs neither cleaning nor word handling,
     # unless it holds one of the CJK blocks' few unassigned code points (dropped by cleaning).
-    self.is_plain = re.compile("[%s ]*" % standalone).fullmatch
+    self.is_plain = re.compile(f"[{standalone} ]*").fullmatch
     self.has_unassigned_cjk = re.compile(
-        "[%s]" % _char_class(_code_points_within(CJK_RANGES, dropped))).search
+        f"[{_char_class(_code_points_within(CJK_RANGES, dropped))}]").search
     # Punctuation chars alone, and maximal runs of everything else.
     punct_class = _char_class(punct)
-    self.split_punct = re.compile("[%s]|[^%s]+" % (punct_class, punct_class)).findall
-    self.drop_marks = re.compile("[%s]+" % _char_class(marks)).sub
+    self.split_punct = re.compile(f"[{punct_class}]|[^{punct_class}]+").findall
+    self.drop_marks = re.compile(f"[{_char_class(marks)}]+").sub
 
 
 def _code_points_within(ranges, code_points):
@@ -402,7 +402,7 @@ class FullTokenizer:
     # with one must not be cut at punctuation first. U+2028/U+2029 separate words without
     # being cleaned to a space. Such (rare) text takes the unit-by-unit path.
     self._needs_units = re.compile(
-        "[\u2028\u2029%s]" % ("\u03a3" if do_lower_case else "")).search
+        "[\u2028\u2029" + ("\u03a3" if do_lower_case else "") + "]").search
 
   def tokenize(self, text):
     """WordPiece tokens of `text`, identical to BERT's FullTokenizer.tokenize."""

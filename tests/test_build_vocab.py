@@ -23,7 +23,7 @@ CORPUS = [
 def test_special_tokens_have_bert_chinese_indices():
   vocab = build_vocab.build_vocab(CORPUS)
   assert vocab[0] == "[PAD]"
-  assert vocab[1:100] == ["[unused%d]" % i for i in range(1, 100)]
+  assert vocab[1:100] == [f"[unused{int(i)}]" for i in range(1, 100)]
   assert vocab[100:104] == ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
   assert len(set(vocab)) == len(vocab)
 

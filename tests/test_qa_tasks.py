@@ -283,7 +283,7 @@ def random_dataset(rng, n_paragraphs=40):
       first = rng.randrange(len(doc.tokens))
       last = min(len(doc.tokens) - 1, first + rng.randint(0, 5))
       start = int(doc.starts[first])
-      qas.append({"id": "P%dQ%d" % (p, q), "question": "".join(rng.sample(CJK_POOL, 4)),
+      qas.append({"id": f"P{int(p)}Q{int(q)}", "question": "".join(rng.sample(CJK_POOL, 4)),
                   "answers": [{"text": context[start:doc.ends[last]], "answer_start": start}]})
     paragraphs.append({"context": context, "qas": qas})
   return {"data": [{"paragraphs": paragraphs}]}

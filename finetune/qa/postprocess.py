@@ -55,8 +55,8 @@ def candidate_grid(outputs, n_best_size):
               + np.take_along_axis(end_logits, top_ends, 1)[:, None, :])
     return (np.broadcast_to(top_starts[:, :, None], shape),
             np.broadcast_to(top_ends[:, None, :], shape), scores)
-  raise KeyError("QA outputs need either %s or %s; got %s" % (
-      ", ".join(JOINT_KEYS), ", ".join(PLAIN_KEYS), ", ".join(sorted(outputs))))
+  raise KeyError(f"QA outputs need either {', '.join(JOINT_KEYS)} or {', '.join(PLAIN_KEYS)}; "
+                 f"got {', '.join(sorted(outputs))}")
 
 
 def _top_k(values, k):
@@ -208,7 +208,7 @@ class QAScorer:
     self._batches = []
 
   def _get(self, batch, key):
-    prefixed = "%s_%s" % (self.task.name, key)
+    prefixed = f"{self.task.name}_{key}"
     return batch[prefixed] if prefixed in batch else batch.get(key)
 
   def update(self, outputs):
@@ -219,7 +219,7 @@ class QAScorer:
     """
     eids = self._get(outputs, "eid")
     if eids is None:
-      raise KeyError("QA outputs have no %s_eid / eid" % self.task.name)
+      raise KeyError(f"QA outputs have no {self.task.name}_eid / eid")
     eids = np.asarray(eids, np.int64).reshape(-1)
     keep = np.ones(len(eids), bool)
     if outputs.get("valid") is not None:
@@ -250,7 +250,7 @@ class QAScorer:
 
   def prediction_paths(self):
     """(predictions path, n-best path), or (None, None) when nothing should be written."""
-    stem = "%s_%s" % (self.task.name, self.split)
+    stem = f"{self.task.name}_{self.split}"
     if self.output_dir:
       return (os.path.join(self.output_dir, stem + "_preds.json"),
               os.path.join(self.output_dir, stem + "_nbest.json"))

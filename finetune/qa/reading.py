@@ -101,9 +101,8 @@ class QAExample(task_lib.Example):
     return self.doc.context
 
   def __repr__(self):
-    return "QAExample(%s, %r, answer=%r, span=%s-%s)" % (
-        self.qas_id, self.question_text, self.orig_answer_text, self.start_position,
-        self.end_position)
+    return (f"QAExample({self.qas_id}, {self.question_text!r}, "
+            f"answer={self.orig_answer_text!r}, span={self.start_position}-{self.end_position})")
 
 
 @dataclasses.dataclass

@@ -182,14 +182,14 @@ class QATask(task_lib.Task):
   def data_path(self, split):
     """The json file of `split`; "test" also accepts the Chinese code's name "eval.json"."""
     if split not in SPLIT_FILES:
-      raise ValueError("Unknown split %r for task %s" % (split, self.name))
+      raise ValueError(f"Unknown split {split!r} for task {self.name}")
     directory = self.config.raw_data_dir(self.name)
     candidates = [os.path.join(directory, name) for name in SPLIT_FILES[split]]
     for path in candidates:
       if fileio.exists(path):
         return path
-    raise FileNotFoundError("No %s data for task %s: %s does not exist" % (
-        split, self.name, " or ".join(candidates)))
+    raise FileNotFoundError(
+        f"No {split} data for task {self.name}: {' or '.join(candidates)} does not exist")
 
   def input_files(self, split):
     """The files `split` is read from (the preprocessor fingerprints them for its cache)."""
