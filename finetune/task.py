@@ -1,12 +1,24 @@
-"""What every fine-tuning task provides.
+"""What every fine-tuning task provides, and the one place where task features are namespaced.
 
-A task turns raw files into `Example`s, examples into fixed-length integer features, and model
-outputs into scores. The TensorFlow head that sits on top of the shared encoder lives beside each
-kind of task (`classification/head.py`, `qa/head.py`); everything in this module is plain Python.
+A task owns everything about its kind of problem: reading the raw files into `Example`s,
+featurising them into fixed-length integer features, the TensorFlow head on top of the shared
+encoder, the scorer, the files it writes after evaluation, and the raw-input prediction and
+serving outputs used by predict.py and export_model.py. Code outside `finetune/` only calls
+these methods; a new kind of task is one package under `finetune/` plus a registry entry in
+`finetune/task_builder.py`.
+
+Names. A task declares and reads its features and outputs under plain names ("label_ids",
+"logits"). Several tasks share one record and one batch, so on disk and in the model's outputs
+each task's names carry the prefix "<task>_" -- added and removed only by the functions below.
+The shared inputs (input_ids, input_mask, segment_ids, task_id, valid) carry no prefix.
 """
 
 import abc
 import dataclasses
+
+import numpy as np
+
+SHARED_FEATURES = ("input_ids", "input_mask", "segment_ids", "task_id", "valid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +35,43 @@ class FeatureSpec:
     return size
 
 
+# ----------------------------------------------------------------------------------------------
+# Namespacing: the only code that knows about the "<task>_" prefix.
+
+def namespaced_name(task_name, name):
+  return name if name in SHARED_FEATURES else f"{task_name}_{name}"
+
+
+def namespaced(task_name, values):
+  """{plain name: v} -> {"<task>_<name>": v} (shared input names unchanged)."""
+  return {namespaced_name(task_name, name): value for name, value in values.items()}
+
+
+def namespaced_specs(task_name, specs):
+  return [FeatureSpec(namespaced_name(task_name, spec.name), spec.shape) for spec in specs]
+
+
+def own(task_name, values):
+  """The shared inputs plus `task_name`'s own entries of a namespaced dict, under plain names."""
+  prefix = f"{task_name}_"
+  mine = {name: value for name, value in values.items() if name in SHARED_FEATURES}
+  mine.update({name[len(prefix):]: value for name, value in values.items()
+               if name.startswith(prefix)})
+  return mine
+
+
+def own_rows(task_name, task_id, batch):
+  """One task's rows of a predicted batch (numpy): its own outputs under plain names, only the
+  rows of this task (task_id) that are real examples (valid, not padding)."""
+  rows = np.asarray(batch["task_id"]).reshape(-1) == task_id
+  if "valid" in batch:
+    rows &= np.asarray(batch["valid"]).reshape(-1).astype(bool)
+  return {name: np.asarray(value)[rows] for name, value in own(task_name, batch).items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# Tasks.
+
 class Example:
   """Base class of one raw example; `eid` is its integer id within the split."""
 
@@ -32,7 +81,7 @@ class Example:
 
 
 class Task(abc.ABC):
-  """A fine-tuning task: data reading, featurisation and scoring."""
+  """A fine-tuning task: data, features, head, scoring, outputs and raw-input prediction."""
 
   def __init__(self, config, name, tokenizer):
     self.config = config
@@ -42,19 +91,69 @@ class Task(abc.ABC):
     # longer than max_query_length); preprocessing reports and resets it after each split.
     self.truncated = 0
 
+  # -- data --------------------------------------------------------------------------------------
+
+  @abc.abstractmethod
+  def input_files(self, split):
+    """The raw files `split` reads; FileNotFoundError (one line) when they are missing."""
+
   @abc.abstractmethod
   def get_examples(self, split):
     """Reads `split` ("train", "dev" or "test") from config.raw_data_dir(self.name)."""
 
   @abc.abstractmethod
   def feature_specs(self):
-    """The task-specific `FeatureSpec`s (the shared input_ids/input_mask/segment_ids are added
-    by the preprocessor)."""
+    """The task's own `FeatureSpec`s, plain names (the shared input_ids/input_mask/segment_ids
+    are added by the preprocessor)."""
 
   @abc.abstractmethod
   def featurize(self, example, is_training):
-    """Returns a list of feature dicts (name -> int or list of ints) for one example."""
+    """A list of feature dicts for one example: the shared inputs and the task's own features,
+    plain names (name -> int or list of ints)."""
+
+  # -- model -------------------------------------------------------------------------------------
+
+  @abc.abstractmethod
+  def make_head(self, hidden_size):
+    """The head (a tf.Module, variables under `task_specific/<task>/`) with
+    `loss(hidden, features, training) -> [B]` per-example losses,
+    `predict(hidden, features) -> {name: [B, ...]}` and
+    `serving_outputs(hidden, features) -> {name: [B, ...]}` (features: the shared inputs only);
+    `features` and the outputs use plain names."""
+
+  # -- scoring and outputs -----------------------------------------------------------------------
 
   @abc.abstractmethod
   def get_scorer(self, split):
-    """Returns a scorer with `update(batch_outputs)` and `get_results() -> dict`."""
+    """A scorer with `update(rows)` (this task's predicted rows, plain names, numpy) and
+    `get_results() -> dict`."""
+
+  def write_outputs(self, scorer, split, trial):
+    """Writes the task's prediction files after scoring `split` (nothing by default)."""
+
+  # -- raw inputs (predict.py) and serving (export_model.py) ------------------------------------
+
+  def serving_info(self):
+    """What a SavedModel export records about the task besides its outputs (e.g. labels)."""
+    return {}
+
+  # predict.py's default --format ("tsv" or "json").
+  default_output_format = "tsv"
+
+  def read_raw_inputs(self, text):
+    """Parses predict.py's input (the whole text) into a list of (id, raw input); ValueError
+    with a one-line message naming the line for malformed input."""
+    raise NotImplementedError(f"{self.name} has no raw-input prediction")
+
+  def predict_raw(self, predictor, raw_inputs):
+    """One result per raw input, computed with `predictor.run(features, keys)` (which returns
+    this task's outputs under plain names)."""
+    raise NotImplementedError(f"{self.name} has no raw-input prediction")
+
+  def output_header(self, output_format):
+    """predict.py's first output line (e.g. the TSV header), or None."""
+    return None
+
+  def output_lines(self, ids, results, output_format, top_k=None):
+    """predict.py's output lines for `results`, in input order."""
+    raise NotImplementedError(f"{self.name} has no raw-input prediction")
