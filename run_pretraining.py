@@ -17,30 +17,23 @@ row of results/unsup_results_history.jsonl. Unlike the original, do_train and do
 be set (training runs first).
 """
 
-import argparse
 import json
 import os
-import sys
 
 import configure_pretraining  # No TensorFlow: --help stays fast.
-from util import hparams as hparams_lib
+from util import cli
 
 PROGRAM = "run_pretraining.py"
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(
-      prog=PROGRAM,
-      description="Pre-train ELECTRA (replaced token detection) on TFRecord data.",
-      epilog=hparams_lib.help_epilog(configure_pretraining.PretrainingConfig,
-                                     "configure_pretraining.py", "params/pretrain_small.json"))
-  parser.add_argument("--data-dir", help="Directory with pretrain_tfrecords/, vocab.txt and "
-                      "models/ (may also be given as \"data_dir\" in --hparams).")
-  parser.add_argument("--model-name", help="Name of the model; checkpoints go to "
-                      "DATA_DIR/models/MODEL_NAME (may also be given in --hparams).")
-  parser.add_argument("--hparams", default="{}",
-                      help="Hyper-parameters as a JSON object string or a .json file (a bare "
-                      "file name is also looked up in params/), e.g. '{\"model_size\": \"base\"}'.")
+  parser = cli.hparams_parser(
+      PROGRAM, "Pre-train ELECTRA (replaced token detection) on TFRecord data.",
+      configure_pretraining.PretrainingConfig, config_file="configure_pretraining.py",
+      params_example="params/pretrain_small.json",
+      data_dir_help="Directory with pretrain_tfrecords/, vocab.txt and models/",
+      model_name_help="Name of the model; checkpoints go to DATA_DIR/models/MODEL_NAME",
+      hparams_example="'{\"model_size\": \"base\"}'")
   return parser.parse_args(argv)
 
 
@@ -63,8 +56,7 @@ from util import utils
 
 
 def fail(message):
-  """Exits with one line on stderr (no traceback): for mistakes the user can fix."""
-  sys.exit(f"{PROGRAM}: error: {message}")
+  cli.fail(PROGRAM, message)
 
 
 def build_model_and_optimizer(config, strategy):
@@ -257,11 +249,7 @@ def _append_history(path, results):
 
 
 def load_config(argv=None):
-  try:
-    return configure_pretraining.PretrainingConfig.from_args(parse_args(argv))
-  except ValueError as e:  # Unknown or ill-typed hparams, bad JSON, missing files.
-    fail(str(e))
-  return None
+  return cli.config_from_args(PROGRAM, configure_pretraining.PretrainingConfig, parse_args(argv))
 
 
 def main(argv=None):

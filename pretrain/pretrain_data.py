@@ -9,6 +9,8 @@ import typing
 
 import tensorflow as tf
 
+from util import example_parsing
+
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 # Records kept in the shuffle buffer after interleaving, as the original.
 SHUFFLE_BUFFER = 100
@@ -83,14 +85,6 @@ def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True):
   return records
 
 
-def _parse_batch(serialized, max_seq_length):
-  """Parses a whole batch at once (one parse_example op is much cheaper than B single ones)."""
-  spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in FEATURE_NAMES}
-  parsed = tf.io.parse_example(serialized, spec)
-  # tf.Example stores int64; the model (and TPUs/XLA) want int32.
-  return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
-
-
 def has_held_out_data(config):
   """Whether the data directory has held-out shards (build_pretraining_dataset --eval-fraction)."""
   return bool(config.pretrain_eval_tfrecords
@@ -109,7 +103,7 @@ def get_input_fn(config, is_training):
   files = list_input_files(config.pretrain_eval_tfrecords if held_out
                            else config.pretrain_tfrecords)
   global_batch_size = config.train_batch_size if is_training else config.eval_batch_size
-  max_seq_length = config.max_seq_length
+  shapes = {name: [config.max_seq_length] for name in FEATURE_NAMES}
 
   def input_fn(input_context=None):
     num_pipelines, pipeline_id = _pipeline_position(input_context)
@@ -121,7 +115,7 @@ def get_input_fn(config, is_training):
       records = records.shuffle(SHUFFLE_BUFFER)
     # Static batch shapes: XLA and the train step's input signature need them.
     batches = records.batch(batch_size, drop_remainder=True)
-    batches = batches.map(lambda s: _parse_batch(s, max_seq_length),
+    batches = batches.map(lambda s: example_parsing.parse_int_features(s, shapes),
                           num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=not is_training)
     return batches.prefetch(tf.data.AUTOTUNE)
