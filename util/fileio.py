@@ -130,6 +130,14 @@ def walk(path):
   return _gfile().walk(path) if is_remote(path) else os.walk(path)
 
 
+def replace(source, target):
+  """Renames a file over `target`, replacing it if it exists (atomic on a local file system)."""
+  if is_remote(source):
+    _gfile().rename(source, target, overwrite=True)
+  else:
+    os.replace(source, target)
+
+
 def rename_tree(source, target):
   """Renames a file or directory: atomic on a local file system; on a remote one, a directory
   moves file by file (object stores have no directory to rename)."""
