@@ -15,6 +15,8 @@ Differences from the original, on purpose:
 import json
 import os
 
+from model import sizes
+from util import device_options
 from util import hparams as hparams_lib
 
 # Written by run_pretraining.py beside the checkpoints: the encoder's sizes, so fine-tuning a
@@ -22,8 +24,6 @@ from util import hparams as hparams_lib
 MODEL_DIR_ENCODER_CONFIG = "discriminator_config.json"
 MODEL_DIR_PRETRAIN_CONFIG = "pretrain_config.json"
 
-MIXED_PRECISION_CHOICES = ("float32", "bfloat16", "float16")
-STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 # QA tasks whose names the original's "squad"/"qa" substring test misses.
 CHINESE_QA_TASKS = ("cmrc2018", "drcd")
 
@@ -48,9 +48,9 @@ class FinetuningConfig(hparams_lib.Config):
   """Hyper-parameters and paths of one fine-tuning run (one or more tasks, several trials)."""
 
   _CHOICES = {
-      "model_size": tuple(hparams_lib.MODEL_SIZES),
-      "mixed_precision": MIXED_PRECISION_CHOICES,
-      "strategy": STRATEGY_CHOICES,
+      "model_size": sizes.NAMES,
+      "mixed_precision": device_options.PRECISIONS,
+      "strategy": device_options.STRATEGIES,
   }
   _NO_EFFECT = dict(
       hparams_lib.Config._NO_EFFECT,
@@ -120,7 +120,7 @@ class FinetuningConfig(hparams_lib.Config):
     self.do_test = True
     self.keep_all_models = True  # False: delete all but the last trial's checkpoint
     # model
-    self.model_size = "small"
+    self.model_size = sizes.DEFAULT_MODEL_SIZE  # the sizes and their defaults: model/sizes.py
     self.task_names = ["chunk"]
     self.model_hparam_overrides = {}  # BertConfig fields overriding the model_size defaults
     self.embedding_size = None  # None: same as the hidden size
@@ -201,11 +201,8 @@ class FinetuningConfig(hparams_lib.Config):
       self.num_train_epochs = 3.0
 
   def _apply_size_defaults(self):
-    if self.model_size == "large":
-      self.learning_rate = 5e-5
-      self.layerwise_lr_decay = 0.9
-    elif self.model_size == "small":
-      self.embedding_size = 128
+    for key, value in sizes.get(self.model_size).finetuning_defaults().items():
+      setattr(self, key, value)
 
   def _apply_debug_defaults(self):
     self.save_checkpoints_steps = 1000000

@@ -13,19 +13,18 @@ run and a default fine-tuning run agree on the embedding shape.
 
 import os
 
+from model import sizes
+from util import device_options
 from util import hparams as hparams_lib
-
-MIXED_PRECISION_CHOICES = ("float32", "bfloat16", "float16")
-STRATEGY_CHOICES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
 
 class PretrainingConfig(hparams_lib.Config):
   """Hyper-parameters and paths of one pre-training run."""
 
   _CHOICES = {
-      "model_size": tuple(hparams_lib.MODEL_SIZES),
-      "mixed_precision": MIXED_PRECISION_CHOICES,
-      "strategy": STRATEGY_CHOICES,
+      "model_size": sizes.NAMES,
+      "mixed_precision": device_options.PRECISIONS,
+      "strategy": device_options.STRATEGIES,
   }
 
   def __init__(self, model_name, data_dir, **kwargs):
@@ -40,8 +39,8 @@ class PretrainingConfig(hparams_lib.Config):
       self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
     if self.debug:
       self._apply_debug_defaults()
-    if self.model_size == "small":
-      self.embedding_size = 128
+    for key, value in sizes.get(self.model_size).pretraining_defaults().items():
+      setattr(self, key, value)
     # Applied a second time so that explicit user values win over the debug / size defaults.
     self.update(kwargs)
 
@@ -71,7 +70,7 @@ class PretrainingConfig(hparams_lib.Config):
     self.eval_at_checkpoints = False
     self.log_every_steps = 100
     # model
-    self.model_size = "small"
+    self.model_size = sizes.DEFAULT_MODEL_SIZE  # the sizes and their defaults: model/sizes.py
     self.model_hparam_overrides = {}  # BertConfig fields overriding the model_size defaults
     self.embedding_size = None  # None: same as the hidden size
     self.vocab_size = 21128
@@ -80,8 +79,8 @@ class PretrainingConfig(hparams_lib.Config):
     self.uniform_generator = False  # replace tokens uniformly at random (ablation)
     self.untied_generator_embeddings = False
     self.untied_generator = True  # False: generator and discriminator share all weights
-    self.generator_layers = 1.0  # fraction of the discriminator's layers
-    self.generator_hidden_size = 0.25  # fraction of the discriminator's hidden size
+    self.generator_layers = sizes.GENERATOR_LAYERS_FRACTION  # of the discriminator's layers
+    self.generator_hidden_size = sizes.GENERATOR_HIDDEN_FRACTION  # of its hidden size
     self.disallow_correct = False  # never sample the original token
     self.temperature = 1.0
     # sizing
@@ -124,9 +123,5 @@ class PretrainingConfig(hparams_lib.Config):
 
     debug replaces them with the original's tiny 3-layer, 144-wide, 4-head model.
     """
-    args = hparams_lib.encoder_hparams(
-        self.model_size, self.vocab_size, self.model_hparam_overrides)
-    if self.debug:
-      args.update(hidden_size=144, num_hidden_layers=3, num_attention_heads=4,
-                  intermediate_size=144 * 4)
-    return args
+    return hparams_lib.encoder_hparams(
+        self.model_size, self.vocab_size, self.model_hparam_overrides, debug=self.debug)

@@ -23,12 +23,11 @@ import math
 import tensorflow as tf
 
 from model import fused_ops
+from model import sizes
 
 LAYER_NORM_EPSILON = fused_ops.LAYER_NORM_EPSILON
 ATTENTION_MASK_ADDER = -10000.0
 
-# model_size -> (hidden_size, num_hidden_layers), as in the original's get_bert_config.
-MODEL_SIZES = {"small": (256, 12), "base": (768, 12), "large": (1024, 24)}
 
 
 class BertConfig:
@@ -78,30 +77,19 @@ class BertConfig:
 
 
 def get_bert_config(model_size, vocab_size, model_hparam_overrides=None):
-  """Maps small/base/large (+ overrides) to a BertConfig as the original does.
-
-  Overrides are applied before and after deriving heads and intermediate size, so an override of
-  hidden_size changes the derived values while an explicit num_attention_heads still wins.
-  """
-  overrides = dict(model_hparam_overrides or {})
-  if model_size not in MODEL_SIZES:
-    raise ValueError(f"Unknown model_size '{model_size}' (expected one of {sorted(MODEL_SIZES)})")
-  hidden_size, num_layers = MODEL_SIZES[model_size]
-  values = {"vocab_size": vocab_size, "hidden_size": hidden_size, "num_hidden_layers": num_layers}
-  values.update(overrides)
-  values["num_attention_heads"] = max(1, values["hidden_size"] // 64)
-  values["intermediate_size"] = 4 * values["hidden_size"]
-  values.update(overrides)
-  return BertConfig.from_dict(values)
+  """Maps small/base/large (+ overrides) to a BertConfig as the original does (model/sizes.py)."""
+  return BertConfig.from_dict(
+      {"vocab_size": vocab_size, **sizes.encoder_sizes(model_size, model_hparam_overrides)})
 
 
-def get_generator_config(discriminator_config, hidden_fraction=0.25, layers_fraction=1.0):
-  """Generator sizing rule: hidden = round(H x fraction), heads = max(1, hidden // 64)."""
+def get_generator_config(discriminator_config, hidden_fraction=sizes.GENERATOR_HIDDEN_FRACTION,
+                         layers_fraction=sizes.GENERATOR_LAYERS_FRACTION):
+  """The discriminator's config with the generator's sizes (sizes.generator_sizes)."""
   config = BertConfig.from_dict(discriminator_config.to_dict())
-  config.hidden_size = int(round(discriminator_config.hidden_size * hidden_fraction))
-  config.num_hidden_layers = int(round(discriminator_config.num_hidden_layers * layers_fraction))
-  config.intermediate_size = 4 * config.hidden_size
-  config.num_attention_heads = max(1, config.hidden_size // 64)
+  for key, value in sizes.generator_sizes(discriminator_config.hidden_size,
+                                          discriminator_config.num_hidden_layers,
+                                          hidden_fraction, layers_fraction).items():
+    setattr(config, key, value)
   return config
 
 

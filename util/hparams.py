@@ -11,12 +11,10 @@ import json
 import logging
 import os
 
+from model import sizes
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARAMS_DIR = os.path.join(REPO_ROOT, "params")
-
-# Transformer sizes of the released models: model_size -> (hidden_size, num_hidden_layers).
-# Their widths and depths live in model/modeling.py (MODEL_SIZES there).
-MODEL_SIZES = ("small", "base", "large")
 
 _logger = logging.getLogger(__name__)
 
@@ -106,10 +104,14 @@ def load_hparams(value):
   return _parse_json_object(_read_text(path), f"hparams file '{path}'")
 
 
-def encoder_hparams(model_size, vocab_size, overrides=None):
-  """BertConfig fields for `model_size` (+ overrides), by the model's own sizing rule."""
+def encoder_hparams(model_size, vocab_size, overrides=None, debug=False):
+  """Every BertConfig field of the encoder that a config describes: the sizes of `model_size`
+  (model/sizes.py) with `overrides`, or with debug the original's tiny debug model."""
   from model import modeling  # pylint: disable=import-outside-toplevel (keeps parsing TF-free)
-  return modeling.get_bert_config(model_size, vocab_size, overrides).to_dict()
+  fields = modeling.get_bert_config(model_size, vocab_size, overrides).to_dict()
+  if debug:
+    fields.update(sizes.DEBUG_ENCODER)
+  return fields
 
 
 def _type_name(value):
