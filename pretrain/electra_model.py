@@ -25,17 +25,14 @@ from model import tokenization
 from pretrain import metrics as metrics_lib
 from pretrain import pretrain_data
 from pretrain import pretrain_helpers
+from util import strategy as strategy_lib
 
 SPECIAL_TOKENS = ("[MASK]", "[CLS]", "[SEP]")
-COMPUTE_DTYPES = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
 
 
 def discriminator_config(config):
   """The discriminator's BertConfig: model_size defaults + overrides (+ the debug model)."""
-  if hasattr(config, "encoder_hparams"):
-    return modeling.BertConfig.from_dict(config.encoder_hparams())
-  return modeling.get_bert_config(config.model_size, config.vocab_size,
-                                  config.model_hparam_overrides)
+  return modeling.BertConfig.from_dict(config.encoder_hparams())
 
 
 def generator_config(config, disc_config):
@@ -67,7 +64,7 @@ class PretrainingModel(tf.Module):
         self.disc_config, self.gen_config, embedding_size=config.embedding_size,
         untied_generator_embeddings=config.untied_generator_embeddings,
         untied_generator=config.untied_generator, electra_objective=config.electra_objective,
-        compute_dtype=COMPUTE_DTYPES[config.mixed_precision])
+        compute_dtype=strategy_lib.set_precision(config.mixed_precision))
     if self.networks.generator is self.networks.discriminator:
       self.gen_config = self.disc_config  # Tied or MLM-only: one full-size encoder.
     self.special_ids = special_ids or load_special_ids(config.vocab_file, config.vocab_size)
@@ -192,10 +189,9 @@ class PretrainingModel(tf.Module):
     preds = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return {"logits": logits, "losses": losses, "loss": loss, "preds": preds}
 
-  def _fake_data(self, masked, mlm_logits, rng=None):
+  def _fake_data(self, masked, mlm_logits, rng):
     """Sampled ids written into the unmasked text; is_fake = replaced by a different token."""
     config = self.config
-    rng = rng if rng is not None else self.rng
     original = pretrain_helpers.unmask(masked)
     disallow = None
     if config.disallow_correct:

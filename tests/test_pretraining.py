@@ -258,7 +258,7 @@ def test_is_fake_labels_count_correct_samples_as_original(tmp_path):
   # Slot 0 samples its original token, slots 1 and 2 other tokens; slot 3 is unused.
   target = [10, 40, 41, 42]
   logits = 100.0 * tf.one_hot([target], VOCAB_SIZE)
-  fake = model._fake_data(masked, logits)  # pylint: disable=protected-access
+  fake = model._fake_data(masked, logits, model.rng)  # pylint: disable=protected-access
   assert fake["sampled_ids"].numpy().tolist() == [target]
   assert fake["fake_ids"].numpy().tolist() == [[CLS, 10, 41, 40, 13, SEP]]
   assert fake["is_fake"].numpy().tolist() == [[0, 0, 1, 1, 0, 0]]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import configure_pretraining
 from model import optimization
 from util import checkpoint as checkpoint_lib
 from util import strategy as strategy_lib
@@ -219,13 +220,17 @@ def test_evaluate_restores_the_latest_checkpoint(tmp_path):
   assert fresh.global_step == 5
 
 
+def run_config(strategy):
+  """A real run config choosing `strategy` (set directly: "bogus" must reach get_strategy)."""
+  config = configure_pretraining.PretrainingConfig("MODEL_NAME", "DATA_DIR")
+  config.strategy = strategy
+  return config
+
+
 def test_get_strategy_and_precision(monkeypatch):
-  class Config:
-    strategy = "auto"
-  assert isinstance(training.get_strategy(Config()), tf.distribute.OneDeviceStrategy)
-  Config.strategy = "bogus"
+  assert isinstance(training.get_strategy(run_config("auto")), tf.distribute.OneDeviceStrategy)
   with pytest.raises(ValueError, match="bogus"):
-    training.get_strategy(Config())
+    training.get_strategy(run_config("bogus"))
   monkeypatch.setenv("TF_CONFIG", json.dumps(
       {"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]}, "task": {"type": "chief"}}))
   assert strategy_lib.num_workers_in_tf_config() == 3
@@ -339,7 +344,7 @@ def test_two_workers_train_identical_variables(tmp_path):
 
 def worker_train(args):
   """Trains with the strategy that get_strategy picks (TF_CONFIG -> multi-worker)."""
-  strategy = training.get_strategy(type("Config", (), {"strategy": "auto"})())
+  strategy = training.get_strategy(run_config("auto"))
   trainer = make_trainer(strategy, args["model_dir"],
                          input_fn=train_input_fn(sleep_secs=args.get("sleep_secs", 0.0)),
                          save_checkpoints_steps=args["save_every"], log_every_steps=1)
@@ -352,7 +357,7 @@ def worker_mirrored_vs_one_device(args):
   cpu = tf.config.list_physical_devices("CPU")[0]
   tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
   results = {}
-  mirrored = training.get_strategy(type("Config", (), {"strategy": "mirrored"})())
+  mirrored = training.get_strategy(run_config("mirrored"))
   # float16 loss scaling by powers of two is exact, so it must not change the result either.
   runs = [("one_device", one_device(), {}), ("mirrored", mirrored, {"jit_compile": True}),
           ("mirrored_float16", mirrored, {"mixed_precision": "float16"})]

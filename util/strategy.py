@@ -12,23 +12,19 @@ import random
 import numpy as np
 import tensorflow as tf
 
+from util import device_options
 from util import utils
-
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
-PRECISIONS = {"float32": tf.float32, "bfloat16": tf.bfloat16, "float16": tf.float16}
 
 
 def get_strategy(config):
-  """The tf.distribute strategy for `config` (any object with the attributes below).
+  """The tf.distribute strategy for `config` (a run config, util/hparams.Config).
 
   `config.strategy` ("auto" or None by default) may force one of "one_device", "mirrored",
   "multi_worker" or "tpu". "auto" picks, in order: TPU if `use_tpu`; MultiWorkerMirrored if
   TF_CONFIG names several workers; Mirrored over several GPUs; else OneDevice (GPU 0 or CPU).
-  TPU settings: `tpu_name`, `tpu_zone`, `gcp_project`.
+  TPU settings: `tpu_name`, `tpu_zone`, `gcp_project`, `tpu_job_name`.
   """
-  name = getattr(config, "strategy", None) or "auto"
-  if name not in STRATEGIES:
-    raise ValueError(f"Unknown strategy '{name}' (expected one of {STRATEGIES})")
+  name = device_options.strategy_name(config.strategy)
   if name == "auto":
     name = _auto_strategy_name(config)
   strategy = _STRATEGY_BUILDERS[name](config)
@@ -38,7 +34,7 @@ def get_strategy(config):
 
 
 def _auto_strategy_name(config):
-  if getattr(config, "use_tpu", False):
+  if config.use_tpu:
     return "tpu"
   if num_workers_in_tf_config() > 1:
     return "multi_worker"
@@ -74,9 +70,8 @@ def _multi_worker(config):
 
 def _tpu(config):
   resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
-      tpu=getattr(config, "tpu_name", None), zone=getattr(config, "tpu_zone", None),
-      project=getattr(config, "gcp_project", None),
-      job_name=getattr(config, "tpu_job_name", None) or "worker")
+      tpu=config.tpu_name, zone=config.tpu_zone, project=config.gcp_project,
+      job_name=config.tpu_job_name or "worker")
   tf.config.experimental_connect_to_cluster(resolver)
   tf.tpu.experimental.initialize_tpu_system(resolver)
   return tf.distribute.TPUStrategy(resolver)
@@ -111,11 +106,8 @@ def set_precision(mixed_precision):
   Variables stay float32 either way (model/modeling.py casts at use); float16 additionally needs
   loss scaling, which the Trainer turns on for it.
   """
-  name = mixed_precision or "float32"
-  if name not in PRECISIONS:
-    raise ValueError(f"Unknown mixed_precision '{mixed_precision}' "
-                     f"(expected one of {sorted(PRECISIONS)})")
-  dtype = PRECISIONS[name]
+  name = device_options.precision_name(mixed_precision)
+  dtype = tf.as_dtype(name)
   if dtype != tf.float32:
     utils.log(f"Mixed precision: computing in {name}, variables in float32")
   return dtype

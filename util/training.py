@@ -38,8 +38,9 @@ import tensorflow as tf
 
 from model import fused_ops
 from util import checkpoint as checkpoint_lib
+from util import device_options
 from util import utils
-from util.strategy import PRECISIONS, is_chief
+from util.strategy import is_chief
 from util.strategy import get_strategy, set_precision, set_seed  # noqa: F401 (re-exported)
 
 
@@ -114,8 +115,7 @@ class Trainer:
     self.save_checkpoints_steps = max(1, int(save_checkpoints_steps))
     self.log_every_steps = max(1, int(log_every_steps))
     self.init_checkpoint = init_checkpoint
-    if (mixed_precision or "float32") not in PRECISIONS:
-      raise ValueError(f"Unknown mixed_precision '{mixed_precision}'")
+    device_options.precision_name(mixed_precision)  # Refuses unknown names.
     self._trainable = _as_named(model.trainable_variables)
     with strategy.scope():
       if optimizer.iterations is None:
