@@ -11,6 +11,7 @@ _REGISTRY = {
     "xnli": ("finetune.classification.tasks", "XNLI"),
     "cmrc2018": ("finetune.qa.tasks", "CMRC2018"),
     "drcd": ("finetune.qa.tasks", "DRCD"),
+    "peoples_daily_ner": ("finetune.tagging.tasks", "PeoplesDailyNER"),
 }
 
 KNOWN_TASKS = tuple(sorted(_REGISTRY))
