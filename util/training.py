@@ -30,60 +30,34 @@ Trainer API:
     for batch in trainer.predict(test_input_fn): ...           # {name: np.ndarray} per batch
 """
 
-import contextlib
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from model import fused_ops
 from util import checkpoint as checkpoint_lib
-from util import device_options
+from util import step_runner
 from util import utils
-from util.strategy import is_chief
-from util.strategy import get_strategy, set_precision, set_seed  # noqa: F401 (re-exported)
+# Re-exported: the scripts reach the strategy and the step runner's pieces through this module.
+from util.step_runner import DynamicLossScale  # noqa: F401
+from util.strategy import get_strategy, is_chief, set_precision, set_seed  # noqa: F401
 
 
 class NonFiniteLossError(FloatingPointError):
   """Training diverged: the loss (or, without loss scaling, a gradient) became NaN or Inf."""
 
 
-class DynamicLossScale(tf.Module):
-  """Loss scaling for float16: halve the scale on overflow (and skip that step), double it
-  after `growth_steps` finite steps in a row. Its variables are checkpointed with the model's."""
-
-  def __init__(self, initial_scale=2.0 ** 15, growth_steps=2000):
-    super().__init__(name=None)
-    self.growth_steps = growth_steps
-    self.scale = tf.Variable(initial_scale, dtype=tf.float32, trainable=False,
-                             name="loss_scale/current_loss_scale")
-    self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                  name="loss_scale/good_steps")
-
-  def named_variables(self):
-    return {"loss_scale/current_loss_scale": self.scale, "loss_scale/good_steps": self.good_steps}
-
-  def can_decrease(self):
-    return self.scale > 1.0
-
-  def update(self, grads_finite):
-    """Called in cross-replica context; every replica saw the same all-reduced gradients."""
-    good_steps = tf.where(grads_finite, self.good_steps + 1, tf.zeros_like(self.good_steps))
-    grow = good_steps >= self.growth_steps
-    grown = tf.where(tf.math.is_finite(self.scale * 2.0), self.scale * 2.0, self.scale)
-    scale = tf.where(grads_finite, tf.where(grow, grown, self.scale),
-                     tf.maximum(self.scale / 2.0, 1.0))
-    self.scale.assign(scale)
-    self.good_steps.assign(tf.where(grow, tf.zeros_like(good_steps), good_steps))
-
-
 class Trainer:
-  """Trains, checkpoints, evaluates and predicts one model under one strategy.
+  """The controller: trains, checkpoints, evaluates and predicts one model under one strategy.
+
+  Its util/step_runner.StepRunner builds and runs the distributed steps; the Trainer owns the
+  loop around them: restoring and saving checkpoints (util/checkpoint.py) on schedule, the
+  progress lines and ETA, TensorBoard summaries and the after_save hook.
 
   Args:
     strategy: the tf.distribute strategy the model and optimizer were created under.
     model: see the model protocol in the module docstring.
-    optimizer: `model/optimization.AdamWeightDecay` (or anything with its interface); built here
+    optimizer: `model/optimization.AdamWeightDecay` (or anything with its interface); built
       under the strategy's scope if `optimizer.iterations` is still None.
     input_fn: training input function, `input_fn(input_context) -> tf.data.Dataset`.
     model_dir: checkpoints (`model.ckpt-<step>`) and TensorBoard summaries go here.
@@ -97,10 +71,6 @@ class Trainer:
       1.85 s vs 0.93 s, and XLA's CPU dots have no bfloat16 speed-up (about 230 vs 470
       GFLOP/s); see bench/README.md. "always" compiles it everywhere; False never does.
     mixed_precision: "float16" turns on dynamic loss scaling; other values need nothing here.
-
-  With one replica, the optimizer update (global-norm clipping and AdamW over every variable)
-  is one XLA-compiled function as well: element-wise work that TensorFlow would otherwise run as
-  some ten kernels per variable.
   """
 
   def __init__(self, strategy, model, optimizer, input_fn, model_dir, *, steps_per_loop=1,
@@ -115,31 +85,26 @@ class Trainer:
     self.save_checkpoints_steps = max(1, int(save_checkpoints_steps))
     self.log_every_steps = max(1, int(log_every_steps))
     self.init_checkpoint = init_checkpoint
-    device_options.precision_name(mixed_precision)  # Refuses unknown names.
-    self._trainable = _as_named(model.trainable_variables)
-    with strategy.scope():
-      if optimizer.iterations is None:
-        optimizer.build(self._trainable)
-      self._loss_scale = (DynamicLossScale(initial_loss_scale)
-                          if mixed_precision == "float16" else None)
+    self._steps = step_runner.StepRunner(strategy, model, optimizer, jit_compile=jit_compile,
+                                         mixed_precision=mixed_precision,
+                                         initial_loss_scale=initial_loss_scale)
+    self._loss_scale = self._steps.loss_scale
     self._is_chief = is_chief(strategy)
-    self._single_cpu_replica = _is_single_cpu_replica(strategy)
     self._manager = checkpoint_lib.CheckpointManager(model_dir, keep_checkpoint_max)
     self._writer = (tf.summary.create_file_writer(model_dir) if self._is_chief
                     else tf.summary.create_noop_writer())
     # input_fn may be None for a Trainer that only evaluates or predicts.
-    self._train_dataset = self._distribute(input_fn) if input_fn is not None else None
+    self._train_dataset = self._steps.distribute(input_fn) if input_fn is not None else None
     self._train_iterator = None
-    self.jit_forward_backward = _compile_whole_step(jit_compile, strategy)
-    self._forward_backward = tf.function(self._forward_backward_fn,
-                                         jit_compile=self.jit_forward_backward)
-    # Compiling the update needs every variable on one device: one replica, one worker.
-    self.jit_update = strategy.num_replicas_in_sync == 1
-    self._update = tf.function(self._update_fn, jit_compile=self.jit_update)
-    self._all_finite = tf.function(_all_finite_fn, jit_compile=True)
-    self._train_loop = tf.function(self._train_loop_fn)
-    self._gather_steps = {}
     self._initialized = False
+
+  @property
+  def jit_forward_backward(self):
+    return self._steps.jit_forward_backward
+
+  @property
+  def jit_update(self):
+    return self._steps.jit_update
 
   # --------------------------------------------------------------------------------------------
   # Variables and checkpoints.
@@ -150,15 +115,7 @@ class Trainer:
 
   def checkpoint_variables(self):
     """{name: variable} of everything a resumable checkpoint holds."""
-    named = dict(_as_named(self.model.all_variables()))
-    extra = dict(self.optimizer.slot_variables())
-    if self._loss_scale is not None:
-      extra.update(self._loss_scale.named_variables())
-    for name, variable in extra.items():
-      if name in named and named[name] is not variable:
-        raise ValueError(f"Two different variables are named '{name}'")
-      named[name] = variable
-    return named
+    return self._steps.variables()
 
   def restore_or_initialize(self):
     """Resumes from model_dir's newest loadable checkpoint, else initialises from
@@ -183,7 +140,7 @@ class Trainer:
             f"files away to start afresh")
       elif self.init_checkpoint:
         checkpoint_lib.init_from_checkpoint(self.init_checkpoint,
-                                            _as_named(self.model.all_variables()))
+                                            step_runner.as_named(self.model.all_variables()))
       self._initialized = True
     return self.global_step
 
@@ -202,7 +159,7 @@ class Trainer:
 
   def _restore(self, prefix):
     required = self.checkpoint_variables()
-    optional = self._loss_scale.named_variables() if self._loss_scale else {}
+    optional = self._steps.loss_scale_variables()
     for name in optional:
       required.pop(name)
     checkpoint_lib.restore(prefix, required)
@@ -236,11 +193,7 @@ class Trainer:
     Returns the metrics averaged over the last logging window plus `global_step`. Raises
     NonFiniteLossError, without saving, if the loss becomes NaN or Inf.
     """
-    if self._train_dataset is None:
-      raise ValueError("This Trainer was built without a training input_fn")
-    step = self.restore_or_initialize()
-    if self._train_iterator is None:
-      self._train_iterator = iter(self._train_dataset)
+    step = self._start_training()
     progress = _Progress(step, num_steps, getattr(self.model, "LOSS_LABEL", "loss"))
     metrics, previous_step = {}, step
     while step < num_steps:
@@ -262,12 +215,17 @@ class Trainer:
   def run_steps(self, num_steps):
     """Runs `num_steps` training steps in one loop call, without logging or checkpoints (for
     benchmarks and warm-up); returns the loop's summed outputs as NumPy values."""
+    self._start_training()
+    return self._run_loop(num_steps)
+
+  def _start_training(self):
+    """Restores (once) and opens the training data's iterator (once); returns the step."""
     if self._train_dataset is None:
       raise ValueError("This Trainer was built without a training input_fn")
-    self.restore_or_initialize()
+    step = self.restore_or_initialize()
     if self._train_iterator is None:
       self._train_iterator = iter(self._train_dataset)
-    return self._run_loop(num_steps)
+    return step
 
   def _chunk_size(self, step, num_steps):
     """Steps in the next loop call: stops at num_steps, checkpoint and logging boundaries (so
@@ -280,8 +238,7 @@ class Trainer:
     return os.path.join(self.model_dir, f"{checkpoint_lib.CHECKPOINT_BASENAME}-{step}")
 
   def _run_loop(self, num_steps):
-    outputs = self._train_loop(self._train_iterator, tf.constant(num_steps, tf.int32))
-    outputs = tf.nest.map_structure(lambda t: t.numpy(), outputs)
+    outputs = self._steps.train(self._train_iterator, num_steps)
     if not outputs["ok"]:
       self._raise_diverged(outputs)
     return outputs
@@ -299,90 +256,6 @@ class Trainer:
         f"Training diverged at step {bad_step}: {what}. Stopped without applying that update "
         f"or writing a checkpoint; {kept}. Lower the learning rate or check the input data "
         f"before resuming.")
-
-  def _train_loop_fn(self, iterator, num_steps):
-    """`num_steps` steps in one tf.function call; stops early at the first diverged step.
-
-    The first step runs before the loop so the loop's accumulators get their structure (the
-    metric names) from it; both call sites share one traced forward/backward function.
-    """
-    totals = self._train_step(next(iterator))
-    for _ in tf.range(num_steps - 1):
-      if not totals["ok"]:
-        break
-      totals = _accumulate(totals, self._train_step(next(iterator)))
-    return totals
-
-  def _train_step(self, features):
-    """One step in cross-replica context: gradients, then the update if everything is finite."""
-    strategy = self.strategy
-    grads, loss, metrics, examples, grads_finite = strategy.run(
-        self._replica_gradients, args=(features,))
-    mean = tf.distribute.ReduceOp.MEAN
-    loss = strategy.reduce(mean, loss, axis=None)
-    metrics = {name: strategy.reduce(mean, value, axis=None) for name, value in metrics.items()}
-    examples = strategy.reduce(tf.distribute.ReduceOp.SUM, examples, axis=None)
-    # All-reduced gradients are the same on every replica, so any replica's flag will do.
-    grads_finite = strategy.experimental_local_results(grads_finite)[0]
-    loss_finite = tf.math.is_finite(loss)
-    # tf.cond in cross-replica context: the optimizer's merge_call may not sit inside a cond
-    # built in replica context.
-    tf.cond(grads_finite & loss_finite,
-            lambda: self._apply(grads), lambda: tf.constant(False))
-    if self._loss_scale is not None:
-      ok = loss_finite & (grads_finite | self._loss_scale.can_decrease())
-      self._loss_scale.update(grads_finite)
-    else:
-      ok = loss_finite & grads_finite
-    return {"loss": loss, "metrics": metrics, "steps": tf.constant(1, tf.int64),
-            "examples": tf.cast(examples, tf.int64), "ok": ok, "last_loss": loss,
-            "skipped": tf.cast(tf.logical_not(grads_finite), tf.int64)}
-
-  def _apply(self, grads):
-    self._update(grads)
-    return tf.constant(True)
-
-  def _update_fn(self, grads):
-    def apply_on_replica(replica_grads):
-      self.optimizer.apply_gradients(
-          [(replica_grads[name], self._trainable[name]) for name in sorted(replica_grads)])
-    self.strategy.run(apply_on_replica, args=(grads,))
-    return tf.constant(True)
-
-  def _replica_gradients(self, features):
-    """Per replica: loss, metrics and the MEAN of the gradients over all replicas."""
-    # This replica's copy, as a tensor: the XLA-compiled function needs no distributed variable.
-    scale = (tf.convert_to_tensor(self._loss_scale.scale) if self._loss_scale is not None
-             else None)
-    loss, metrics, grads = self._forward_backward(features, scale)
-    names = sorted(grads)
-    reduced = tf.distribute.get_replica_context().all_reduce(
-        tf.distribute.ReduceOp.MEAN, [grads[name] for name in names])
-    if scale is not None:
-      reduced = [g / scale for g in reduced]
-    finite = self._all_finite(reduced)
-    examples = tf.shape(tf.nest.flatten(features)[0])[0]
-    metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
-    return dict(zip(names, reduced)), loss, metrics, examples, finite
-
-  def _forward_backward_fn(self, features, loss_scale):
-    """Loss, metrics and local gradients {name: dense tensor}; XLA-compiled with jit_compile."""
-    # A step that XLA compiles as a whole takes the model's fused pieces as plain ops.
-    def inline():
-      return (fused_ops.inline_fused_ops() if self.jit_forward_backward
-              else contextlib.nullcontext())
-    with inline(), tf.GradientTape() as tape:
-      loss, metrics = self.model.loss(features, training=True)
-      loss = tf.cast(loss, tf.float32)
-      scaled_loss = loss * loss_scale if loss_scale is not None else loss
-    with inline():
-      grads = tape.gradient(scaled_loss, self._trainable)
-    unused = sorted(name for name, grad in grads.items() if grad is None)
-    if unused:  # Logged while tracing, i.e. once.
-      utils.log(f"No gradient for {len(unused)} trainable variables: {', '.join(unused[:10])}")
-    # Embedding gradients arrive as IndexedSlices; the update densifies them anyway.
-    return loss, metrics, {name: tf.convert_to_tensor(grad)
-                           for name, grad in grads.items() if grad is not None}
 
   def _log(self, progress, step):
     metrics, line = progress.report(step)
@@ -422,101 +295,7 @@ class Trainer:
 
   def _gathered_batches(self, input_fn, fn, num_steps):
     self.restore_or_initialize()
-    dataset = self._distribute(input_fn)
-    gather_step = self._gather_step(fn)
-    for index, features in enumerate(dataset):
-      if num_steps is not None and index >= num_steps:
-        break
-      yield tf.nest.map_structure(lambda t: t.numpy(), gather_step(features))
-
-  def _distribute(self, input_fn):
-    """The dataset of `input_fn`, distributed over the strategy's replicas.
-
-    With a single replica on a CPU, where the input pipeline and the step share the cores, the
-    plain tf.data dataset is used instead, without autotuning. Both the distributed iterator's
-    per-batch work and the autotuner's background thread compete with the step for the cores
-    (an ELECTRA-small prediction step on 2 cores: 0.28 -> 0.22 s), and deleting an autotuned
-    iterator waits for that thread's next wake-up (up to 3 s at the end of a prediction pass).
-    """
-    if not self._single_cpu_replica:
-      return self.strategy.distribute_datasets_from_function(input_fn)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return input_fn(tf.distribute.InputContext()).with_options(options)
-
-  def _gather_step(self, fn):
-    """A tf.function running `fn` on every replica and gathering the outputs along axis 0."""
-    key = getattr(fn, "__name__", id(fn))
-    if key not in self._gather_steps:
-      def replica_fn(features):
-        return tf.nest.map_structure(lambda t: t[tf.newaxis] if t.shape.rank == 0 else t,
-                                     fn(features))
-
-      def step(features):
-        outputs = self.strategy.run(replica_fn, args=(features,))
-        return tf.nest.map_structure(lambda t: self.strategy.gather(t, axis=0), outputs)
-      # The last batch is usually smaller: generalise its shape instead of retracing again.
-      self._gather_steps[key] = tf.function(step, reduce_retracing=True)
-    return self._gather_steps[key]
-
-
-def _compile_whole_step(jit_compile, strategy):
-  """Whether to XLA-compile the forward and backward pass as a whole (see Trainer's jit_compile).
-  """
-  if jit_compile not in (True, False, "auto", "always", "never"):
-    raise ValueError(f"jit_compile must be 'auto', 'always', 'never', True or False, not "
-                     f"{jit_compile!r}")
-  if jit_compile == "always":
-    return True
-  if not jit_compile or jit_compile == "never":
-    return False
-  on_cpu = _on_cpu(strategy)
-  if on_cpu:
-    utils.log("jit_compile: the forward/backward pass runs on oneDNN with the model's XLA-fused "
-              "element-wise pieces (faster than a whole-step XLA compile on CPU)")
-  return not on_cpu
-
-
-def _on_cpu(strategy):
-  """Whether every replica of `strategy` runs on a CPU."""
-  try:
-    devices = strategy.extended.worker_devices
-  except RuntimeError:  # The default strategy: ops go to the first GPU if there is one.
-    devices = [device.name for device in tf.config.list_logical_devices()[-1:]]
-  return all(tf.DeviceSpec.from_string(device).device_type == "CPU" for device in devices)
-
-
-def _is_single_cpu_replica(strategy):
-  """One replica, one worker, on a CPU."""
-  return strategy.num_replicas_in_sync == 1 and _on_cpu(strategy)
-
-
-def _all_finite_fn(tensors):
-  """True if no element of `tensors` is NaN or infinite: one fused pass over the gradients."""
-  return tf.reduce_all([tf.reduce_all(tf.math.is_finite(t)) for t in tensors])
-
-
-def _accumulate(totals, step):
-  """Sums of one loop call's step outputs; `last_loss` and `ok` describe the newest step."""
-  return {"loss": totals["loss"] + step["loss"],
-          "metrics": {name: totals["metrics"][name] + value
-                      for name, value in step["metrics"].items()},
-          "steps": totals["steps"] + 1, "examples": totals["examples"] + step["examples"],
-          "ok": step["ok"], "last_loss": step["last_loss"],
-          "skipped": totals["skipped"] + step["skipped"]}
-
-
-def _as_named(variables):
-  """A {name: variable} dict; a list of variables is keyed by their TF1 names."""
-  if isinstance(variables, dict):
-    return variables
-  named = {}
-  for variable in variables:
-    name = variable.name[:-2] if variable.name.endswith(":0") else variable.name
-    if name in named:
-      raise ValueError(f"Two variables are named '{name}'; the model must return a dict")
-    named[name] = variable
-  return named
+    yield from self._steps.gathered_batches(input_fn, fn, num_steps)
 
 
 class _Progress:
