@@ -1,264 +1,175 @@
-"""Hugging Face transformers folders from our TF1-named ELECTRA checkpoints, without PyTorch.
+"""Exports a model to Hugging Face transformers folders (for PyTorch; no torch needed here).
 
-export_model.py --hf-output OUT uses this module. For a pre-trained model it writes
-`OUT/discriminator/` (ElectraForPreTraining) and `OUT/generator/` (ElectraForMaskedLM); for a
-fine-tuned model directory, OUT itself is an `ElectraModel` folder (the encoder only: the task
-heads have no exact transformers class). Each folder holds:
+Pre-trained model -> discriminator and generator folders:
 
-  config.json              ElectraConfig (HF field names)
-  model.safetensors        float32 weights, HF parameter names, written from NumPy
-  vocab.txt                the WordPiece vocabulary
-  tokenizer_config.json    ElectraTokenizer with the project tokenizer's settings
-  special_tokens_map.json
+    python export_hf.py --pretrained-dir DATA/models/NAME --hf-output /tmp/NAME_hf
 
-Name mapping (the old transformers TF->PT converter's rules): a TF Dense `<scope>/kernel`
-[in, out] is the nn.Linear `<name>.weight` [out, in] (transposed), `<scope>/bias` its `.bias`;
-LayerNorm gamma/beta are `.weight`/`.bias`; embedding tables keep their layout. The generator
-shares `electra/embeddings` by default: in HF its embeddings are its own copy, so the shared
-tables are written into both folders. The MLM output layer `generator_lm_head.weight` is tied to
-the generator's word embeddings (tie_word_embeddings, as in our GeneratorHead), so, as
-`save_pretrained` does, only its bias (`generator_predictions/output_bias`) is written.
+  writes /tmp/NAME_hf/discriminator (ElectraForPreTraining) and /tmp/NAME_hf/generator
+  (ElectraForMaskedLM), each with config.json, model.safetensors (written from NumPy, no
+  torch), vocab.txt, tokenizer_config.json and special_tokens_map.json, from the newest
+  checkpoint (see model/hf_mapping.py for the name mapping and its checks):
 
-Every HF parameter the architecture has must come from exactly one checkpoint variable with the
-expected shape, and every checkpoint variable must be used (optimizer slots and `global_step`
-excepted; for a fine-tuned model, the `task_specific/` heads are listed as not exported):
-anything else is an ExportError.
+    ElectraForPreTraining.from_pretrained("/tmp/NAME_hf/discriminator")
+    ElectraForMaskedLM.from_pretrained("/tmp/NAME_hf/generator")
+    AutoTokenizer.from_pretrained("/tmp/NAME_hf/discriminator")
 
-This module needs NumPy and, to write the weights, the `safetensors` package; it never imports
-TensorFlow or PyTorch (the caller passes a function that reads one checkpoint variable).
+  The vocabulary is the directory's vocab.txt or DATA/vocab.txt two levels up (--vocab-file to
+  choose), lower-casing from pretrain_config.json. Sizes come from discriminator_config.json,
+  generator_config.json and pretrain_config.json written by run_pretraining.py (without them:
+  --model-size / --vocab-size / --embedding-size, the embedding size and vocabulary size
+  defaulting to the checkpoint's) and are checked against the checkpoint's variable shapes. The
+  generator config carries the discriminator's embedding_size: with tied embeddings (the
+  default) the generator reads the shared E-wide embeddings through its own embeddings_project.
+  Without --hf-output only the two configs are written, as hf_discriminator_config.json and
+  hf_generator_config.json (to --output, default the pre-trained directory).
+
+Fine-tuned model -> the encoder as a transformers ElectraModel folder:
+
+    python export_hf.py --model-dir .../finetuning_models/chnsenticorp_model_1 \\
+        --hf-output /tmp/chnsenticorp_encoder_hf
+
+  Only the encoder (electra/...): this project's task heads (classification, QA with the
+  joint/answerable variants) have no exact transformers class, so they are not mapped; the
+  output lists them. ElectraModel.from_pretrained(DIR) gives the fine-tuned hidden states.
+
+export_model.py (the SavedModel export) forwards --pretrained-dir and --hf-output here.
 """
 
-import collections
-import json
+import argparse
 import os
+import shlex
+import sys
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
-SPECIAL_TOKENS_FILE = "special_tokens_map.json"
-SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
-                  "cls_token": "[CLS]", "mask_token": "[MASK]"}
-PRETRAINED_ARCHITECTURES = {"discriminator": "ElectraForPreTraining",
-                            "generator": "ElectraForMaskedLM"}
-ENCODER_ARCHITECTURE = "ElectraModel"
-# What the PyTorch side needs (no TensorFlow there).
-INSTALL_HINT = "pip install torch transformers safetensors"
-# Checkpoint variables that are not model weights.
-OPTIMIZER_SUFFIXES = ("/adam_m", "/adam_v")
-NON_MODEL_VARIABLES = ("global_step",)
-TASK_HEAD_SCOPE = "task_specific/"
+from model import hf_export
+from model import hf_mapping
+from model import sizes as model_sizes
+from util import cli
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
+
+PROGRAM = "export_hf.py"
 
 
-class ExportError(ValueError):
-  """A mistake the user can fix; the message is one line."""
+def add_hf_arguments(parser, source):
+  """The Hugging Face export's flags; `source` is the group of the mutually exclusive model
+  directories (export_model.py adds them to its own parser and forwards them)."""
+  source.add_argument("--pretrained-dir", help="A pre-training checkpoint directory (e.g. "
+                      "DATA/models/NAME written by run_pretraining.py).")
+  parser.add_argument("--hf-output", help="Write Hugging Face transformers folders here "
+                      "(safetensors weights, config, tokenizer files): discriminator/ and "
+                      "generator/ for --pretrained-dir, an ElectraModel folder of the encoder "
+                      "for --model-dir.")
+  parser.add_argument("--vocab-file", help="With --pretrained-dir --hf-output: the vocabulary "
+                      "(default: vocab.txt in the directory or two levels up).")
+  sizes = parser.add_argument_group("--pretrained-dir sizes (override the directory's JSONs)")
+  sizes.add_argument("--model-size", choices=model_sizes.NAMES)
+  sizes.add_argument("--embedding-size", type=int)
+  sizes.add_argument("--vocab-size", type=int)
+  sizes.add_argument("--generator-hidden-size", type=float,
+                     help="Generator width as a fraction of the discriminator's (default 0.25).")
+  sizes.add_argument("--generator-layers", type=float,
+                     help="Generator depth as a fraction of the discriminator's (default 1.0).")
 
 
-class Param(collections.namedtuple("Param", "tf_name transpose")):
-  """Where one HF parameter comes from: a checkpoint variable, transposed or not."""
+def parse_args(argv=None):
+  parser = argparse.ArgumentParser(
+      prog=PROGRAM,
+      description="Export a pre-training checkpoint directory to Hugging Face "
+      "ElectraForPreTraining / ElectraForMaskedLM folders (or only their configs), or the "
+      "encoder of a fine-tuned model directory to an ElectraModel folder.")
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--model-dir", help="A fine-tuned model directory written by "
+                      "run_finetuning.py (finetuning_config.json, vocab.txt, model.ckpt-N).")
+  add_hf_arguments(parser, source)
+  parser.add_argument("--output", help="With --pretrained-dir and no --hf-output: where the "
+                      "HF configs go (default: the pre-trained dir).")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="Replace an existing non-empty --hf-output directory.")
+  args = parser.parse_args(argv)
+  if args.model_dir and not args.hf_output:
+    parser.error("--model-dir needs --hf-output")
+  return args
 
 
-def is_model_variable(name):
-  return name not in NON_MODEL_VARIABLES and not name.endswith(OPTIMIZER_SUFFIXES)
+def log(message):
+  print(message, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------------------------
-# The mapping.
-
-def _linear(mapping, hf_name, tf_scope):
-  mapping[f"{hf_name}.weight"] = Param(f"{tf_scope}/kernel", True)
-  mapping[f"{hf_name}.bias"] = Param(f"{tf_scope}/bias", False)
+def size_flags(args):
+  return dict(model_size=args.model_size, embedding_size=args.embedding_size,
+              vocab_size=args.vocab_size, generator_hidden_size=args.generator_hidden_size,
+              generator_layers=args.generator_layers)
 
 
-def _layer_norm(mapping, hf_name, tf_scope):
-  mapping[f"{hf_name}.weight"] = Param(f"{tf_scope}/gamma", False)
-  mapping[f"{hf_name}.bias"] = Param(f"{tf_scope}/beta", False)
-
-
-def encoder_mapping(prefix, scope, embedding_scope, num_layers, has_projection):
-  """{HF name: Param} of one ElectraModel; `prefix` is "electra." inside the task models."""
-  mapping = collections.OrderedDict()
-  for table in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-    mapping[f"{prefix}embeddings.{table}.weight"] = Param(f"{embedding_scope}/{table}", False)
-  _layer_norm(mapping, f"{prefix}embeddings.LayerNorm", f"{embedding_scope}/LayerNorm")
-  if has_projection:
-    _linear(mapping, f"{prefix}embeddings_project", f"{scope}/embeddings_project")
-  for i in range(num_layers):
-    hf, tf_layer = f"{prefix}encoder.layer.{i}", f"{scope}/encoder/layer_{i}"
-    for part in ("query", "key", "value"):
-      _linear(mapping, f"{hf}.attention.self.{part}", f"{tf_layer}/attention/self/{part}")
-    _linear(mapping, f"{hf}.attention.output.dense", f"{tf_layer}/attention/output/dense")
-    _layer_norm(mapping, f"{hf}.attention.output.LayerNorm",
-                f"{tf_layer}/attention/output/LayerNorm")
-    _linear(mapping, f"{hf}.intermediate.dense", f"{tf_layer}/intermediate/dense")
-    _linear(mapping, f"{hf}.output.dense", f"{tf_layer}/output/dense")
-    _layer_norm(mapping, f"{hf}.output.LayerNorm", f"{tf_layer}/output/LayerNorm")
-  return mapping
-
-
-def discriminator_mapping(num_layers, has_projection):
-  """ElectraForPreTraining <- electra/... and discriminator_predictions/dense, dense_1."""
-  mapping = encoder_mapping("electra.", "electra", "electra/embeddings", num_layers,
-                            has_projection)
-  _linear(mapping, "discriminator_predictions.dense", "discriminator_predictions/dense")
-  _linear(mapping, "discriminator_predictions.dense_prediction",
-          "discriminator_predictions/dense_1")
-  return mapping
-
-
-def generator_mapping(scope, embedding_scope, num_layers, has_projection):
-  """ElectraForMaskedLM <- the generator tower (scope "generator", or "electra" when the
-  generator is the discriminator's encoder), its embeddings and generator_predictions/*."""
-  mapping = encoder_mapping("electra.", scope, embedding_scope, num_layers, has_projection)
-  _linear(mapping, "generator_predictions.dense", "generator_predictions/dense")
-  _layer_norm(mapping, "generator_predictions.LayerNorm", "generator_predictions/LayerNorm")
-  mapping["generator_lm_head.bias"] = Param("generator_predictions/output_bias", False)
-  return mapping
-
-
-def expected_hf_shapes(hf_config, architecture):
-  """{parameter name: shape} that transformers' `architecture` has for `hf_config` (a dict),
-  as its save_pretrained writes them (the tied generator_lm_head.weight left out); written
-  from modeling_electra.py independently of the TF mapping, which is checked against it."""
-  e, h = hf_config["embedding_size"], hf_config["hidden_size"]
-  inner, vocab = hf_config["intermediate_size"], hf_config["vocab_size"]
-  prefix = "" if architecture == ENCODER_ARCHITECTURE else "electra."
-  shapes = {
-      f"{prefix}embeddings.word_embeddings.weight": [vocab, e],
-      f"{prefix}embeddings.position_embeddings.weight": [hf_config["max_position_embeddings"], e],
-      f"{prefix}embeddings.token_type_embeddings.weight": [hf_config["type_vocab_size"], e],
-      f"{prefix}embeddings.LayerNorm.weight": [e],
-      f"{prefix}embeddings.LayerNorm.bias": [e],
-  }
-  if e != h:
-    shapes.update({f"{prefix}embeddings_project.weight": [h, e],
-                   f"{prefix}embeddings_project.bias": [h]})
-  for i in range(hf_config["num_hidden_layers"]):
-    layer = f"{prefix}encoder.layer.{i}"
-    for name, out_dim, in_dim in (("attention.self.query", h, h), ("attention.self.key", h, h),
-                                  ("attention.self.value", h, h),
-                                  ("attention.output.dense", h, h),
-                                  ("intermediate.dense", inner, h), ("output.dense", h, inner)):
-      shapes[f"{layer}.{name}.weight"] = [out_dim, in_dim]
-      shapes[f"{layer}.{name}.bias"] = [out_dim]
-    for name in ("attention.output.LayerNorm", "output.LayerNorm"):
-      shapes[f"{layer}.{name}.weight"] = [h]
-      shapes[f"{layer}.{name}.bias"] = [h]
-  if architecture == "ElectraForPreTraining":
-    shapes.update({"discriminator_predictions.dense.weight": [h, h],
-                   "discriminator_predictions.dense.bias": [h],
-                   "discriminator_predictions.dense_prediction.weight": [1, h],
-                   "discriminator_predictions.dense_prediction.bias": [1]})
-  elif architecture == "ElectraForMaskedLM":
-    shapes.update({"generator_predictions.dense.weight": [e, h],
-                   "generator_predictions.dense.bias": [e],
-                   "generator_predictions.LayerNorm.weight": [e],
-                   "generator_predictions.LayerNorm.bias": [e],
-                   "generator_lm_head.bias": [vocab]})
-  elif architecture != ENCODER_ARCHITECTURE:
-    raise ValueError(f"unknown architecture {architecture}")
-  return shapes
-
-
-def convert(mapping, read_variable, tf_shapes, hf_config, architecture):
-  """{HF name: float32 C-contiguous array}; ExportError unless the mapping gives exactly the
-  parameters `architecture` expects, each from an existing variable of the right shape."""
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  expected = expected_hf_shapes(hf_config, architecture)
-  problems = []
-  unmapped = sorted(set(expected) - set(mapping))
-  if unmapped:
-    problems.append(f"HF parameters left unmapped: {', '.join(unmapped[:5])}")
-  unknown = sorted(set(mapping) - set(expected))
-  if unknown:
-    problems.append(f"mapped names {architecture} does not have: {', '.join(unknown[:5])}")
-  missing = sorted(p.tf_name for p in mapping.values() if p.tf_name not in tf_shapes)
-  if missing:
-    problems.append(f"the checkpoint lacks {', '.join(missing[:5])}"
-                    f"{' ...' if len(missing) > 5 else ''}")
-  if problems:
-    raise ExportError(f"cannot map the checkpoint onto {architecture}: {'; '.join(problems)}")
-  tensors = collections.OrderedDict()
-  for hf_name, param in mapping.items():
-    shape = list(tf_shapes[param.tf_name])
-    if param.transpose:
-      shape = shape[::-1]
-    if shape != expected[hf_name]:
-      raise ExportError(f"{param.tf_name} {list(tf_shapes[param.tf_name])} does not fit "
-                        f"{architecture}'s {hf_name} {expected[hf_name]} (wrong sizes?)")
-    value = np.asarray(read_variable(param.tf_name), dtype=np.float32)
-    tensors[hf_name] = np.ascontiguousarray(value.T if param.transpose else value)
-  return tensors
-
-
-def check_all_used(mappings, tf_names, allowed_unused_prefix=None):
-  """ExportError if a model variable of the checkpoint is used by no mapping; returns the
-  unused ones under `allowed_unused_prefix` (task heads, reported as not exported)."""
-  used = {p.tf_name for mapping in mappings for p in mapping.values()}
-  unused = sorted(name for name in tf_names if is_model_variable(name) and name not in used)
-  allowed = [n for n in unused if allowed_unused_prefix and n.startswith(allowed_unused_prefix)]
-  left = [n for n in unused if n not in allowed]
-  if left:
-    raise ExportError(f"{len(left)} checkpoint variable(s) have no place in the HF models: "
-                      f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}")
-  return allowed
-
-
-# ----------------------------------------------------------------------------------------------
-# Writing.
-
-def tokenizer_config(do_lower_case, model_max_length):
-  """The project tokenizer (model/tokenization.py: BERT BasicTokenizer + WordPiece) as HF's
-  ElectraTokenizer settings: spaces around CJK ideographs, lower-casing with accent stripping
-  (strip_accents null follows do_lower_case, as ours strips accents only when lower-casing)."""
-  return dict(SPECIAL_TOKENS, tokenizer_class="ElectraTokenizer", do_lower_case=do_lower_case,
-              tokenize_chinese_chars=True, strip_accents=None, do_basic_tokenize=True,
-              model_max_length=model_max_length, clean_up_tokenization_spaces=True)
-
-
-def read_vocab(vocab_file):
-  """The tokens as model/tokenization.py's load_vocab reads them (lines split on "\\n" only,
-  stripped), so the written vocab.txt gives every token the id the project gives it."""
-  with open(vocab_file, "rb") as f:
-    lines = f.read().split(b"\n")
-  if lines and not lines[-1]:
-    lines.pop()
-  return [line.decode("utf-8", "ignore").strip() for line in lines]
-
-
-def _write_json(path, value):
-  with open(path, "w", encoding="utf-8") as f:
-    f.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def save_safetensors(tensors, path):
+def run_pretrained(args, program=PROGRAM):
+  """--pretrained-dir: the folders with --hf-output, else the configs; returns their paths."""
   try:
-    from safetensors.numpy import save_file  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    raise ExportError("writing model.safetensors needs the safetensors package: "
-                      "pip install safetensors") from None
-  # "format": "pt" is what transformers' save_pretrained writes and what from_pretrained reads.
-  save_file(dict(tensors), path, metadata={"format": "pt"})
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(path, 0o666 & ~umask)  # safetensors creates the file owner-only
+    if args.hf_output:
+      paths, prefix, notes = hf_export.export_pretrained(
+          args.pretrained_dir, args.hf_output, args.overwrite, args.vocab_file, **size_flags(args))
+    else:
+      paths, prefix, notes = hf_export.export_configs(args.pretrained_dir, args.output,
+                                                      **size_flags(args))
+  except hf_export.ExportError as e:
+    cli.fail(program, str(e))
+  for note in notes:
+    log(f"{program}: {note}")
+  if not args.hf_output:
+    for path in paths.values():
+      print(f"Wrote {path}" + (f" (sizes checked against {prefix})" if prefix else ""))
+    print(f"For PyTorch, write Hugging Face folders with the weights: {program} "
+          f"--pretrained-dir {shlex.quote(args.pretrained_dir)} --hf-output DIR")
+    return paths
+  print(f"Exported {prefix} to Hugging Face transformers folders:")
+  for role, path in paths.items():
+    print(f"  {role}: {path} ({hf_mapping.PRETRAINED_ARCHITECTURES[role]})")
+  print(f"Load them with PyTorch ({hf_mapping.INSTALL_HINT}; no TensorFlow needed):")
+  print(f"  from transformers import AutoTokenizer, ElectraForPreTraining, ElectraForMaskedLM\n"
+        f"  tokenizer = AutoTokenizer.from_pretrained({paths['discriminator']!r})\n"
+        f"  discriminator = ElectraForPreTraining.from_pretrained({paths['discriminator']!r})\n"
+        f"  generator = ElectraForMaskedLM.from_pretrained({paths['generator']!r})")
+  return paths
 
 
-def write_folder(directory, hf_config, tensors, vocab_file, do_lower_case):
-  """One from_pretrained-able folder: config, weights, vocabulary and tokenizer files."""
-  os.makedirs(directory, exist_ok=True)
-  vocab = read_vocab(vocab_file)
-  missing = [token for token in SPECIAL_TOKENS.values() if token not in vocab]
-  if missing:
-    raise ExportError(f"{vocab_file} lacks the special tokens {', '.join(missing)}")
-  if len(vocab) > hf_config["vocab_size"]:
-    raise ExportError(f"{vocab_file} has {len(vocab)} tokens, more than the model's vocab_size "
-                      f"{hf_config['vocab_size']} (wrong vocabulary?)")
-  hf_config = dict(hf_config, pad_token_id=vocab.index("[PAD]"))
-  _write_json(os.path.join(directory, CONFIG_FILE), hf_config)
-  save_safetensors(tensors, os.path.join(directory, WEIGHTS_FILE))
-  with open(os.path.join(directory, VOCAB_FILE), "w", encoding="utf-8") as f:
-    f.write("".join(token + "\n" for token in vocab))
-  _write_json(os.path.join(directory, TOKENIZER_CONFIG_FILE),
-              tokenizer_config(do_lower_case, hf_config["max_position_embeddings"]))
-  _write_json(os.path.join(directory, SPECIAL_TOKENS_FILE), SPECIAL_TOKENS)
+def export_finetuned_encoder(model_dir, hf_output, overwrite=False):
+  """The encoder of a fine-tuned model directory as an ElectraModel folder; returns (path,
+  checkpoint prefix, the task-head variables left out)."""
+  from finetune import finetuning_model  # pylint: disable=import-outside-toplevel
+  from finetune import inference  # pylint: disable=import-outside-toplevel
+  try:
+    config = inference.load_config(model_dir)
+    prefix = inference.latest_checkpoint(model_dir)
+  except inference.ModelDirError as e:
+    raise hf_export.ExportError(str(e)) from None
+  path, heads = hf_export.export_encoder(prefix, finetuning_model.bert_config_from(config),
+                                         config.vocab_file, config.do_lower_case, hf_output,
+                                         overwrite)
+  return path, prefix, heads
+
+
+def run_finetuned(args, program=PROGRAM):
+  """--model-dir --hf-output: the encoder's folder; returns its path."""
+  try:
+    path, prefix, heads = export_finetuned_encoder(args.model_dir, args.hf_output,
+                                                   args.overwrite)
+  except hf_export.ExportError as e:
+    cli.fail(program, str(e))
+  print(f"Exported the encoder of {prefix} to {path} (transformers ElectraModel)")
+  if heads:
+    print(f"Not exported: the task heads ({len(heads)} variables under "
+          f"{hf_mapping.TASK_HEAD_SCOPE}: {', '.join(heads)}); this project's heads have no "
+          f"exact transformers class, so they are not mapped onto one.")
+  print(f"Load it with PyTorch ({hf_mapping.INSTALL_HINT}; no TensorFlow needed):\n"
+        f"  ElectraModel.from_pretrained({path!r}), AutoTokenizer.from_pretrained({path!r})")
+  return path
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  if args.pretrained_dir:
+    return run_pretrained(args)
+  return run_finetuned(args)
+
+
+if __name__ == "__main__":
+  main()

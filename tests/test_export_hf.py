@@ -1,9 +1,11 @@
-"""export_model.py --hf-output: Hugging Face folders written without torch (CI has none).
+"""export_hf.py: Hugging Face folders and configs written without torch (CI has none), also
+through export_model.py's forwarding flags.
 
-The expected parameter names and shapes below were derived once from transformers 5.24
-(`save_pretrained` of ElectraForPreTraining / ElectraForMaskedLM / ElectraModel for the tiny
-config: vocab 40, embedding 24, hidden 32 (generator 16), 2 layers, intermediate 4 x hidden,
-64 positions) and pasted here as data. tools/check_hf_export.py compares the logits with torch.
+The expected parameter names and shapes (tests/fixtures/transformers_electra_parameters.json)
+were derived once from transformers 5.24 (`save_pretrained` of ElectraForPreTraining /
+ElectraForMaskedLM / ElectraModel for the tiny config: vocab 40, embedding 24, hidden 32
+(generator 16), 2 layers, intermediate 4 x hidden, 64 positions) and pasted there as data.
+tools/check_hf_export.py compares the logits with torch.
 """
 
 import json
@@ -15,146 +17,17 @@ import tensorflow as tf
 
 import export_hf
 import export_model
+from model import hf_mapping
 from model import modeling
 from tests.test_predict_export import exit_message, make_model_dir
 from util import checkpoint as checkpoint_lib
+from util import utils
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 
-TRANSFORMERS_PARAMETERS = {
-    "ElectraForPreTraining": {
-        "discriminator_predictions.dense.bias": [32],
-        "discriminator_predictions.dense.weight": [32, 32],
-        "discriminator_predictions.dense_prediction.bias": [1],
-        "discriminator_predictions.dense_prediction.weight": [1, 32],
-        "electra.embeddings.LayerNorm.bias": [24],
-        "electra.embeddings.LayerNorm.weight": [24],
-        "electra.embeddings.position_embeddings.weight": [64, 24],
-        "electra.embeddings.token_type_embeddings.weight": [2, 24],
-        "electra.embeddings.word_embeddings.weight": [40, 24],
-        "electra.embeddings_project.bias": [32],
-        "electra.embeddings_project.weight": [32, 24],
-        "electra.encoder.layer.0.attention.output.LayerNorm.bias": [32],
-        "electra.encoder.layer.0.attention.output.LayerNorm.weight": [32],
-        "electra.encoder.layer.0.attention.output.dense.bias": [32],
-        "electra.encoder.layer.0.attention.output.dense.weight": [32, 32],
-        "electra.encoder.layer.0.attention.self.key.bias": [32],
-        "electra.encoder.layer.0.attention.self.key.weight": [32, 32],
-        "electra.encoder.layer.0.attention.self.query.bias": [32],
-        "electra.encoder.layer.0.attention.self.query.weight": [32, 32],
-        "electra.encoder.layer.0.attention.self.value.bias": [32],
-        "electra.encoder.layer.0.attention.self.value.weight": [32, 32],
-        "electra.encoder.layer.0.intermediate.dense.bias": [128],
-        "electra.encoder.layer.0.intermediate.dense.weight": [128, 32],
-        "electra.encoder.layer.0.output.LayerNorm.bias": [32],
-        "electra.encoder.layer.0.output.LayerNorm.weight": [32],
-        "electra.encoder.layer.0.output.dense.bias": [32],
-        "electra.encoder.layer.0.output.dense.weight": [32, 128],
-        "electra.encoder.layer.1.attention.output.LayerNorm.bias": [32],
-        "electra.encoder.layer.1.attention.output.LayerNorm.weight": [32],
-        "electra.encoder.layer.1.attention.output.dense.bias": [32],
-        "electra.encoder.layer.1.attention.output.dense.weight": [32, 32],
-        "electra.encoder.layer.1.attention.self.key.bias": [32],
-        "electra.encoder.layer.1.attention.self.key.weight": [32, 32],
-        "electra.encoder.layer.1.attention.self.query.bias": [32],
-        "electra.encoder.layer.1.attention.self.query.weight": [32, 32],
-        "electra.encoder.layer.1.attention.self.value.bias": [32],
-        "electra.encoder.layer.1.attention.self.value.weight": [32, 32],
-        "electra.encoder.layer.1.intermediate.dense.bias": [128],
-        "electra.encoder.layer.1.intermediate.dense.weight": [128, 32],
-        "electra.encoder.layer.1.output.LayerNorm.bias": [32],
-        "electra.encoder.layer.1.output.LayerNorm.weight": [32],
-        "electra.encoder.layer.1.output.dense.bias": [32],
-        "electra.encoder.layer.1.output.dense.weight": [32, 128],
-    },
-    "ElectraForMaskedLM": {
-        "electra.embeddings.LayerNorm.bias": [24],
-        "electra.embeddings.LayerNorm.weight": [24],
-        "electra.embeddings.position_embeddings.weight": [64, 24],
-        "electra.embeddings.token_type_embeddings.weight": [2, 24],
-        "electra.embeddings.word_embeddings.weight": [40, 24],
-        "electra.embeddings_project.bias": [16],
-        "electra.embeddings_project.weight": [16, 24],
-        "electra.encoder.layer.0.attention.output.LayerNorm.bias": [16],
-        "electra.encoder.layer.0.attention.output.LayerNorm.weight": [16],
-        "electra.encoder.layer.0.attention.output.dense.bias": [16],
-        "electra.encoder.layer.0.attention.output.dense.weight": [16, 16],
-        "electra.encoder.layer.0.attention.self.key.bias": [16],
-        "electra.encoder.layer.0.attention.self.key.weight": [16, 16],
-        "electra.encoder.layer.0.attention.self.query.bias": [16],
-        "electra.encoder.layer.0.attention.self.query.weight": [16, 16],
-        "electra.encoder.layer.0.attention.self.value.bias": [16],
-        "electra.encoder.layer.0.attention.self.value.weight": [16, 16],
-        "electra.encoder.layer.0.intermediate.dense.bias": [64],
-        "electra.encoder.layer.0.intermediate.dense.weight": [64, 16],
-        "electra.encoder.layer.0.output.LayerNorm.bias": [16],
-        "electra.encoder.layer.0.output.LayerNorm.weight": [16],
-        "electra.encoder.layer.0.output.dense.bias": [16],
-        "electra.encoder.layer.0.output.dense.weight": [16, 64],
-        "electra.encoder.layer.1.attention.output.LayerNorm.bias": [16],
-        "electra.encoder.layer.1.attention.output.LayerNorm.weight": [16],
-        "electra.encoder.layer.1.attention.output.dense.bias": [16],
-        "electra.encoder.layer.1.attention.output.dense.weight": [16, 16],
-        "electra.encoder.layer.1.attention.self.key.bias": [16],
-        "electra.encoder.layer.1.attention.self.key.weight": [16, 16],
-        "electra.encoder.layer.1.attention.self.query.bias": [16],
-        "electra.encoder.layer.1.attention.self.query.weight": [16, 16],
-        "electra.encoder.layer.1.attention.self.value.bias": [16],
-        "electra.encoder.layer.1.attention.self.value.weight": [16, 16],
-        "electra.encoder.layer.1.intermediate.dense.bias": [64],
-        "electra.encoder.layer.1.intermediate.dense.weight": [64, 16],
-        "electra.encoder.layer.1.output.LayerNorm.bias": [16],
-        "electra.encoder.layer.1.output.LayerNorm.weight": [16],
-        "electra.encoder.layer.1.output.dense.bias": [16],
-        "electra.encoder.layer.1.output.dense.weight": [16, 64],
-        "generator_lm_head.bias": [40],
-        "generator_predictions.LayerNorm.bias": [24],
-        "generator_predictions.LayerNorm.weight": [24],
-        "generator_predictions.dense.bias": [24],
-        "generator_predictions.dense.weight": [24, 16],
-    },
-    "ElectraModel": {
-        "embeddings.LayerNorm.bias": [24],
-        "embeddings.LayerNorm.weight": [24],
-        "embeddings.position_embeddings.weight": [64, 24],
-        "embeddings.token_type_embeddings.weight": [2, 24],
-        "embeddings.word_embeddings.weight": [40, 24],
-        "embeddings_project.bias": [32],
-        "embeddings_project.weight": [32, 24],
-        "encoder.layer.0.attention.output.LayerNorm.bias": [32],
-        "encoder.layer.0.attention.output.LayerNorm.weight": [32],
-        "encoder.layer.0.attention.output.dense.bias": [32],
-        "encoder.layer.0.attention.output.dense.weight": [32, 32],
-        "encoder.layer.0.attention.self.key.bias": [32],
-        "encoder.layer.0.attention.self.key.weight": [32, 32],
-        "encoder.layer.0.attention.self.query.bias": [32],
-        "encoder.layer.0.attention.self.query.weight": [32, 32],
-        "encoder.layer.0.attention.self.value.bias": [32],
-        "encoder.layer.0.attention.self.value.weight": [32, 32],
-        "encoder.layer.0.intermediate.dense.bias": [128],
-        "encoder.layer.0.intermediate.dense.weight": [128, 32],
-        "encoder.layer.0.output.LayerNorm.bias": [32],
-        "encoder.layer.0.output.LayerNorm.weight": [32],
-        "encoder.layer.0.output.dense.bias": [32],
-        "encoder.layer.0.output.dense.weight": [32, 128],
-        "encoder.layer.1.attention.output.LayerNorm.bias": [32],
-        "encoder.layer.1.attention.output.LayerNorm.weight": [32],
-        "encoder.layer.1.attention.output.dense.bias": [32],
-        "encoder.layer.1.attention.output.dense.weight": [32, 32],
-        "encoder.layer.1.attention.self.key.bias": [32],
-        "encoder.layer.1.attention.self.key.weight": [32, 32],
-        "encoder.layer.1.attention.self.query.bias": [32],
-        "encoder.layer.1.attention.self.query.weight": [32, 32],
-        "encoder.layer.1.attention.self.value.bias": [32],
-        "encoder.layer.1.attention.self.value.weight": [32, 32],
-        "encoder.layer.1.intermediate.dense.bias": [128],
-        "encoder.layer.1.intermediate.dense.weight": [128, 32],
-        "encoder.layer.1.output.LayerNorm.bias": [32],
-        "encoder.layer.1.output.LayerNorm.weight": [32],
-        "encoder.layer.1.output.dense.bias": [32],
-        "encoder.layer.1.output.dense.weight": [32, 128],
-    },
-}
+# {architecture: {parameter name: shape}} as transformers' save_pretrained writes them.
+TRANSFORMERS_PARAMETERS = utils.load_json(os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "fixtures", "transformers_electra_parameters.json"))
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(c) for c in range(0x4E00, 0x4E00 + 20)] + [
     "the", "##s", "electra", "model", ",", "。", "a", "b", "c", "##a", "##b", "1", "2", "##1", "x"]
@@ -191,11 +64,20 @@ def make_pretrained_dir(root, extra_variable=None, drop_variable=None):
   return root
 
 
+def hf_export_argv(root, out, *flags):
+  return ["--pretrained-dir", str(root), "--hf-output", str(out), *flags]
+
+
+def export_error(root, out):
+  """The one-line message export_hf.py exits with for `root`."""
+  return exit_message(export_hf.main, hf_export_argv(root, out))
+
+
 @pytest.fixture(scope="module")
 def pretrained_export(tmp_path_factory):
   root = make_pretrained_dir(tmp_path_factory.mktemp("pre") / "models" / "tiny")
   out = tmp_path_factory.mktemp("hf") / "tiny_hf"
-  export_model.main(["--pretrained-dir", str(root), "--hf-output", str(out)])
+  export_hf.main(hf_export_argv(root, out))
   return root, out
 
 
@@ -278,27 +160,23 @@ def test_configs_and_tokenizer_files(pretrained_export, capsys):
 
 def test_prints_the_pytorch_install_hint(tmp_path, capsys):
   root = make_pretrained_dir(tmp_path / "models" / "tiny")
-  export_model.main(["--pretrained-dir", str(root), "--hf-output", str(tmp_path / "hf")])
+  export_hf.main(hf_export_argv(root, tmp_path / "hf"))
   printed = capsys.readouterr().out
   assert "pip install torch transformers safetensors" in printed
   assert "ElectraForMaskedLM.from_pretrained" in printed and "convert_electra" not in printed
-  message = exit_message(export_model.main, ["--pretrained-dir", str(root), "--hf-output",
-                                             str(tmp_path / "hf")])
+  message = export_error(root, tmp_path / "hf")
   assert "not empty" in message
-  export_model.main(["--pretrained-dir", str(root), "--hf-output", str(tmp_path / "hf"),
-                     "--overwrite"])
+  export_hf.main(hf_export_argv(root, tmp_path / "hf", "--overwrite"))
 
 
 def test_unused_or_missing_variables_fail_loudly(tmp_path):
   root = make_pretrained_dir(tmp_path / "a" / "models" / "tiny",
                              extra_variable="electra/encoder/layer_0/attention/extra")
-  message = exit_message(export_model.main, ["--pretrained-dir", str(root), "--hf-output",
-                                             str(tmp_path / "hf")])
+  message = export_error(root, tmp_path / "hf")
   assert "no place in the HF models" in message and "attention/extra" in message
   root = make_pretrained_dir(tmp_path / "b" / "models" / "tiny",
                              drop_variable="generator_predictions/LayerNorm/gamma")
-  message = exit_message(export_model.main, ["--pretrained-dir", str(root), "--hf-output",
-                                             str(tmp_path / "hf")])
+  message = export_error(root, tmp_path / "hf")
   assert "generator_predictions/LayerNorm/gamma" in message
   assert not (tmp_path / "hf").exists()
 
@@ -308,15 +186,15 @@ def test_expected_shapes_match_the_transformers_lists():
   for config, embedding, architecture in ((disc, 24, "ElectraForPreTraining"),
                                           (gen, 24, "ElectraForMaskedLM"),
                                           (disc, 24, "ElectraModel")):
-    hf_config = export_model.hf_electra_config(config, embedding, "discriminator")
-    assert export_hf.expected_hf_shapes(hf_config, architecture) == \
+    hf_config = hf_mapping.hf_electra_config(config, embedding, "discriminator")
+    assert hf_mapping.expected_hf_shapes(hf_config, architecture) == \
         TRANSFORMERS_PARAMETERS[architecture]
 
 
 def test_finetuned_encoder_export(tmp_path, capsys):
   model_dir, config, _, model = make_model_dir(tmp_path, ["chnsenticorp"])
   out = tmp_path / "encoder_hf"
-  export_model.main(["--model-dir", model_dir, "--hf-output", str(out)])
+  export_hf.main(["--model-dir", model_dir, "--hf-output", str(out)])
   printed = capsys.readouterr().out
   assert "ElectraModel" in printed and "task_specific/chnsenticorp/dense/kernel" in printed
   assert "no exact transformers class" in printed
@@ -335,3 +213,81 @@ def test_finetuned_encoder_export(tmp_path, capsys):
   assert (hf_config["hidden_size"], hf_config["embedding_size"]) == (32, 16)
   assert (out / "vocab.txt").read_text(encoding="utf-8") == open(
       config.vocab_file, encoding="utf-8").read()
+
+
+# ----------------------------------------------------------------------------------------------
+# export_hf.py --pretrained-dir without --hf-output: the two configs
+
+
+def small_bert_configs():
+  disc = modeling.get_bert_config("small", 21128)
+  return disc, modeling.get_generator_config(disc, 0.25, 1.0)
+
+
+def check_small_hf_configs(directory):
+  with open(os.path.join(directory, "hf_discriminator_config.json"), encoding="utf-8") as f:
+    disc = json.load(f)
+  with open(os.path.join(directory, "hf_generator_config.json"), encoding="utf-8") as f:
+    gen = json.load(f)
+  common = {"model_type": "electra", "vocab_size": 21128, "embedding_size": 128,
+            "num_hidden_layers": 12, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
+            "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
+            "pad_token_id": 0}
+  assert disc == dict(common, architectures=["ElectraForPreTraining"], hidden_size=256,
+                      num_attention_heads=4, intermediate_size=1024)
+  assert gen == dict(common, architectures=["ElectraForMaskedLM"], hidden_size=64,
+                     num_attention_heads=1, intermediate_size=256)
+
+
+def test_hf_configs_of_a_small_model_from_its_json_files(tmp_path, capsys):
+  disc, gen = small_bert_configs()
+  (tmp_path / "discriminator_config.json").write_text(disc.to_json_string())
+  (tmp_path / "generator_config.json").write_text(gen.to_json_string())
+  (tmp_path / "pretrain_config.json").write_text(json.dumps(
+      {"model_size": "small", "embedding_size": 128, "vocab_size": 21128}))
+  export_hf.main(["--pretrained-dir", str(tmp_path), "--output", str(tmp_path / "hf")])
+  check_small_hf_configs(tmp_path / "hf")
+  printed = capsys.readouterr().out
+  assert "--hf-output" in printed
+
+
+def test_hf_configs_of_a_small_model_from_flags(tmp_path):
+  export_hf.main(["--pretrained-dir", str(tmp_path), "--model-size", "small",
+                  "--vocab-size", "21128"])
+  check_small_hf_configs(tmp_path)
+
+
+def test_hf_configs_are_checked_against_the_checkpoint(tmp_path, capsys):
+  disc = modeling.get_bert_config("small", 40, {"hidden_size": 32, "num_hidden_layers": 2})
+  gen = modeling.get_generator_config(disc, 0.5)
+  networks = modeling.ElectraNetworks(disc, gen, embedding_size=16)
+  checkpoint_lib.CheckpointManager(str(tmp_path)).save(modeling.named_variables(networks), 5)
+  (tmp_path / "discriminator_config.json").write_text(disc.to_json_string())
+  (tmp_path / "generator_config.json").write_text(gen.to_json_string())
+  export_hf.main(["--pretrained-dir", str(tmp_path)])
+  with open(tmp_path / "hf_generator_config.json", encoding="utf-8") as f:
+    hf_gen = json.load(f)
+  # The generator reads the shared 16-wide embeddings through its own projection.
+  assert (hf_gen["embedding_size"], hf_gen["hidden_size"], hf_gen["vocab_size"]) == (16, 16, 40)
+  assert "model.ckpt-5" in capsys.readouterr().out
+  message = exit_message(export_hf.main, ["--pretrained-dir", str(tmp_path),
+                                          "--embedding-size", "32"])
+  assert "do not match checkpoint" in message and "word_embeddings" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# export_model.py forwards the documented Hugging Face forms to export_hf.py
+
+
+def test_export_model_forwards_the_hugging_face_exports(tmp_path, capsys):
+  root = make_pretrained_dir(tmp_path / "models" / "tiny")
+  export_model.main(hf_export_argv(root, tmp_path / "hf"))
+  assert sorted(os.listdir(tmp_path / "hf")) == ["discriminator", "generator"]
+  export_model.main(["--pretrained-dir", str(root), "--output", str(tmp_path / "configs")])
+  assert sorted(os.listdir(tmp_path / "configs")) == ["hf_discriminator_config.json",
+                                                      "hf_generator_config.json"]
+  model_dir = make_model_dir(tmp_path / "finetuned", ["chnsenticorp"])[0]
+  export_model.main(["--model-dir", model_dir, "--hf-output", str(tmp_path / "encoder")])
+  assert "config.json" in os.listdir(tmp_path / "encoder")
+  assert "export_model.py --pretrained-dir" in capsys.readouterr().out

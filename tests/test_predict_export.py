@@ -18,7 +18,6 @@ from finetune import inference
 from finetune import task_builder
 from finetune.classification.tasks import ClassificationExample
 from finetune.finetuning_model import FinetuningModel
-from model import modeling
 from model import tokenization
 from util import checkpoint as checkpoint_lib
 from util import utils
@@ -298,64 +297,3 @@ def test_saved_model_cli_shows_the_serving_signature(cls_export):
   for name in ("input_ids", "input_mask", "segment_ids", "probabilities", "logits"):
     assert f"['{name}']" in result.stdout
   assert "DT_INT32" in result.stdout
-
-
-# ----------------------------------------------------------------------------------------------
-# export_model.py: HuggingFace configs
-
-
-def small_bert_configs():
-  disc = modeling.get_bert_config("small", 21128)
-  return disc, modeling.get_generator_config(disc, 0.25, 1.0)
-
-
-def check_small_hf_configs(directory):
-  with open(os.path.join(directory, "hf_discriminator_config.json"), encoding="utf-8") as f:
-    disc = json.load(f)
-  with open(os.path.join(directory, "hf_generator_config.json"), encoding="utf-8") as f:
-    gen = json.load(f)
-  common = {"model_type": "electra", "vocab_size": 21128, "embedding_size": 128,
-            "num_hidden_layers": 12, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
-            "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12,
-            "pad_token_id": 0}
-  assert disc == dict(common, architectures=["ElectraForPreTraining"], hidden_size=256,
-                      num_attention_heads=4, intermediate_size=1024)
-  assert gen == dict(common, architectures=["ElectraForMaskedLM"], hidden_size=64,
-                     num_attention_heads=1, intermediate_size=256)
-
-
-def test_hf_configs_of_a_small_model_from_its_json_files(tmp_path, capsys):
-  disc, gen = small_bert_configs()
-  (tmp_path / "discriminator_config.json").write_text(disc.to_json_string())
-  (tmp_path / "generator_config.json").write_text(gen.to_json_string())
-  (tmp_path / "pretrain_config.json").write_text(json.dumps(
-      {"model_size": "small", "embedding_size": 128, "vocab_size": 21128}))
-  export_model.main(["--pretrained-dir", str(tmp_path), "--output", str(tmp_path / "hf")])
-  check_small_hf_configs(tmp_path / "hf")
-  printed = capsys.readouterr().out
-  assert "--hf-output" in printed
-
-
-def test_hf_configs_of_a_small_model_from_flags(tmp_path):
-  export_model.main(["--pretrained-dir", str(tmp_path), "--model-size", "small",
-                     "--vocab-size", "21128"])
-  check_small_hf_configs(tmp_path)
-
-
-def test_hf_configs_are_checked_against_the_checkpoint(tmp_path, capsys):
-  disc = modeling.get_bert_config("small", 40, {"hidden_size": 32, "num_hidden_layers": 2})
-  gen = modeling.get_generator_config(disc, 0.5)
-  networks = modeling.ElectraNetworks(disc, gen, embedding_size=16)
-  checkpoint_lib.CheckpointManager(str(tmp_path)).save(modeling.named_variables(networks), 5)
-  (tmp_path / "discriminator_config.json").write_text(disc.to_json_string())
-  (tmp_path / "generator_config.json").write_text(gen.to_json_string())
-  export_model.main(["--pretrained-dir", str(tmp_path)])
-  with open(tmp_path / "hf_generator_config.json", encoding="utf-8") as f:
-    hf_gen = json.load(f)
-  # The generator reads the shared 16-wide embeddings through its own projection.
-  assert (hf_gen["embedding_size"], hf_gen["hidden_size"], hf_gen["vocab_size"]) == (16, 16, 40)
-  assert "model.ckpt-5" in capsys.readouterr().out
-  message = exit_message(export_model.main, ["--pretrained-dir", str(tmp_path),
-                                             "--embedding-size", "32"])
-  assert "do not match checkpoint" in message and "word_embeddings" in message

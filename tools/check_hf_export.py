@@ -1,8 +1,8 @@
-"""Checks an `export_model.py --hf-output` export against our TensorFlow model, with PyTorch.
+"""Checks an `export_hf.py --hf-output` export against our TensorFlow model, with PyTorch.
 
 Run it with a Python that has torch and transformers (not this project's environment):
 
-    python export_model.py --pretrained-dir DATA/models/NAME --hf-output /tmp/NAME_hf
+    python export_hf.py --pretrained-dir DATA/models/NAME --hf-output /tmp/NAME_hf
     /path/to/torch-venv/bin/python tools/check_hf_export.py --hf-dir /tmp/NAME_hf \\
         --tf-dir DATA/models/NAME [--vocab-file DATA/vocab.txt] [--tf-python .venv/bin/python]
 
@@ -51,11 +51,11 @@ TOLERANCE = 1e-4
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--hf-dir", help="The --hf-output directory of export_model.py.")
+  parser.add_argument("--hf-dir", help="The --hf-output directory of export_hf.py.")
   parser.add_argument("--tf-dir", required=True, help="The exported pre-trained or fine-tuned "
                       "model directory (newest checkpoint used).")
   parser.add_argument("--vocab-file", help="Pre-trained model: our vocabulary (default: as "
-                      "export_model.py finds it).")
+                      "export_hf.py finds it).")
   parser.add_argument("--tf-python", default=os.path.join(REPO, ".venv", "bin", "python"),
                       help="The project's Python (TensorFlow), for our side.")
   parser.add_argument("--tolerance", type=float, default=TOLERANCE)
@@ -74,7 +74,7 @@ def tf_side(args):
   sys.path.insert(0, REPO)
   import numpy as np  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  import export_model  # pylint: disable=import-outside-toplevel
+  from model import hf_export  # pylint: disable=import-outside-toplevel
   from model import modeling  # pylint: disable=import-outside-toplevel
   from model import tokenization  # pylint: disable=import-outside-toplevel
   from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
@@ -86,13 +86,9 @@ def tf_side(args):
     vocab_file, do_lower_case = config.vocab_file, config.do_lower_case
     outputs = {"hidden": lambda ids, mask, seg: model.encoder(ids, mask, seg)}
   else:
-    prefix, shapes, sizes, _ = export_model._load_pretrained(args.tf_dir)  # pylint: disable=protected-access
-    vocab_file = export_model.find_vocab(args.tf_dir, args.vocab_file)
-    pretrain_path = os.path.join(args.tf_dir, "pretrain_config.json")
-    do_lower_case = True
-    if os.path.exists(pretrain_path):
-      with open(pretrain_path, encoding="utf-8") as f:
-        do_lower_case = bool(json.load(f).get("do_lower_case", True))
+    prefix, shapes, sizes, _ = hf_export.load_pretrained(args.tf_dir)
+    vocab_file = hf_export.find_vocab(args.tf_dir, args.vocab_file)
+    do_lower_case = bool(hf_export.read_pretrain_config(args.tf_dir).get("do_lower_case", True))
     networks = modeling.ElectraNetworks(
         sizes.disc, sizes.gen, embedding_size=sizes.disc_embedding,
         untied_generator_embeddings=sizes.untied_embeddings,
