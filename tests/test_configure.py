@@ -10,6 +10,7 @@ import pytest
 
 from configure_finetuning import FinetuningConfig, is_qa_task
 from configure_pretraining import PretrainingConfig
+from model import sizes
 from util import hparams
 
 PARAMS_FILES = sorted(glob.glob(os.path.join(hparams.PARAMS_DIR, "*.json")))
@@ -140,6 +141,43 @@ def test_encoder_hparams_overrides_apply_before_and_after_deriving():
   assert explicit["num_attention_heads"] == 3 and explicit["hidden_size"] == 768
   with pytest.raises(ValueError, match="model_size"):
     hparams.encoder_hparams("tiny", 10)
+
+
+# ---- the model-size table (model/sizes.py) ----
+
+def test_size_choices_and_defaults_come_from_the_table():
+  assert sizes.NAMES == ("small", "base", "large")
+  for config in (PretrainingConfig("m", "/d"), FinetuningConfig("m", "/d")):
+    assert config._CHOICES["model_size"] == sizes.NAMES  # pylint: disable=protected-access
+    assert config.model_size == sizes.DEFAULT_MODEL_SIZE
+
+
+@pytest.mark.parametrize("name,hidden,layers,heads,embedding", [
+    ("small", 256, 12, 4, 128), ("base", 768, 12, 12, 768), ("large", 1024, 24, 16, 1024)])
+def test_size_table_gives_the_released_sizes(name, hidden, layers, heads, embedding):
+  fields = sizes.encoder_sizes(name)
+  assert (fields["hidden_size"], fields["num_hidden_layers"]) == (hidden, layers)
+  assert (fields["num_attention_heads"], fields["intermediate_size"]) == (heads, 4 * hidden)
+  assert sizes.get(name).default_embedding_size() == embedding
+  generator = sizes.generator_sizes(hidden, layers)
+  assert (generator["hidden_size"], generator["num_hidden_layers"]) == (hidden // 4, layers)
+
+
+def test_size_table_rejects_unknown_sizes():
+  with pytest.raises(ValueError, match="model_size 'huge'"):
+    sizes.get("huge")
+
+
+@pytest.mark.parametrize("name", sizes.NAMES)
+def test_each_size_sets_its_defaults_in_both_configs(name):
+  size = sizes.get(name)
+  pretraining = PretrainingConfig("m", "/d", model_size=name)
+  finetuning = FinetuningConfig("m", "/d", model_size=name)
+  for config, defaults in ((pretraining, size.pretraining_defaults()),
+                           (finetuning, size.finetuning_defaults())):
+    assert {key: getattr(config, key) for key in defaults} == defaults
+  assert pretraining.encoder_hparams() == finetuning.encoder_hparams()
+  assert pretraining.encoder_hparams()["hidden_size"] == size.hidden_size
 
 
 # ---- PretrainingConfig ----
