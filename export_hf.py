@@ -44,6 +44,7 @@ from model import hf_export
 from model import hf_mapping
 from model import sizes as model_sizes
 from util import cli
+from util import export_output
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
 
@@ -110,7 +111,7 @@ def run_pretrained(args, program=PROGRAM):
     else:
       paths, prefix, notes = hf_export.export_configs(args.pretrained_dir, args.output,
                                                       **size_flags(args))
-  except hf_export.ExportError as e:
+  except export_output.ExportError as e:
     cli.fail(program, str(e))
   for note in notes:
     log(f"{program}: {note}")
@@ -140,7 +141,7 @@ def export_finetuned_encoder(model_dir, hf_output, overwrite=False):
     config = inference.load_config(model_dir)
     prefix = inference.latest_checkpoint(model_dir)
   except inference.ModelDirError as e:
-    raise hf_export.ExportError(str(e)) from None
+    raise export_output.ExportError(str(e)) from None
   path, heads = hf_export.export_encoder(prefix, finetuning_model.bert_config_from(config),
                                          config.vocab_file, config.do_lower_case, hf_output,
                                          overwrite)
@@ -152,7 +153,7 @@ def run_finetuned(args, program=PROGRAM):
   try:
     path, prefix, heads = export_finetuned_encoder(args.model_dir, args.hf_output,
                                                    args.overwrite)
-  except hf_export.ExportError as e:
+  except export_output.ExportError as e:
     cli.fail(program, str(e))
   print(f"Exported the encoder of {prefix} to {path} (transformers ElectraModel)")
   if heads:

@@ -56,8 +56,6 @@ LABELS_FILE = "labels.txt"
 VOCAB_FILE = "vocab.txt"
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 
-ExportError = export_output.ExportError  # A mistake the user can fix; the message is one line.
-
 
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(
@@ -142,7 +140,7 @@ def export_saved_model(model_dir, output, task_name=None, overwrite=False):
     config, tasks, model = inference.load_finetuned(model_dir)
     task = inference.select_task(tasks, task_name)
   except inference.ModelDirError as e:
-    raise ExportError(str(e)) from None
+    raise export_output.ExportError(str(e)) from None
   checkpoint = inference.latest_checkpoint(model_dir)
   info = export_info(config, task, export_output.absolute(checkpoint), inference.is_qa(task))
   labels = info.get("labels", [])
@@ -177,7 +175,7 @@ def main(argv=None):
   if args.output:
     try:
       info = export_saved_model(args.model_dir, args.output, args.task, args.overwrite)
-    except ExportError as e:
+    except export_output.ExportError as e:
       cli.fail(PROGRAM, str(e))
     print(f"Exported {info['task']} ({info['task_type']}) from {info['checkpoint']} to "
           f"{export_output.absolute(args.output)}")

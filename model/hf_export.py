@@ -25,7 +25,7 @@ PRETRAIN_CONFIG_FILE = "pretrain_config.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 WORD_EMBEDDINGS = "electra/embeddings/word_embeddings"
-ExportError = export_output.ExportError
+ExportError = export_output.ExportError  # (one class: a mistake the user can fix)
 
 
 def _read_json(path):
