@@ -281,3 +281,16 @@ def test_write_outputs_gives_entities_per_sentence(data_dir):
           {"text": "江泽民", "type": "PER", "char_start": 0, "char_end": 3},
           {"text": "北京", "type": "LOC", "char_start": 4, "char_end": 6}]},
       {"id": 1, "text": "我们", "entities": []}]
+
+
+def test_a_word_longer_than_a_piece_loses_its_tail_and_is_counted(data_dir):
+  write_split(data_dir, "train", "江 B-PER\nabcd I-PER\n\n")
+  task = make_task(data_dir, max_seq_length=3)  # room for one token
+  features = task.plain_features(task.get_examples("train")[0], is_training=True)
+  vocab = task.tokenizer.vocab
+  assert [f["input_ids"] for f in features] == [
+      [vocab["[CLS]"], vocab["江"], vocab["[SEP]"]], [vocab["[CLS]"], vocab["ab"], vocab["[SEP]"]]]
+  assert [f["word_offset"] for f in features] == [0, 1]
+  assert task.truncated == 1
+  assert task.truncation_description()[0] == "sentences"
+  assert task.cache_settings() == {f"{NAME}_labels": task.label_list}

@@ -123,7 +123,7 @@ class TaggingTask(task_lib.Task):
     examples = [TaggingExample(self.name, eid, sentence.words, self._task_tags(path, sentence))
                 for eid, sentence in enumerate(sentences)]
     n_split = sum(len(self._pieces(example)) > 1 for example in examples)
-    if n_split:
+    if n_split and split not in self.data_stats:  # once, though runs read a split twice
       utils.warning(f"{self.name} {split}: {n_split} of {len(examples)} sentences longer than "
                     f"max_seq_length {self.config.max_seq_length} are split into pieces "
                     f"(scored whole)")
@@ -153,6 +153,13 @@ class TaggingTask(task_lib.Task):
             task_lib.FeatureSpec("label_ids", (length,)),
             task_lib.FeatureSpec("label_weights", (length,))]
 
+  def cache_settings(self):
+    return {f"{self.name}_labels": self.label_list}  # the label ids in the records
+
+  def truncation_description(self):
+    room = self.config.max_seq_length - 2
+    return "sentences", f"{room} tokens (a word longer than that lost its tail)"
+
   def _word_ids(self, word):
     # A character the tokenizer drops (a control character) still needs a position.
     return list(self.tokenizer.tokenize_to_ids(word)) or [self.tokenizer.vocab["[UNK]"]]
@@ -165,9 +172,10 @@ class TaggingTask(task_lib.Task):
   def plain_features(self, example, is_training):
     """One feature dict per piece of the sentence (usually one)."""
     word_ids = [self._word_ids(word) for word in example.words]
-    features = [self._piece_features(example, word_ids, start, end)
-                for start, end in self._pieces(example, word_ids)]
-    return features
+    room = self.config.max_seq_length - 2
+    self.truncated += any(len(ids) > room for ids in word_ids)
+    return [self._piece_features(example, word_ids, start, end)
+            for start, end in self._pieces(example, word_ids)]
 
   def _piece_features(self, example, word_ids, start, end):
     room = self.config.max_seq_length - 2
@@ -179,7 +187,6 @@ class TaggingTask(task_lib.Task):
       label_ids += [label] + [0] * (len(ids) - 1)
       label_weights += [1] + [0] * (len(ids) - 1)
     if len(input_ids) > room:  # one word with more sub-tokens than fit: its tail is cut
-      self.truncated += 1
       del input_ids[room:], label_ids[room:], label_weights[room:]
     vocab = self.tokenizer.vocab
     input_ids = [vocab["[CLS]"]] + input_ids + [vocab["[SEP]"]]
