@@ -2,17 +2,12 @@
 tags (nr runs merged into one PER, bracketed compounds, sentences, documents and splits)."""
 
 import io
-import os
-import sys
 import tarfile
 
 import pytest
 
 from finetune.tagging import reading
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "tools"))
-import make_peoples_daily_ner as tool  # noqa: E402 pylint: disable=wrong-import-position,import-error
+from tools import make_peoples_daily_ner as tool
 
 
 def tagged(line):

@@ -204,7 +204,8 @@ class TaggingTask(task_lib.Task):
   # -- model, scoring and outputs ---------------------------------------------------------------
 
   def make_head(self, hidden_size):
-    from finetune.tagging.head import TaggingHead  # pylint: disable=import-outside-toplevel (TensorFlow)
+    # Imported here so that reading and scoring need no TensorFlow.
+    from finetune.tagging.head import TaggingHead  # pylint: disable=import-outside-toplevel
     return TaggingHead(self.name, hidden_size, len(self.label_list))
 
   def get_scorer(self, split):
