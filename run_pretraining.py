@@ -78,7 +78,7 @@ def build_trainer(config, strategy):
       save_checkpoints_steps=config.save_checkpoints_steps,
       keep_checkpoint_max=config.keep_checkpoint_max, log_every_steps=config.log_every_steps,
       # Released checkpoints have no adam slots; the Trainer loads them by name regardless.
-      init_checkpoint=getattr(config, "init_checkpoint", None),
+      init_checkpoint=config.init_checkpoint,
       jit_compile=config.jit_compile, mixed_precision=config.mixed_precision)
 
 
@@ -158,7 +158,7 @@ def check_something_to_evaluate(config):
   if config.do_train:
     return
   if not (tf.train.latest_checkpoint(config.model_dir)
-          or getattr(config, "init_checkpoint", None)):
+          or config.init_checkpoint):
     fail(f"nothing to evaluate: no checkpoint in {config.model_dir} and no init_checkpoint")
 
 

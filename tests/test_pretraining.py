@@ -1,10 +1,8 @@
-"""ELECTRA pre-training: input pipeline, masking, sampling, objective, metrics, and the script."""
+"""ELECTRA pre-training: input pipeline, masking, sampling, objective and metrics (the script:
+tests/test_run_pretraining.py)."""
 
-import json
 import math
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ from pretrain import metrics
 from pretrain import pretrain_data
 from pretrain import pretrain_helpers
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
 VOCAB_SIZE = 50
 SEQ_LENGTH = 16
@@ -389,84 +386,3 @@ def test_eval_metrics_of_the_model(tmp_path):
   assert abs(results["masked_lm_loss"] - math.log(VOCAB_SIZE)) < 0.2
   assert all(0.0 <= results[k] <= 1.0 for k in results if k != "masked_lm_loss"
              and k != "disc_loss")
-
-
-# ----------------------------------------------------------------------------------------------
-# run_pretraining.py
-
-SCRIPT_HPARAMS = {**TINY_HPARAMS, "num_warmup_steps": 0, "iterations_per_loop": 1,
-                  "log_every_steps": 1, "save_checkpoints_steps": 2, "jit_compile": False}
-
-
-def run_script(data_dir, **hparams):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO_ROOT)
-  command = [sys.executable, os.path.join(REPO_ROOT, "run_pretraining.py"),
-             "--data-dir", str(data_dir), "--model-name", "tiny",
-             "--hparams", json.dumps({**SCRIPT_HPARAMS, **hparams})]
-  return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120,
-                        check=False)
-
-
-def test_script_trains_resumes_and_evaluates(record_dir):
-  write_vocab(record_dir)
-  model_dir = record_dir / "models" / "tiny"
-  first = run_script(record_dir, num_train_steps=3)
-  assert first.returncode == 0, first.stderr
-  # A TF1 name-based checkpoint with the original's layout: variables, adam slots, global_step.
-  reader = tf.train.load_checkpoint(str(model_dir / "model.ckpt-3"))
-  names = set(reader.get_variable_to_shape_map())
-  for name in ("electra/encoder/layer_0/attention/self/query/kernel",
-               "generator/encoder/layer_0/output/LayerNorm/gamma",
-               "discriminator_predictions/dense_1/bias", "generator_predictions/output_bias"):
-    assert {name, f"{name}/adam_m", f"{name}/adam_v"} <= names
-  assert reader.get_tensor("global_step") == 3
-  assert (model_dir / "model.ckpt-2.index").exists()  # save_checkpoints_steps
-  disc_config = json.loads((model_dir / "discriminator_config.json").read_text())
-  assert disc_config["hidden_size"] == 32 and disc_config["vocab_size"] == VOCAB_SIZE
-  assert json.loads((model_dir / "generator_config.json").read_text())["hidden_size"] == 16
-
-  second = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2)
-  assert second.returncode == 0, second.stderr
-  assert "Resumed from" in second.stdout and "model.ckpt-3" in second.stdout
-  assert tf.train.load_checkpoint(str(model_dir / "model.ckpt-5")).get_tensor("global_step") == 5
-  results = json.loads((model_dir / "results" / "unsup_results.json").read_text())
-  assert results["global_step"] == 5
-  assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
-  assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
-
-
-def test_script_fails_in_one_line_on_user_errors(tmp_path):
-  result = run_script(tmp_path, num_train_stepz=3)
-  assert result.returncode != 0
-  last_line = result.stderr.strip().splitlines()[-1]
-  assert "num_train_stepz" in last_line and "Traceback" not in result.stderr
-  write_vocab(tmp_path)
-  result = run_script(tmp_path, do_train=False, do_eval=True)
-  assert result.returncode != 0 and "Traceback" not in result.stderr
-  assert "nothing to evaluate" in result.stderr.strip().splitlines()[-1]
-  assert not (tmp_path / "models").exists()
-
-
-def test_init_from_released_checkpoint_without_optimizer_slots(record_dir):
-  import run_pretraining  # pylint: disable=import-outside-toplevel
-  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
-  config = tiny_config(record_dir, **{**SCRIPT_HPARAMS, "num_train_steps": 1})
-  released = electra_model.PretrainingModel(config)
-  released_prefix = checkpoint_lib.save_checkpoint(str(record_dir / "released" / "electra_tiny"),
-                                                   released.all_variables())
-  config.init_checkpoint = released_prefix  # set directly: not every config version has it
-  trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
-  run_pretraining.restore(trainer)
-  for name, variable in trainer.model.all_variables().items():
-    np.testing.assert_array_equal(variable.numpy(), released.all_variables()[name].numpy())
-  assert trainer.global_step == 0
-  assert run_pretraining.train(config, trainer)["global_step"] == 1
-
-
-def test_diverging_loss_stops_with_a_clear_message(record_dir):
-  import run_pretraining  # pylint: disable=import-outside-toplevel
-  config = tiny_config(record_dir, **{**SCRIPT_HPARAMS, "num_train_steps": 6,
-                                      "learning_rate": 1e30})
-  trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
-  with pytest.raises(SystemExit, match="diverged"):
-    run_pretraining.train(config, trainer)

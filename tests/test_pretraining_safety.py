@@ -11,8 +11,9 @@ import sys
 import pytest
 
 import run_pretraining
-from tests.test_pretraining import SCRIPT_HPARAMS, SEQ_LENGTH, write_vocab
+from tests.test_pretraining import SEQ_LENGTH, write_vocab
 from tests.test_pretraining import fixture_record_dir  # noqa: F401 (the record_dir fixture)
+from tests.test_run_pretraining import SCRIPT_HPARAMS
 from util import run_lock
 
 

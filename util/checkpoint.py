@@ -336,8 +336,13 @@ def open_checkpoint(prefix):
 
 
 def read_prefix(prefix):
-  """The reader of checkpoint `prefix` itself. tf.train.load_checkpoint first asks whether the
-  path is a directory, which a prefix-matching file system (ram://) answers yes."""
+  """The reader of checkpoint `prefix` itself (no check; see open_checkpoint).
+
+  Not tf.train.load_checkpoint: it first asks whether the path is a directory, which a
+  prefix-matching file system answers yes for a prefix (ram://, used by the remote file-system
+  tests), and then fails looking for a `checkpoint` state file inside it. The TF1 reader opens
+  the prefix as given, on local and remote paths alike.
+  """
   return tf.compat.v1.train.NewCheckpointReader(prefix)
 
 
