@@ -28,22 +28,20 @@ end with a one-line error on stderr and exit status 1.
 """
 
 import argparse
-import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
 
-from util import fileio  # pylint: disable=wrong-import-position (after the log level is set)
+# pylint: disable=wrong-import-position (after the log level is set)
+from finetune import raw_inputs
+from util import fileio
+# pylint: enable=wrong-import-position
 
 PROGRAM = "predict.py"
 FORMATS = ("tsv", "json")
 # Inputs featurised and predicted at a time: bounds memory and lets output stream.
 CHUNK_SIZE = 512
-
-
-class InputError(ValueError):
-  """A malformed input; the message names the line."""
 
 
 def parse_args(argv=None):
@@ -92,143 +90,13 @@ def read_text(path):
     try:
       return stdin.read().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-      raise InputError(f"stdin is not UTF-8 text ({e.reason} at byte {e.start})") from None
+      raise raw_inputs.InputError(f"stdin is not UTF-8 text ({e.reason} at byte {e.start})") from None
   if not fileio.isfile(path):
-    raise InputError(f"input file not found: {path}")
+    raise raw_inputs.InputError(f"input file not found: {path}")
   try:
     return fileio.read_bytes(path).decode("utf-8-sig")
   except UnicodeDecodeError as e:
-    raise InputError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
-def _json_object(line, line_number):
-  try:
-    value = json.loads(line)
-  except json.JSONDecodeError as e:
-    raise InputError(f"line {line_number}: not valid JSON ({e.msg}, column {e.colno})") from None
-  if not isinstance(value, dict):
-    raise InputError(f"line {line_number}: expected a JSON object, got {type(value).__name__}")
-  return value
-
-
-def _text_field(value, key, line_number, required=True):
-  text = value.get(key)
-  if text is None and not required:
-    return None
-  if not isinstance(text, str) or not text.strip():
-    raise InputError(f"line {line_number}: \"{key}\" must be a non-empty string")
-  return text
-
-
-def classification_inputs(text, pair, task_name):
-  """[(id, text_a, text_b or None)] of the non-blank lines of `text`."""
-  inputs = []
-  for line_number, line in enumerate(text.splitlines(), start=1):
-    if not line.strip():
-      continue
-    if line.lstrip().startswith("{"):
-      value = _json_object(line, line_number)
-      key = "text_a" if "text_a" in value else "text"
-      text_a = _text_field(value, key, line_number)
-      text_b = _text_field(value, "text_b", line_number, required=pair)
-      if text_b is not None and not pair:
-        raise InputError(f"line {line_number}: {task_name} classifies single texts, but the "
-                         f"line has a \"text_b\"")
-      inputs.append((value.get("id", line_number), text_a, text_b))
-    elif pair:
-      fields = line.split("\t")
-      if len(fields) != 2 or not all(field.strip() for field in fields):
-        raise InputError(f"line {line_number}: {task_name} needs two non-empty texts separated "
-                         f"by one tab, got {len(fields)} field(s)")
-      inputs.append((line_number, fields[0], fields[1]))
-    else:
-      inputs.append((line_number, line, None))
-  return inputs
-
-
-def qa_inputs(text):
-  """[(id, question, context)] of JSON lines or of a SQuAD-format JSON document."""
-  if text.lstrip().startswith("{"):
-    try:
-      document = json.loads(text)
-    except json.JSONDecodeError:
-      document = None  # Not one JSON document: JSON lines.
-    if isinstance(document, dict) and "data" in document:
-      return squad_inputs(document)
-  inputs = []
-  for line_number, line in enumerate(text.splitlines(), start=1):
-    if not line.strip():
-      continue
-    value = _json_object(line, line_number)
-    question = _text_field(value, "question", line_number)
-    if not isinstance(value.get("context"), str):
-      raise InputError(f"line {line_number}: \"context\" must be a string")
-    inputs.append((value.get("id", line_number), question, value["context"]))
-  return inputs
-
-
-def squad_inputs(document):
-  inputs = []
-  try:
-    for article in document["data"]:
-      for paragraph in article["paragraphs"]:
-        context = paragraph["context"]
-        for qa in paragraph["qas"]:
-          inputs.append((qa.get("id", len(inputs) + 1), qa["question"], context))
-  except (KeyError, TypeError) as e:
-    raise InputError(f"not a SQuAD-format file: after {len(inputs)} questions, an entry lacks "
-                     f"{e}") from None
-  return inputs
-
-
-# ----------------------------------------------------------------------------------------------
-# Output.
-
-def _tsv_cell(value):
-  return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
-
-
-def _json_line(value):
-  return json.dumps(value, ensure_ascii=False)
-
-
-def classification_lines(ids, results, label_list, output_format):
-  for item_id, result in zip(ids, results):
-    if output_format == "json":
-      yield _json_line({"id": item_id, "label": result["label"],
-                        "probability": result["probability"],
-                        "probabilities": result["probabilities"]})
-    else:
-      cells = [item_id, result["label"], f"{result['probability']:.6f}"]
-      cells += [f"{result['probabilities'][label]:.6f}" for label in label_list]
-      yield "\t".join(_tsv_cell(cell) for cell in cells)
-
-
-def classification_header(label_list):
-  return "\t".join(["id", "label", "probability"] + [_tsv_cell(label) for label in label_list])
-
-
-QA_TSV_HEADER = "id\trank\tanswer\tscore\tprobability\tchar_start\tchar_end"
-
-
-def qa_lines(ids, nbests, top_k, output_format):
-  for item_id, nbest in zip(ids, nbests):
-    nbest = nbest[:top_k]
-    if output_format == "json":
-      best = nbest[0] if nbest else {}
-      yield _json_line({"id": item_id, "answer": best.get("text", ""),
-                        "score": best.get("score"), "probability": best.get("probability"),
-                        "char_start": best.get("char_start"), "char_end": best.get("char_end"),
-                        "nbest": [{key: entry[key] for key in (
-                            "text", "score", "probability", "char_start", "char_end")}
-                                  for entry in nbest]})
-    elif not nbest:
-      yield "\t".join([_tsv_cell(item_id), "1", "", "", "", "", ""])
-    else:
-      for rank, entry in enumerate(nbest, start=1):
-        yield "\t".join(_tsv_cell(cell) for cell in (
-            item_id, rank, entry["text"], f"{entry['score']:.6f}",
-            f"{entry['probability']:.6f}", entry["char_start"], entry["char_end"]))
+    raise raw_inputs.InputError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,30 +113,17 @@ def load_predictor(args):
 
 def predict(predictor, args, out):
   """Writes the predictions of every input to `out`; returns the number of inputs."""
-  from finetune import inference  # pylint: disable=import-outside-toplevel
   task = predictor.task
-  output_format = args.format or ("json" if predictor.is_qa else "tsv")
-  text = read_text(args.input)
-  if predictor.is_qa:
-    inputs = qa_inputs(text)
-    top_k = args.top_k or (1 if output_format == "tsv" else 5)
-    if output_format == "tsv":
-      print(QA_TSV_HEADER, file=out)
-  else:
-    inputs = classification_inputs(text, inference.is_pair_task(task), task.name)
-    if output_format == "tsv":
-      print(classification_header(task.label_list), file=out)
+  output_format = args.format or task.default_output_format
+  inputs = task.read_raw_inputs(read_text(args.input))
+  header = task.output_header(output_format)
+  if header is not None:
+    print(header, file=out)
   for start in range(0, len(inputs), CHUNK_SIZE):
     chunk = inputs[start:start + CHUNK_SIZE]
-    ids = [item[0] for item in chunk]
-    if predictor.is_qa:
-      nbests = predictor.answer([inference.QAInput(question, context, item_id)
-                                 for item_id, question, context in chunk])
-      lines = qa_lines(ids, nbests, top_k, output_format)
-    else:
-      results = predictor.classify([(text_a, text_b) for _, text_a, text_b in chunk])
-      lines = classification_lines(ids, results, task.label_list, output_format)
-    for line in lines:
+    results = predictor.predict_raw([raw for _, raw in chunk])
+    for line in task.output_lines([item_id for item_id, _ in chunk], results, output_format,
+                                  args.top_k):
       print(line, file=out)
     out.flush()
   return len(inputs)
@@ -291,7 +146,7 @@ def main(argv=None, out=None):
       return predict(predictor, args, out)
     with fileio.open_file(args.output, "w") as f:  # written only once the model has loaded
       return predict(predictor, args, f)
-  except InputError as e:
+  except raw_inputs.InputError as e:
     fail(f"{args.input if args.input != '-' else 'stdin'}: {e}")
   return 0
 

@@ -50,9 +50,9 @@ import numpy as np
 import tensorflow as tf
 
 from finetune import preprocessing
+from finetune import task as task_lib
 from finetune import task_builder
 from finetune.finetuning_model import FinetuningModel
-from finetune.qa.tasks import QATask
 from model import optimization
 from util import checkpoint as checkpoint_lib
 from util import fileio
@@ -135,42 +135,15 @@ class TrialRunner:
     scorers = {task.name: task.get_scorer(split) for task in self.tasks}
     timer = utils.Timer()
     for batch in self.trainer.predict(self.preprocessor.dataset_fn(prepared)):
-      for task_id, task in enumerate(self.tasks):
-        scorers[task.name].update(scorer_input(task, task_id, batch))
+      for task in self.tasks:
+        scorers[task.name].update(task_lib.own_rows(task.name, task.task_id, batch))
     utils.log(f"Predicted {prepared.n_examples} {split} records in "
               f"{timer.elapsed():.1f}s ({prepared.n_examples / max(timer.elapsed(), 1e-9):.1f}/s)")
     results = {}
     for task in self.tasks:
-      scorer = scorers[task.name]
-      if isinstance(task, QATask):
-        scorer.write_predictions()
-      results[task.name] = scorer.get_results()
-      if not isinstance(task, QATask) and self._writes_outputs():
-        write_classification_predictions(self.config, task, split, self.trial, scorer)
+      results[task.name] = scorers[task.name].get_results()
+      task.write_outputs(scorers[task.name], split, self.trial)
     return results
-
-  def _writes_outputs(self):
-    config = self.config
-    return config.write_test_outputs and self.trial <= config.n_writes_test
-
-
-def scorer_input(task, task_id, batch):
-  """QA scorers take whole batches; classification scorers take this task's rows, unprefixed."""
-  if isinstance(task, QATask):
-    return batch
-  rows = batch["task_id"].reshape(-1) == task_id
-  if "valid" in batch:
-    rows &= batch["valid"].reshape(-1).astype(bool)
-  prefix = task.name + "_"
-  return {key[len(prefix):]: value[rows] for key, value in batch.items()
-          if key.startswith(prefix)}
-
-
-def write_classification_predictions(config, task, split, trial, scorer):
-  path = os.path.splitext(config.test_predictions(task.name, split, trial))[0] + ".json"
-  labels = {int(eid): task.label_list[index] for eid, index in scorer.predictions.items()}
-  utils.write_json(labels, path)
-  utils.log(f"Wrote {len(labels)} {task.name} {split} predictions to {path}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,23 +2,13 @@
 
 import tensorflow as tf
 
-from finetune.classification.head import ClassificationHead
-from finetune.qa.head import QAHead
-from finetune.qa.tasks import QATask
+from finetune import task as task_lib
 from model import modeling
 
 
 def bert_config_from(config):
   """The encoder config that `config` (a Finetuning- or PretrainingConfig) describes."""
   return modeling.BertConfig.from_dict(config.encoder_hparams())
-
-
-def make_head(task, hidden_size, config):
-  if isinstance(task, QATask):
-    return QAHead(task.name, hidden_size, config)
-  if hasattr(task, "label_list"):
-    return ClassificationHead(task.name, hidden_size, len(task.label_list))
-  raise ValueError(f"No head for task '{task.name}'")
 
 
 class FinetuningModel(tf.Module):
@@ -34,7 +24,7 @@ class FinetuningModel(tf.Module):
     self.tasks = list(tasks)
     self.encoder = modeling.BertModel(self.bert_config, "electra", config.embedding_size,
                                       compute_dtype=compute_dtype)
-    self.heads = [make_head(task, self.bert_config.hidden_size, config) for task in self.tasks]
+    self.heads = [task.make_head(self.bert_config.hidden_size) for task in self.tasks]
 
   def all_variables(self):
     """{TF1 checkpoint name: variable} (the Trainer's model protocol)."""
@@ -57,10 +47,11 @@ class FinetuningModel(tf.Module):
     hidden = self._encode(features, training)
     total = tf.constant(0.0)
     metrics = {}
-    for task_id, head in enumerate(self.heads):
-      in_task = tf.cast(tf.equal(features["task_id"], task_id), tf.float32)
-      task_loss = tf.reduce_sum(head.loss(hidden, features, training) * in_task)
-      metrics[f"{head.task_name}_loss"] = task_loss / tf.maximum(tf.reduce_sum(in_task), 1.0)
+    for task, head in zip(self.tasks, self.heads):
+      in_task = tf.cast(tf.equal(features["task_id"], task.task_id), tf.float32)
+      losses = head.loss(hidden, task_lib.own(task.name, features), training)
+      task_loss = tf.reduce_sum(losses * in_task)
+      metrics[f"{task.name}_loss"] = task_loss / tf.maximum(tf.reduce_sum(in_task), 1.0)
       total += task_loss
     # Loss contract (docs/ARCHITECTURE.md): gradients are averaged over replicas, so a SUM over
     # the global batch is this replica's sum times the number of replicas.
@@ -72,6 +63,13 @@ class FinetuningModel(tf.Module):
     outputs = {"task_id": features["task_id"]}
     if "valid" in features:
       outputs["valid"] = features["valid"]
-    for head in self.heads:
-      outputs.update(head.predict(hidden, features))
+    for task, head in zip(self.tasks, self.heads):
+      outputs.update(task_lib.namespaced(
+          task.name, head.predict(hidden, task_lib.own(task.name, features))))
     return outputs
+
+  def serving_outputs(self, task, input_ids, input_mask, segment_ids):
+    """`task`'s serving outputs (plain names) on int32 [B, L] inputs alone."""
+    features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
+    hidden = self._encode(features, training=False)
+    return self.heads[self.tasks.index(task)].serving_outputs(hidden, features)

@@ -4,19 +4,13 @@ A fine-tuned model directory is what run_finetuning.py writes for each trial,
 `DATA/models/<model>/finetuning_models/<tasks>_model_<trial>/`: `finetuning_config.json` (the
 FinetuningConfig as a dict), `vocab.txt` and TF1 checkpoints `model.ckpt-N`.
 
-    config, tasks, model = load_finetuned(model_dir)
-    predictor = Predictor(config, tasks, model, task_name="chnsenticorp")
-    predictor.classify([("这家酒店很好", None)])   # [{"label", "probability", "probabilities"}]
-    predictor.answer([{"question": ..., "context": ...}])  # [n-best list]
+    predictor = Predictor.from_model_dir(model_dir, task_name="chnsenticorp")
+    predictor.predict_raw([("这家酒店很好", None)])  # [{"label", "probability", ...}]
 
-Raw inputs go through the task's own code: classification texts become `ClassificationExample`s
-featurised by the task; QA (question, context) pairs become `QAExample`s through
-`finetune.qa.reading.make_example` (the same context cutting as for the data files), featurised
-into sliding windows by the task and turned back into answer spans by
-`finetune.qa.postprocess.predict_answers`, exactly as dev-set evaluation does.
+Raw inputs go through the task's own code (`Task.predict_raw`): the task featurises them as it
+does its data files, calls `Predictor.run` and turns the outputs into results.
 """
 
-import dataclasses
 import json
 import logging
 import os
@@ -26,22 +20,17 @@ import tensorflow as tf
 
 import configure_finetuning
 from finetune import preprocessing
+from finetune import task as task_lib
 from finetune import task_builder
 from finetune.classification.tasks import ClassificationExample
 from finetune.finetuning_model import FinetuningModel
-from finetune.qa import postprocess
-from finetune.qa import reading
-from finetune.qa import tasks as qa_tasks
-from finetune.qa.head import OUTSIDE_ANSWER_PENALTY
+from finetune.qa.prediction import PREDICT_SPLIT, QAInput, qa_examples  # pylint: disable=unused-import
 from util import checkpoint as checkpoint_lib
 
 logger = logging.getLogger(__name__)
 
 MODEL_CONFIG_FILE = "finetuning_config.json"
 VOCAB_FILE = "vocab.txt"
-# The split name under which QA prediction inputs are featurised (the task keeps per-split
-# records of its windows; they are dropped before every new set of inputs).
-PREDICT_SPLIT = "predict"
 
 
 class ModelDirError(ValueError):
@@ -121,13 +110,7 @@ def load_finetuned(model_dir, compute_dtype=tf.float32):
 # Tasks.
 
 def is_qa(task):
-  return isinstance(task, qa_tasks.QATask)
-
-
-def is_pair_task(task):
-  """True for classification tasks on sentence pairs (LCQMC, BQ Corpus, XNLI)."""
-  layout = getattr(task, "layout", None)
-  return layout is not None and layout("test").text_b is not None
+  return task.serving_info().get("task_type") == "qa"
 
 
 def select_task(tasks, name=None):
@@ -147,36 +130,11 @@ def select_task(tasks, name=None):
 # Featurisation and batching.
 
 def classification_features(task, texts):
-  """One feature dict per (text_a, text_b or None), through the task's own featurize."""
+  """One record per (text_a, text_b or None), through the task's own featurize."""
   # The label only fills <task>_label_ids, which prediction ignores.
-  dummy_label = task.label_list[0]
-  features = []
-  for index, (text_a, text_b) in enumerate(texts):
-    example = ClassificationExample(task.name, index, text_a, text_b, dummy_label)
-    features.extend(task.featurize(example, is_training=False))
-  return features
-
-
-@dataclasses.dataclass
-class QAInput:
-  """One question about one context; `id` is only carried along."""
-  question: str
-  context: str
-  id: object = None
-
-
-def qa_examples(task, inputs, split=PREDICT_SPLIT):
-  """QAExamples (eids 0..n-1, qas_id = str(position)) of `inputs`, after dropping what the task
-  held for `split`. Questions about the same context share its doc tokens."""
-  task.forget_split(split)
-  docs = {}
-  examples = []
-  for index, item in enumerate(inputs):
-    doc = docs.get(item.context)
-    if doc is None:
-      doc = docs[item.context] = reading.split_context(item.context)
-    examples.append(reading.make_example(task.name, index, split, str(index), item.question, doc))
-  return examples
+  return [feature for index, (text_a, text_b) in enumerate(texts)
+          for feature in task.featurize(ClassificationExample(
+              task.name, index, text_a, text_b, task.label_list[0]), is_training=False)]
 
 
 def batches(features, feature_specs, batch_size, trim=False):
@@ -239,99 +197,24 @@ class Predictor:
     config, tasks, model = load_finetuned(model_dir)
     return cls(config, tasks, model, task_name, batch_size)
 
-  @property
-  def is_qa(self):
-    return is_qa(self.task)
-
   def run(self, features, keys, trim=False):
-    """{key: np.ndarray} of `model.predict` outputs `keys` over all `features`, in order."""
+    """{key: np.ndarray} of the task's outputs `keys` (plain names) over all `features` (the
+    task's records, as `task.featurize` returns them), in order."""
+    names = [task_lib.namespaced_name(self.task.name, key) for key in keys]
     collected = {key: [] for key in keys}
     for batch in batches(features, self.feature_specs, self.batch_size, trim=trim):
       outputs = self.predict_fn({name: tf.constant(value) for name, value in batch.items()})
-      for key in keys:
-        collected[key].append(outputs[key].numpy())
+      for key, name in zip(keys, names):
+        collected[key].append(outputs[name].numpy())
     return {key: np.concatenate(values) if values else np.zeros((0,))
             for key, values in collected.items()}
 
-  def classify(self, texts):
-    """For each (text_a, text_b or None): {"label", "probability", "probabilities" (label ->
-    probability, in label order), "logits"}."""
-    task = self.task
-    if self.is_qa:
-      raise ValueError(f"{task.name} is a QA task: use answer()")
-    name = task.name
-    outputs = self.run(classification_features(task, texts),
-                       [f"{name}_probabilities", f"{name}_logits"], trim=True)
-    results = []
-    for probabilities, logits in zip(outputs[f"{name}_probabilities"],
-                                     outputs[f"{name}_logits"]):
-      best = int(np.argmax(probabilities))
-      results.append({
-          "label": task.label_list[best],
-          "probability": float(probabilities[best]),
-          "probabilities": {label: float(p) for label, p in zip(task.label_list, probabilities)},
-          "logits": [float(x) for x in logits],
-      })
-    return results
+  def predict_raw(self, raw_inputs):
+    """The task's results for raw inputs (see the task's `predict_raw`)."""
+    return self.task.predict_raw(self, raw_inputs)
 
-  def answer(self, inputs):
-    """The n-best answers (config.n_best_size) of each QAInput (or dict with "question" and
-    "context"), best first: [{"text", "score", "probability", "char_start", "char_end"}], the
-    char offsets into that input's context. An empty list when no span is allowed."""
-    task = self.task
-    if not self.is_qa:
-      raise ValueError(f"{task.name} is not a QA task: use classify()")
-    inputs = [item if isinstance(item, QAInput) else QAInput(item["question"], item["context"])
-              for item in inputs]
-    if not inputs:
-      return []
-    examples = qa_examples(task, inputs)
-    features = [feature for example in examples
-                for feature in task.featurize(example, is_training=False)]
-    head = self.model.heads[self.tasks.index(task)]
-    keys = postprocess.JOINT_KEYS if head.joint_prediction else postprocess.PLAIN_KEYS
-    outputs = self.run(features, [f"{task.name}_eid"] + [f"{task.name}_{k}" for k in keys])
-    eids = outputs.pop(f"{task.name}_eid")
-    outputs = {key[len(task.name) + 1:]: value for key, value in outputs.items()}
-    _, nbest = postprocess.predict_answers(
-        examples, task.get_features(PREDICT_SPLIT), eids, outputs, self.config.n_best_size,
-        self.config.max_answer_length)
-    task.forget_split(PREDICT_SPLIT)
-    return [nbest[example.qas_id] for example in examples]
-
-
-# ----------------------------------------------------------------------------------------------
-# Serving outputs (export_model.py).
 
 def serving_outputs(model, task, input_ids, input_mask, segment_ids):
-  """The outputs of `task`'s head on int32 [B, L] inputs, without any task-specific feature.
-
-  Classification: `logits`, `probabilities` [B, n_labels]. QA: `start_logits` [B, L] (masked
-  to the context and [CLS], as the head does) and `end_logits` [B, L] -- for the joint head,
-  the end logits given the best start -- plus the head's own outputs: with joint prediction the
-  beams `start_top_log_probs` / `start_top_index` [B, K] and `end_top_log_probs` /
-  `end_top_index` [B, K, K]; `answerable_logit` [B] with the answerable classifier.
-  """
-  head = model.heads[model.tasks.index(task)]
-  hidden = model.encoder(input_ids, input_mask, segment_ids, training=False)
-  if not is_qa(task):
-    logits = head.logits(hidden, training=False)
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
-  name = task.name
-  features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids,
-              f"{name}_eid": tf.zeros(tf.shape(input_ids)[:1], tf.int32)}
-  predicted = head.predict(hidden, features)
-  outputs = {key[len(name) + 1:]: value for key, value in predicted.items()
-             if key != f"{name}_eid"}
-  if head.joint_prediction:
-    # The head's own pieces, so that these logits are exactly the ones its beams come from.
-    # pylint: disable=protected-access
-    answer_mask = head._answer_mask(features)
-    start_logits = head._start_logits(hidden, answer_mask)
-    best_start = tf.argmax(start_logits, axis=-1, output_type=tf.int32)[:, tf.newaxis]
-    start_vector = tf.gather(hidden, best_start, batch_dims=1)
-    end_logits = head._joint_end_logits(hidden, start_vector)[:, 0]
-    # pylint: enable=protected-access
-    outputs["start_logits"] = start_logits
-    outputs["end_logits"] = end_logits - OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)
-  return outputs
+  """The outputs of `task`'s head on int32 [B, L] inputs, without any task-specific feature
+  (see each head's `serving_outputs`)."""
+  return model.serving_outputs(task, input_ids, input_mask, segment_ids)

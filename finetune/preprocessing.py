@@ -25,7 +25,6 @@ import uuid
 
 import tensorflow as tf
 
-from configure_finetuning import is_qa_task
 from finetune import task as task_lib
 from util import fileio
 from util import utils
@@ -131,9 +130,8 @@ class Preprocessor:
       fingerprint["shuffle_seed"] = config.seed
     else:
       fingerprint["pad_to_multiple_of"] = batch_size
-    if any(is_qa_task(task.name) for task in self.tasks):
-      fingerprint["doc_stride"] = config.doc_stride
-      fingerprint["max_query_length"] = config.max_query_length
+    for task in self.tasks:
+      fingerprint.update(task.cache_settings())
     return json.loads(json.dumps(fingerprint))  # normalised like a round trip through disk
 
   def _input_stats(self, split):
@@ -183,7 +181,6 @@ class Preprocessor:
   def _serialized_records(self, split, is_training):
     for task in self.tasks:
       own_names = {spec.name for spec in task.feature_specs()}
-      task_id = self.config.task_names.index(task.name)
       logged = 0
       task.truncated = 0
       examples = task.get_examples(split)
@@ -193,7 +190,6 @@ class Preprocessor:
             _log_feature(task, split, feature)
             logged += 1
           feature = dict(feature, valid=1)
-          feature.setdefault("task_id", task_id)
           yield self._to_tf_example(feature, own_names).SerializeToString()
       _report_truncated(task, split, len(examples))
 
@@ -219,11 +215,7 @@ def _report_truncated(task, split, n_examples):
   """One warning line with the count of cut texts, also kept for the results JSON."""
   if not task.truncated:
     return
-  config = task.config
-  if is_qa_task(task.name):
-    what, limit = "questions", f"max_query_length {config.max_query_length}"
-  else:
-    what, limit = "examples", f"max_seq_length {config.max_seq_length}"
+  what, limit = task.truncation_description()
   utils.warning(f"{task.name} {split}: {task.truncated} of {n_examples} {what} cut to {limit}")
   stats = getattr(task, "data_stats", None)
   if stats is not None:

@@ -60,13 +60,25 @@ def own(task_name, values):
   return mine
 
 
+def real_rows(batch, task_id=None):
+  """Boolean [B]: the rows of a numpy batch that are real examples (valid != 0: not padding)
+  of task `task_id` (any task when None or when the batch has no task_id)."""
+  size = len(next(iter(batch.values()))) if batch else 0
+  rows = np.ones(size, bool)
+  if batch.get("valid") is not None:
+    rows &= np.asarray(batch["valid"]).reshape(-1) != 0
+  if task_id is not None and batch.get("task_id") is not None:
+    rows &= np.asarray(batch["task_id"]).reshape(-1) == task_id
+  return rows
+
+
 def own_rows(task_name, task_id, batch):
-  """One task's rows of a predicted batch (numpy): its own outputs under plain names, only the
-  rows of this task (task_id) that are real examples (valid, not padding)."""
-  rows = np.asarray(batch["task_id"]).reshape(-1) == task_id
-  if "valid" in batch:
-    rows &= np.asarray(batch["valid"]).reshape(-1).astype(bool)
-  return {name: np.asarray(value)[rows] for name, value in own(task_name, batch).items()}
+  """One task's rows of a predicted numpy batch, its own outputs under plain names: only the
+  rows of this task that are real examples. Plain names in `batch` are taken as this task's."""
+  values = dict(batch)
+  values.update(own(task_name, batch))
+  rows = real_rows(values, task_id)
+  return {name: np.asarray(value)[rows] for name, value in values.items()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,6 +103,11 @@ class Task(abc.ABC):
     # longer than max_query_length); preprocessing reports and resets it after each split.
     self.truncated = 0
 
+  @property
+  def task_id(self):
+    """The task's index in config.task_names: its id in records and batches."""
+    return list(self.config.task_names).index(self.name)
+
   # -- data --------------------------------------------------------------------------------------
 
   @abc.abstractmethod
@@ -102,14 +119,31 @@ class Task(abc.ABC):
     """Reads `split` ("train", "dev" or "test") from config.raw_data_dir(self.name)."""
 
   @abc.abstractmethod
-  def feature_specs(self):
-    """The task's own `FeatureSpec`s, plain names (the shared input_ids/input_mask/segment_ids
-    are added by the preprocessor)."""
+  def plain_feature_specs(self):
+    """The task's own `FeatureSpec`s under plain names (the shared inputs are not included)."""
 
   @abc.abstractmethod
+  def plain_features(self, example, is_training):
+    """A list of feature dicts for one example: input_ids, input_mask, segment_ids and the
+    task's own features under plain names (name -> int or list of ints)."""
+
+  def feature_specs(self):
+    """The task's own `FeatureSpec`s as stored in records (namespaced)."""
+    return namespaced_specs(self.name, self.plain_feature_specs())
+
   def featurize(self, example, is_training):
-    """A list of feature dicts for one example: the shared inputs and the task's own features,
-    plain names (name -> int or list of ints)."""
+    """The records of one example: `plain_features`, namespaced, with this task's task_id."""
+    return [dict(namespaced(self.name, features), task_id=self.task_id)
+            for features in self.plain_features(example, is_training)]
+
+  def cache_settings(self):
+    """Config values the task's records depend on beyond the shared ones (max_seq_length,
+    lower-casing, vocabulary), for the cache fingerprint: {name: value}."""
+    return {}
+
+  def truncation_description(self):
+    """(what was cut, the limit), for the warning that counts `self.truncated`."""
+    return "examples", f"max_seq_length {self.config.max_seq_length}"
 
   # -- model -------------------------------------------------------------------------------------
 

@@ -1,10 +1,9 @@
 """Fine-tuning heads: checkpoint names, the original's maths, and output shapes."""
 
-import types
-
 import numpy as np
 import tensorflow as tf
 
+import configure_finetuning
 from finetune.classification.head import ClassificationHead
 from finetune.qa.head import QAHead
 from model import modeling
@@ -13,19 +12,20 @@ H, L = 8, 6
 
 
 def qa_config(**overrides):
-  values = dict(beam_size=3, joint_prediction=True, answerable_classifier=True,
-                answerable_uses_start_logits=True, answerable_weight=0.5)
+  values = dict(task_names=["cmrc2018"], beam_size=3, joint_prediction=True,
+                answerable_classifier=True, answerable_uses_start_logits=True,
+                answerable_weight=0.5)
   values.update(overrides)
-  return types.SimpleNamespace(**values)
+  return configure_finetuning.FinetuningConfig("electra-small", "unused-data-dir", **values)
 
 
 def qa_features():
   return {"input_mask": tf.constant([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]]),
           "segment_ids": tf.constant([[0, 0, 1, 1, 1, 0], [0, 0, 0, 1, 1, 1]]),
-          "cmrc2018_start_positions": tf.constant([2, 0]),
-          "cmrc2018_end_positions": tf.constant([3, 0]),
-          "cmrc2018_is_impossible": tf.constant([0, 0]),
-          "cmrc2018_eid": tf.constant([7, 8])}
+          "start_positions": tf.constant([2, 0]),
+          "end_positions": tf.constant([3, 0]),
+          "is_impossible": tf.constant([0, 0]),
+          "eid": tf.constant([7, 8])}
 
 
 def names_of(module):
@@ -61,16 +61,16 @@ def test_qa_predictions_only_point_into_context_or_cls():
   head = QAHead("cmrc2018", H, qa_config())
   features = qa_features()
   out = head.predict(tf.random.normal([2, L, H]), features)
-  assert out["cmrc2018_start_top_index"].shape == (2, 3)
-  assert out["cmrc2018_end_top_log_probs"].shape == (2, 3, 3)
+  assert out["start_top_index"].shape == (2, 3)
+  assert out["end_top_log_probs"].shape == (2, 3, 3)
   allowed = (features["input_mask"] * features["segment_ids"]).numpy()
   allowed[:, 0] = 1
   for b in range(2):
-    for index in np.concatenate([out["cmrc2018_start_top_index"][b].numpy().ravel(),
-                                 out["cmrc2018_end_top_index"][b].numpy().ravel()]):
+    for index in np.concatenate([out["start_top_index"][b].numpy().ravel(),
+                                 out["end_top_index"][b].numpy().ravel()]):
       assert allowed[b, index] == 1
   # Beams are sorted log-probabilities.
-  lp = out["cmrc2018_start_top_log_probs"].numpy()
+  lp = out["start_top_log_probs"].numpy()
   assert (np.diff(lp, axis=1) <= 0).all() and (lp <= 0).all()
 
 
@@ -82,7 +82,7 @@ def test_qa_loss_is_half_start_plus_end_plus_weighted_answerable():
   loss = head.loss(hidden, features, training=True).numpy()
   mask = head._answer_mask(features)
   start = head._start_logits(hidden, mask)
-  gold = tf.gather(hidden, features["cmrc2018_start_positions"], batch_dims=1)[:, None]
+  gold = tf.gather(hidden, features["start_positions"], batch_dims=1)[:, None]
   end = head._joint_end_logits(hidden, gold)[:, 0] - 1000.0 * (1 - mask)
   xent = lambda logits, labels: -tf.nn.log_softmax(logits).numpy()[np.arange(2), labels]
   want = (xent(start, [2, 0]) + xent(end, [3, 0])) / 2
@@ -99,7 +99,7 @@ def test_independent_end_head_variant():
                                  "task_specific/drcd/dense_1/bias"}
   features = {k.replace("cmrc2018", "drcd"): v for k, v in qa_features().items()}
   out = head.predict(tf.random.normal([2, L, H]), features)
-  assert out["drcd_start_logits"].shape == (2, L)
+  assert out["start_logits"].shape == (2, L)
 
 
 def test_classification_head_names_loss_and_predictions():
@@ -108,9 +108,9 @@ def test_classification_head_names_loss_and_predictions():
   assert names_of(head) == {"task_specific/xnli/dense/kernel": [H, 3],
                             "task_specific/xnli/dense/bias": [3]}
   hidden = tf.random.normal([4, L, H])
-  features = {"xnli_label_ids": tf.constant([0, 1, 2, 1]), "xnli_eid": tf.range(4)}
+  features = {"label_ids": tf.constant([0, 1, 2, 1]), "eid": tf.range(4)}
   loss = head.loss(hidden, features, training=False).numpy()
   out = head.predict(hidden, features)
-  np.testing.assert_allclose(loss, out["xnli_loss"].numpy(), rtol=1e-6)
-  np.testing.assert_allclose(out["xnli_probabilities"].numpy().sum(-1), 1.0, rtol=1e-6)
-  assert (out["xnli_predictions"].numpy() == out["xnli_logits"].numpy().argmax(-1)).all()
+  np.testing.assert_allclose(loss, out["loss"].numpy(), rtol=1e-6)
+  np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0, rtol=1e-6)
+  assert (out["predictions"].numpy() == out["logits"].numpy().argmax(-1)).all()

@@ -23,20 +23,23 @@ class ClassificationHead(tf.Module):
 
   def loss(self, sequence_output, features, training):
     """Per-example softmax cross-entropy [B]."""
-    labels = features[f"{self.task_name}_label_ids"]
     return tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=labels, logits=self.logits(sequence_output, training))
+        labels=features["label_ids"], logits=self.logits(sequence_output, training))
 
   def predict(self, sequence_output, features):
     logits = self.logits(sequence_output, training=False)
-    name = self.task_name
-    labels = features[f"{name}_label_ids"]
+    labels = features["label_ids"]
     return {
-        f"{name}_logits": logits,
-        f"{name}_probabilities": tf.nn.softmax(logits),
-        f"{name}_predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
-        f"{name}_loss": tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
-                                                                       logits=logits),
-        f"{name}_label_ids": labels,
-        f"{name}_eid": features[f"{name}_eid"],
+        "logits": logits,
+        "probabilities": tf.nn.softmax(logits),
+        "predictions": tf.argmax(logits, axis=-1, output_type=tf.int32),
+        "loss": tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+        "label_ids": labels,
+        "eid": features["eid"],
     }
+
+  def serving_outputs(self, sequence_output, features):
+    """`logits` and `probabilities` [B, n_labels]."""
+    del features  # The [CLS] vector is all the head reads.
+    logits = self.logits(sequence_output, training=False)
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits)}

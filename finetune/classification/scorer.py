@@ -2,13 +2,7 @@
 
 import numpy as np
 
-
-def _valid_mask(outputs, batch_size):
-  """Rows to score: padding records (added to fill the last eval batch) carry valid == 0."""
-  valid = outputs.get("valid")
-  if valid is None:
-    return np.ones(batch_size, dtype=bool)
-  return np.asarray(valid).reshape(-1).astype(bool)
+from finetune import task as task_lib
 
 
 class AccuracyScorer:
@@ -23,7 +17,7 @@ class AccuracyScorer:
   def update(self, outputs):
     """`outputs`: dict of [B] arrays with keys loss, predictions, label_ids (+ eid, valid)."""
     predictions = np.asarray(outputs["predictions"]).reshape(-1)
-    mask = _valid_mask(outputs, predictions.shape[0])
+    mask = task_lib.real_rows(outputs)  # Padding records (valid == 0) fill the last batch.
     predictions = predictions[mask]
     labels = np.asarray(outputs["label_ids"]).reshape(-1)[mask]
     losses = np.asarray(outputs["loss"], dtype=np.float64).reshape(-1)[mask]

@@ -13,9 +13,13 @@ import dataclasses
 import logging
 import os
 
+import numpy as np
+
+from finetune import raw_inputs
 from finetune import task as task_lib
 from finetune.classification import scorer as scorer_lib
 from util import fileio
+from util import utils
 
 _logger = logging.getLogger(__name__)
 
@@ -183,9 +187,8 @@ class TsvClassificationTask(task_lib.Task):
 
   # ---- features ----
 
-  def feature_specs(self):
-    return [task_lib.FeatureSpec(f"{self.name}_eid", ()),
-            task_lib.FeatureSpec(f"{self.name}_label_ids", ())]
+  def plain_feature_specs(self):
+    return [task_lib.FeatureSpec("eid", ()), task_lib.FeatureSpec("label_ids", ())]
 
   def _token_ids(self, text):
     fast = getattr(self.tokenizer, "tokenize_to_ids", None)
@@ -193,7 +196,7 @@ class TsvClassificationTask(task_lib.Task):
       return list(fast(text))
     return self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(text))
 
-  def featurize(self, example, is_training):
+  def plain_features(self, example, is_training):
     """One feature dict: [CLS] a [SEP] (b [SEP]), zero-padded to max_seq_length."""
     max_len = self.config.max_seq_length
     ids_a = self._token_ids(example.text_a)
@@ -215,13 +218,102 @@ class TsvClassificationTask(task_lib.Task):
         "input_ids": input_ids + padding,
         "input_mask": [1] * len(input_ids) + padding,
         "segment_ids": segment_ids + padding,
-        "task_id": self.config.task_names.index(self.name),
-        f"{self.name}_eid": example.eid,
-        f"{self.name}_label_ids": self.label_list.index(example.label),
+        "eid": example.eid,
+        "label_ids": self.label_list.index(example.label),
     }]
+
+  # ---- model, scoring, outputs ----
+
+  def make_head(self, hidden_size):
+    from finetune.classification.head import ClassificationHead  # pylint: disable=import-outside-toplevel (TensorFlow)
+    return ClassificationHead(self.name, hidden_size, len(self.label_list))
 
   def get_scorer(self, split):
     return scorer_lib.AccuracyScorer()
+
+  def write_outputs(self, scorer, split, trial):
+    """{eid: predicted label} as JSON for the first n_writes_test trials (write_test_outputs)."""
+    config = self.config
+    if not (config.write_test_outputs and trial <= config.n_writes_test):
+      return
+    path = os.path.splitext(config.test_predictions(self.name, split, trial))[0] + ".json"
+    labels = {int(eid): self.label_list[index] for eid, index in scorer.predictions.items()}
+    utils.write_json(labels, path)
+    _logger.info("Wrote %d %s %s predictions to %s", len(labels), self.name, split, path)
+
+  def serving_info(self):
+    return {"task_type": "classification", "labels": list(self.label_list)}
+
+  # ---- raw inputs (predict.py) ----
+
+  @property
+  def is_pair_task(self):
+    return self.layout("test").text_b is not None
+
+  def read_raw_inputs(self, text):
+    """[(id, (text_a, text_b or None))]: one text a line (two tab-separated texts for pair
+    tasks), or a JSON object {"text_a"/"text", "text_b", "id"}; ids default to line numbers."""
+    inputs = []
+    for line_number, line in raw_inputs.numbered_lines(text):
+      if line.lstrip().startswith("{"):
+        inputs.append(self._json_input(line, line_number))
+      elif self.is_pair_task:
+        fields = line.split("\t")
+        if len(fields) != 2 or not all(field.strip() for field in fields):
+          raise raw_inputs.InputError(
+              f"line {line_number}: {self.name} needs two non-empty texts separated by one tab, "
+              f"got {len(fields)} field(s)")
+        inputs.append((line_number, (fields[0], fields[1])))
+      else:
+        inputs.append((line_number, (line, None)))
+    return inputs
+
+  def _json_input(self, line, line_number):
+    value = raw_inputs.json_object(line, line_number)
+    key = "text_a" if "text_a" in value else "text"
+    text_a = raw_inputs.text_field(value, key, line_number)
+    text_b = raw_inputs.text_field(value, "text_b", line_number, required=self.is_pair_task)
+    if text_b is not None and not self.is_pair_task:
+      raise raw_inputs.InputError(f"line {line_number}: {self.name} classifies single texts, "
+                                  f"but the line has a \"text_b\"")
+    return value.get("id", line_number), (text_a, text_b)
+
+  def predict_raw(self, predictor, texts):
+    """For each (text_a, text_b or None): {"label", "probability", "probabilities" (label ->
+    probability, in label order), "logits"}."""
+    dummy_label = self.label_list[0]  # Only fills label_ids, which prediction ignores.
+    features = []
+    for index, (text_a, text_b) in enumerate(texts):
+      example = ClassificationExample(self.name, index, text_a, text_b, dummy_label)
+      features.extend(self.featurize(example, is_training=False))
+    outputs = predictor.run(features, ["probabilities", "logits"], trim=True)
+    results = []
+    for probabilities, logits in zip(outputs["probabilities"], outputs["logits"]):
+      best = int(np.argmax(probabilities))
+      results.append({
+          "label": self.label_list[best],
+          "probability": float(probabilities[best]),
+          "probabilities": {label: float(p) for label, p in zip(self.label_list, probabilities)},
+          "logits": [float(x) for x in logits],
+      })
+    return results
+
+  def output_header(self, output_format):
+    if output_format == "json":
+      return None
+    return raw_inputs.tsv_line(["id", "label", "probability"] + self.label_list)
+
+  def output_lines(self, ids, results, output_format, top_k=None):
+    del top_k  # One label per input.
+    for item_id, result in zip(ids, results):
+      if output_format == "json":
+        yield raw_inputs.json_line({"id": item_id, "label": result["label"],
+                                    "probability": result["probability"],
+                                    "probabilities": result["probabilities"]})
+      else:
+        probabilities = [f"{result['probabilities'][label]:.6f}" for label in self.label_list]
+        yield raw_inputs.tsv_line([item_id, result["label"], f"{result['probability']:.6f}"]
+                                  + probabilities)
 
 
 def truncate_pair(tokens_a, tokens_b, max_length):

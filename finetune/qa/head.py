@@ -109,10 +109,9 @@ class QAHead(tf.Module):
   def loss(self, hidden, features, training):
     """Per-example loss [B]: mean of start/end cross-entropies (+ weighted answerable loss)."""
     del training  # The original QA head has no dropout of its own.
-    name = self.task_name
     answer_mask = self._answer_mask(features)
     start_logits = self._start_logits(hidden, answer_mask)
-    starts = features[f"{name}_start_positions"]
+    starts = features["start_positions"]
     if self.joint_prediction:
       gold_start = tf.gather(hidden, starts, batch_dims=1)[:, tf.newaxis]
       end_logits = self._joint_end_logits(hidden, gold_start)[:, 0]
@@ -121,34 +120,54 @@ class QAHead(tf.Module):
     end_logits -= OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)
     xent = tf.nn.sparse_softmax_cross_entropy_with_logits
     losses = (xent(labels=starts, logits=start_logits)
-              + xent(labels=features[f"{name}_end_positions"], logits=end_logits)) / 2.0
+              + xent(labels=features["end_positions"], logits=end_logits)) / 2.0
     if self.answerable_classifier:
       losses += self.answerable_weight * tf.nn.sigmoid_cross_entropy_with_logits(
-          labels=tf.cast(features[f"{name}_is_impossible"], tf.float32),
+          labels=tf.cast(features["is_impossible"], tf.float32),
           logits=self._answerable_logit(hidden, start_logits))
     return losses
 
   def predict(self, hidden, features):
-    name = self.task_name
     answer_mask = self._answer_mask(features)
     start_logits = self._start_logits(hidden, answer_mask)
-    outputs = {f"{name}_eid": features[f"{name}_eid"]}
+    outputs = {"eid": features["eid"]}
     if self.joint_prediction:
-      beam = min(self.beam_size, hidden.shape[1] or self.beam_size)
-      start_log_probs = tf.nn.log_softmax(start_logits)
-      start_top_log_probs, start_top_index = tf.nn.top_k(start_log_probs, k=beam)
-      start_vectors = tf.gather(hidden, start_top_index, batch_dims=1)
-      end_logits = self._joint_end_logits(hidden, start_vectors)
-      end_logits -= OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)[:, tf.newaxis]
-      end_top_log_probs, end_top_index = tf.nn.top_k(tf.nn.log_softmax(end_logits), k=beam)
-      outputs.update({f"{name}_start_top_log_probs": start_top_log_probs,
-                      f"{name}_start_top_index": start_top_index,
-                      f"{name}_end_top_log_probs": end_top_log_probs,
-                      f"{name}_end_top_index": end_top_index})
+      outputs.update(self._beams(hidden, start_logits, answer_mask))
     else:
       end_logits = tf.cast(tf.squeeze(self.end_dense(hidden), -1), tf.float32)
       end_logits -= OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)
-      outputs.update({f"{name}_start_logits": start_logits, f"{name}_end_logits": end_logits})
+      outputs.update({"start_logits": start_logits, "end_logits": end_logits})
     if self.answerable_classifier:
-      outputs[f"{name}_answerable_logit"] = self._answerable_logit(hidden, start_logits)
+      outputs["answerable_logit"] = self._answerable_logit(hidden, start_logits)
+    return outputs
+
+  def _beams(self, hidden, start_logits, answer_mask):
+    """The joint head's beam search: the `beam` best starts and, for each, the best ends."""
+    beam = min(self.beam_size, hidden.shape[1] or self.beam_size)
+    start_top_log_probs, start_top_index = tf.nn.top_k(tf.nn.log_softmax(start_logits), k=beam)
+    start_vectors = tf.gather(hidden, start_top_index, batch_dims=1)
+    end_logits = self._joint_end_logits(hidden, start_vectors)
+    end_logits -= OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)[:, tf.newaxis]
+    end_top_log_probs, end_top_index = tf.nn.top_k(tf.nn.log_softmax(end_logits), k=beam)
+    return {"start_top_log_probs": start_top_log_probs, "start_top_index": start_top_index,
+            "end_top_log_probs": end_top_log_probs, "end_top_index": end_top_index}
+
+  def serving_outputs(self, hidden, features):
+    """`start_logits` [B, L] (masked to the context and [CLS]) and `end_logits` [B, L] -- for
+    the joint head, the end logits given the best start -- plus the head's own outputs: the
+    joint head's beams `start_top_log_probs` / `start_top_index` [B, K] and
+    `end_top_log_probs` / `end_top_index` [B, K, K]; `answerable_logit` [B] with the answerable
+    classifier. `features` holds only input_ids, input_mask and segment_ids."""
+    batch_size = tf.shape(features["input_ids"])[:1]
+    outputs = self.predict(hidden, dict(features, eid=tf.zeros(batch_size, tf.int32)))
+    del outputs["eid"]
+    if self.joint_prediction:
+      # The head's own pieces, so that these logits are exactly the ones its beams come from.
+      answer_mask = self._answer_mask(features)
+      start_logits = self._start_logits(hidden, answer_mask)
+      best_start = tf.argmax(start_logits, axis=-1, output_type=tf.int32)[:, tf.newaxis]
+      start_vector = tf.gather(hidden, best_start, batch_dims=1)
+      end_logits = self._joint_end_logits(hidden, start_vector)[:, 0]
+      outputs["start_logits"] = start_logits
+      outputs["end_logits"] = end_logits - OUTSIDE_ANSWER_PENALTY * (1.0 - answer_mask)
     return outputs

@@ -24,6 +24,7 @@ import os
 
 import numpy as np
 
+from finetune import task as task_lib
 from util import fileio
 
 logger = logging.getLogger(__name__)
@@ -190,10 +191,9 @@ def _has_answers(dataset):
 class QAScorer:
   """Collects the QA head's outputs for one split, writes predictions and scores them.
 
-  Batches may name keys with or without the task prefix (`cmrc2018_eid` or `eid`,
-  `cmrc2018_start_top_index` or `start_top_index`, ...). Padding / other tasks' rows are dropped
-  via `valid` / `task_id` when present, and rows with a negative eid are ignored; when an eid
-  arrives twice the first row is kept.
+  Batches may name keys with or without the task prefix (`cmrc2018_eid` or `eid`, ...); rows
+  are selected by `task.own_rows`. Rows with a negative eid are ignored; when an eid arrives
+  twice the first row is kept. Answers are computed once, whoever asks first.
 
   Files: `<output_dir>/<task>_<split>_preds.json` ({qas_id: text}) and `..._nbest.json`; without
   output_dir, `config.qa_preds_file` (a "{}"-format string or a callable of "<task>_<split>", as
@@ -206,29 +206,20 @@ class QAScorer:
     self.split = split
     self.output_dir = output_dir
     self._batches = []
-
-  def _get(self, batch, key):
-    prefixed = f"{self.task.name}_{key}"
-    return batch[prefixed] if prefixed in batch else batch.get(key)
+    self._predictions = None  # (predictions, n-best), computed once from all updates
+    self._written = False
 
   def update(self, outputs):
-    """Adds one batch (dict of numpy arrays with a leading batch dimension).
-
-    If the batch carries `valid` and/or `task_id`, rows with valid == 0 (padding) or another
-    task's id are dropped: their `<task>_eid` is a filler 0 that would shadow the real eid 0.
-    """
-    eids = self._get(outputs, "eid")
-    if eids is None:
+    """Adds one batch (dict of numpy arrays with a leading batch dimension). Rows of padding
+    (valid == 0) or of another task (task_id) are dropped: their eid is a filler 0 that would
+    shadow the real eid 0."""
+    rows = task_lib.own_rows(self.task.name, self.task.task_id, outputs)
+    if "eid" not in rows:
       raise KeyError(f"QA outputs have no {self.task.name}_eid / eid")
-    eids = np.asarray(eids, np.int64).reshape(-1)
-    keep = np.ones(len(eids), bool)
-    if outputs.get("valid") is not None:
-      keep &= np.asarray(outputs["valid"]).reshape(-1) != 0
-    if outputs.get("task_id") is not None:
-      keep &= np.asarray(outputs["task_id"]).reshape(-1) == self.task.task_id
-    kept = {key: np.array(value)[keep] for key in JOINT_KEYS + PLAIN_KEYS
-            for value in [self._get(outputs, key)] if value is not None}
-    self._batches.append((eids[keep], kept))
+    kept = {key: rows[key] for key in JOINT_KEYS + PLAIN_KEYS if key in rows}
+    self._batches.append((rows["eid"].astype(np.int64).reshape(-1), kept))
+    self._predictions = None
+    self._written = False
 
   def collected(self):
     """(eids [N], outputs) of all updates, without padding rows and repeated eids."""
@@ -262,20 +253,26 @@ class QAScorer:
         os.path.splitext(path)[0])
     return path, base + "_nbest.json"
 
+  def predictions(self):
+    """({qas_id: text}, {qas_id: n-best list}) for every question of the split."""
+    if self._predictions is None:
+      eids, outputs = self.collected()
+      features = self.task.get_features(self.split)
+      missing = len(features) - len(eids)
+      if missing:
+        logger.warning("%s %s: no outputs for %d of %d features", self.task.name, self.split,
+                       missing, len(features))
+      self._predictions = predict_answers(
+          self.task.get_examples(self.split), features, eids, outputs, self.config.n_best_size,
+          self.config.max_answer_length)
+    return self._predictions
+
   def write_predictions(self):
-    """Computes {qas_id: text} for every question of the split and writes the json files."""
-    eids, outputs = self.collected()
-    features = self.task.get_features(self.split)
-    examples = self.task.get_examples(self.split)
-    missing = len(features) - len(eids)
-    if missing:
-      logger.warning("%s %s: no outputs for %d of %d features", self.task.name, self.split,
-                     missing, len(features))
-    predictions, nbest = predict_answers(
-        examples, features, eids, outputs, self.config.n_best_size,
-        self.config.max_answer_length)
+    """Writes the predictions and n-best json files (once); returns {qas_id: text}."""
+    predictions, nbest = self.predictions()
     preds_path, nbest_path = self.prediction_paths()
-    if preds_path:
+    if preds_path and not self._written:
+      self._written = True
       _write_json(preds_path, predictions, indent=2)
       _write_json(nbest_path, nbest)  # large: kept compact
       logger.info("wrote %d predictions to %s", len(predictions), preds_path)

@@ -18,6 +18,8 @@ import os
 import numpy as np
 
 from finetune import task as task_lib
+from finetune.qa import postprocess
+from finetune.qa import prediction
 from finetune.qa import reading
 from util import fileio
 
@@ -168,8 +170,6 @@ class QATask(task_lib.Task):
 
   def __init__(self, config, name, tokenizer):
     super().__init__(config, name, tokenizer)
-    task_names = list(getattr(config, "task_names", None) or [name])
-    self.task_id = task_names.index(name) if name in task_names else 0
     self._examples = {}  # split -> list of QAExample
     self._datasets = {}  # split -> the raw json (the scorer hands it to the evaluator)
     self._features = {}  # split -> list of QAFeature, indexed by eid
@@ -227,11 +227,9 @@ class QATask(task_lib.Task):
 
   # -- featurisation -------------------------------------------------------------------------
 
-  def feature_specs(self):
-    return [task_lib.FeatureSpec(self.name + "_eid", ()),
-            task_lib.FeatureSpec(self.name + "_start_positions", ()),
-            task_lib.FeatureSpec(self.name + "_end_positions", ()),
-            task_lib.FeatureSpec(self.name + "_is_impossible", ())]
+  def plain_feature_specs(self):
+    return [task_lib.FeatureSpec(name, ())
+            for name in ("eid", "start_positions", "end_positions", "is_impossible")]
 
   def _tokenize_doc_token(self, token):
     """(wordpieces, relative char starts, relative char ends) of one doc token, memoised."""
@@ -258,7 +256,7 @@ class QATask(task_lib.Task):
     answer_pieces = self.tokenizer.tokenize(example.orig_answer_text)
     return improve_answer_span(pieces.tokens, start, end, answer_pieces)
 
-  def featurize(self, example, is_training):
+  def plain_features(self, example, is_training):
     """Feature dicts for all windows of `example`.
 
     Start/end labels are filled whenever the example's answer was located (also outside
@@ -311,11 +309,10 @@ class QATask(task_lib.Task):
           "input_ids": input_ids + [0] * n_pad,
           "input_mask": [1] * len(input_ids) + [0] * n_pad,
           "segment_ids": [0] * query_offset + [1] * (doc_length + 1) + [0] * n_pad,
-          "task_id": self.task_id,
-          self.name + "_eid": eid,
-          self.name + "_start_positions": start_label,
-          self.name + "_end_positions": end_label,
-          self.name + "_is_impossible": 0,  # SQuAD v1 style: every question has an answer
+          "eid": eid,
+          "start_positions": start_label,
+          "end_positions": end_label,
+          "is_impossible": 0,  # SQuAD v1 style: every question has an answer
       })
     return features, records
 
@@ -337,9 +334,47 @@ class QATask(task_lib.Task):
     for key in [key for key in self._first_eid if key[0] == split]:
       del self._first_eid[key]
 
+  def cache_settings(self):
+    return {"doc_stride": self.config.doc_stride,
+            "max_query_length": self.config.max_query_length}
+
+  def truncation_description(self):
+    return "questions", f"max_query_length {self.config.max_query_length}"
+
+  # -- model, scoring, outputs ---------------------------------------------------------------
+
+  def make_head(self, hidden_size):
+    from finetune.qa.head import QAHead  # pylint: disable=import-outside-toplevel (TensorFlow)
+    return QAHead(self.name, hidden_size, self.config)
+
   def get_scorer(self, split="dev"):
-    from finetune.qa import postprocess  # pylint: disable=import-outside-toplevel
     return postprocess.QAScorer(self.config, self, split)
+
+  def write_outputs(self, scorer, split, trial):
+    """The predictions and n-best files, for every trial as the original (written by the
+    scorer when it scores; this writes them when the split had no answers to score)."""
+    del split, trial  # The scorer knows its split; the file names come from the config.
+    scorer.write_predictions()
+
+  def serving_info(self):
+    return {"task_type": "qa", "n_best_size": self.config.n_best_size,
+            "max_answer_length": self.config.max_answer_length}
+
+  # -- raw inputs (predict.py) ---------------------------------------------------------------
+
+  default_output_format = "json"
+
+  def read_raw_inputs(self, text):
+    return prediction.read_inputs(text)
+
+  def predict_raw(self, predictor, raw_inputs):
+    return prediction.answer(self, predictor, raw_inputs)
+
+  def output_header(self, output_format):
+    return prediction.TSV_HEADER if output_format == "tsv" else None
+
+  def output_lines(self, ids, results, output_format, top_k=None):
+    return prediction.output_lines(ids, results, output_format, top_k)
 
 
 class CMRC2018(QATask):
