@@ -1,5 +1,9 @@
 """The estimator's train / evaluate / predict contract on tf.function and tf.distribute.
 
+Two layers, as Orbit's in TF Model Garden: `Trainer` here is the controller (the loop towards a
+step goal, checkpoints, progress and summaries); util/step_runner.StepRunner builds and runs the
+distributed steps it calls.
+
 Model protocol. A model is a tf.Module created under `strategy.scope()` with:
   - `model.trainable_variables`: dict {checkpoint name: tf.Variable} of the trained variables
     (a property overriding tf.Module's tuple);
