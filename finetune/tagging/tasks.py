@@ -238,7 +238,10 @@ class TaggingTask(task_lib.Task):
 
   def serving_info(self):
     return {"task_type": "tagging", "labels": list(self.label_list), "scheme": self.SCHEME,
-            "entity_types": list(self.ENTITY_TYPES)}
+            "entity_types": list(self.ENTITY_TYPES),
+            "input_format": "[CLS] text [SEP] (segment 0), zero-padded, each character "
+                            "tokenized on its own; a character's label is the prediction at "
+                            "its first sub-token"}
 
   # -- raw text (predict.py) ---------------------------------------------------------------------
 
