@@ -10,7 +10,8 @@ whole documents is held out into `pretrain_eval.tfrecord-<i>-of-<n>` shards, whi
 What lives where:
 - here: the command line (`parse_args`, `main`);
 - `pretrain/dataset_writer.py`: `build`, the whole run (corpus units, worker processes, shards,
-  atomic output directory), and `UsageError`;
+  atomic output directory), and the map of the modules it uses; `UsageError` is in
+  `pretrain/build_inputs.py`;
 - `pretrain/example_builder.py`: the example algorithm (`ExampleBuilder`, the segment rules incl.
   `--legacy-segment-bug`, `build_examples`, `make_features`);
 - `pretrain/tfrecord_encoding.py`: tf.train.Example bytes and TFRecord framing (`ExampleEncoder`,
@@ -27,9 +28,10 @@ import argparse
 import os
 import sys
 
+from pretrain.build_inputs import UsageError, available_cpus
 from pretrain.build_report import print_summary
 from pretrain.dataset_shards import EXAMPLES_PER_DEFAULT_SHARD, MAX_DEFAULT_SHARDS
-from pretrain.dataset_writer import UsageError, available_cpus, build
+from pretrain.dataset_writer import build
 
 
 def parse_args(argv=None):

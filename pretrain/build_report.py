@@ -1,13 +1,17 @@
 """What a build reports: progress lines on stderr, the statistics of summary.json, the last words.
 
-What lives where: here `Progress`, `summarize` (the summary.json contents) and `print_summary`;
-`pretrain/dataset_writer.py` collects the per-unit results they are made from.
+What lives where: here `Progress`, `summarize` and `write_summary` (summary.json) and
+`print_summary`; `pretrain/dataset_writer.py` collects the per-unit results they are made from.
 """
 
+import json
+import os
 import sys
 import time
 
 import numpy as np
+
+SUMMARY_FILE = "summary.json"
 
 
 def format_duration(seconds):
@@ -134,7 +138,15 @@ def summarize(results, settings, num_files, total_bytes, timings, num_eval_files
   }
 
 
+def write_summary(summary, directory):
+  """`summary` as `directory`/summary.json."""
+  with open(os.path.join(directory, SUMMARY_FILE), "w", encoding="utf-8") as writer:
+    json.dump(summary, writer, indent=2)
+    writer.write("\n")
+
+
 def print_summary(summary, output_dir, stream=None):
+  """The last words of a build on stdout: what was written, how fast."""
   stream = stream or sys.stdout
   print(f"wrote {summary['examples']} examples ({100 * summary['two_segment_fraction']:.1f}% "
         f"with two segments, {summary['tokens']} tokens) to {summary['num_out_files']} file(s) "

@@ -5,9 +5,11 @@ order) is cut into `n` equally sized shards named `pretrain_data.tfrecord-<i>-of
 unit was written as a part file of TFRecord-framed records plus a `.ends` file of the framed
 records' end offsets, so a shard is assembled by copying whole part files or byte ranges of them.
 
-What lives where: here the shard count, plan, names and assembly; the unit order and the
+What lives where: here the shard count, plan, names and assembly jobs; the unit order and the
 process pool that runs `assemble_shard` are in `pretrain/dataset_writer.py`.
 """
+
+import os
 
 import numpy as np
 
@@ -55,6 +57,18 @@ def plan_shards(counts, num_shards):
 def shard_name(index, count, prefix=SHARD_PREFIX):
   """`pretrain_data.tfrecord-<index>-of-<count>` (or another prefix)."""
   return f"{prefix}{int(index)}-of-{int(count)}"
+
+
+def shard_jobs(part_paths, counts, directory, num_shards, prefix=SHARD_PREFIX):
+  """The `assemble_shard` jobs that cut the parts' examples, in order, into `num_shards` shards.
+
+  `part_paths` are the part files in output order and `counts` their example counts.
+  """
+  jobs = []
+  for shard, plan in enumerate(plan_shards(counts, num_shards)):
+    pieces = [(part_paths[position], first, end, counts[position]) for position, first, end in plan]
+    jobs.append((os.path.join(directory, shard_name(shard, num_shards, prefix)), pieces))
+  return jobs
 
 
 def assemble_shard(job):

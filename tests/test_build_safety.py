@@ -77,13 +77,13 @@ def test_read_only_output_is_one_line(tmp_path):
 
 
 def test_disk_full_is_one_line_and_leaves_nothing(tmp_path, capsys, monkeypatch):
-  from pretrain import dataset_writer  # pylint: disable=import-outside-toplevel
-  real = dataset_writer._write_part  # pylint: disable=protected-access
+  from pretrain import unit_worker  # pylint: disable=import-outside-toplevel
+  real = unit_worker._write_part  # pylint: disable=protected-access
 
   def full(part_path, records):
     real(part_path, records)
     raise OSError(28, "No space left on device", part_path)
-  monkeypatch.setattr(dataset_writer, "_write_part", full)
+  monkeypatch.setattr(unit_worker, "_write_part", full)
   status, out = build(tmp_path, b"d1 s1 w1 w2\nd1 s2 w3\n")
   err = capsys.readouterr().err.strip().splitlines()
   assert status != 0 and len(err) == 1 and "No space left on device" in err[0], err
