@@ -40,6 +40,11 @@ import sys
 import tarfile
 import unicodedata
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# pylint: disable=wrong-import-position
+from pretrain.corpus_units import split_documents  # noqa: E402
+
 # ---------------------------------------------------------------------------------------------
 # Sizes of the generated sets
 
@@ -139,17 +144,8 @@ def read_documents(path):
   """Documents (lists of non-empty lines) of a blank-line separated text file."""
   with open(path, encoding="utf-8-sig") as f:
     text = f.read()
-  documents, current = [], []
-  for line in text.splitlines():
-    line = clean_text(line)
-    if line:
-      current.append(line)
-    elif current:
-      documents.append(current)
-      current = []
-  if current:
-    documents.append(current)
-  return documents
+  # A cleaned line is empty exactly when the original is blank.
+  return split_documents([clean_text(line) for line in text.splitlines()])
 
 
 def pick_pretrain_documents(documents, max_bytes, rng):
