@@ -77,57 +77,52 @@ def best_builder_run(corpus, vocab_file, work_dir, processes, max_seq_length, re
 # The reference: the obvious way to write the original algorithm.
 
 
-class ReferenceBuilder:
-  """Line-by-line builder as in the original script: tokens, then a tf.train.Example."""
-
-  def __init__(self, vocab, max_length, tf_module):
-    self.vocab = vocab
-    self.max_length = max_length
-    self.tf = tf_module
-    self.sentences = []
-    self.length = 0
-    self.target = max_length
-
-  def add_line(self, line):
+def reference_examples(lines, vocab, max_length, tf):
+  """The original script's loop, line by line: sentences are collected until they reach the
+  target length or a document ends, then split, truncated and written as a tf.train.Example."""
+  sentences, length, target = [], 0, max_length
+  for line in lines:
     line = line.strip()
-    if not line:
-      return self.create_example() if self.length else None
-    ids = reference_tokenizer.tokenize_to_ids(line, self.vocab)
-    self.sentences.append(ids)
-    self.length += len(ids)
-    return self.create_example() if self.length >= self.target else None
+    if line:
+      ids = reference_tokenizer.tokenize_to_ids(line, vocab)
+      sentences.append(ids)
+      length += len(ids)
+    if length and (not line or length >= target):
+      first, second = reference_segments(sentences, target, max_length)
+      sentences, length = [], 0
+      target = random.randint(5, max_length) if random.random() < 0.05 else max_length
+      yield reference_example(first, second, vocab, max_length, tf)
 
-  def create_example(self):
-    target = 100000 if random.random() < 0.1 else (self.target - 3) // 2
-    first, second = [], []
-    for sentence in self.sentences:
-      if (not first or len(first) + len(sentence) < target or
-          (not second and len(first) < target and random.random() < 0.5)):
-        first += sentence
-      else:
-        second += sentence
-    first = first[:self.max_length - 2]
-    second = second[:max(0, self.max_length - len(first) - 3)]
-    self.sentences, self.length = [], 0
-    self.target = (random.randint(5, self.max_length)
-                   if random.random() < 0.05 else self.max_length)
-    return self.to_example(first, second)
 
-  def to_example(self, first, second):
-    input_ids = [self.vocab["[CLS]"]] + first + [self.vocab["[SEP]"]]
-    segment_ids = [0] * len(input_ids)
-    if second:
-      input_ids += second + [self.vocab["[SEP]"]]
-      segment_ids += [1] * (len(second) + 1)
-    input_mask = [1] * len(input_ids)
-    padding = [0] * (self.max_length - len(input_ids))
-    tf = self.tf
-    features = {
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=values + padding))
-        for name, values in (("input_ids", input_ids), ("input_mask", input_mask), ("segment_ids",
-                                                                                    segment_ids))
-    }
-    return tf.train.Example(features=tf.train.Features(feature=features))
+def reference_segments(sentences, target, max_length):
+  """Segments A and B of the collected sentences, truncated to `max_length` with specials."""
+  first_target = 100000 if random.random() < 0.1 else (target - 3) // 2
+  first, second = [], []
+  for sentence in sentences:
+    if (not first or len(first) + len(sentence) < first_target or
+        (not second and len(first) < first_target and random.random() < 0.5)):
+      first += sentence
+    else:
+      second += sentence
+  first = first[:max_length - 2]
+  return first, second[:max(0, max_length - len(first) - 3)]
+
+
+def reference_example(first, second, vocab, max_length, tf):
+  """`[CLS] A [SEP] (B [SEP])`, zero-padded, as a tf.train.Example proto."""
+  input_ids = [vocab["[CLS]"]] + first + [vocab["[SEP]"]]
+  segment_ids = [0] * len(input_ids)
+  if second:
+    input_ids += second + [vocab["[SEP]"]]
+    segment_ids += [1] * (len(second) + 1)
+  input_mask = [1] * len(input_ids)
+  padding = [0] * (max_length - len(input_ids))
+  features = {
+      name: tf.train.Feature(int64_list=tf.train.Int64List(value=values + padding))
+      for name, values in (("input_ids", input_ids), ("input_mask", input_mask),
+                           ("segment_ids", segment_ids))
+  }
+  return tf.train.Example(features=tf.train.Features(feature=features))
 
 
 def run_reference(corpus, vocab_file, output_path, max_seq_length):
@@ -138,15 +133,12 @@ def run_reference(corpus, vocab_file, output_path, max_seq_length):
     for index, line in enumerate(reader):
       vocab[line.strip()] = index
   random.seed(0)
-  builder = ReferenceBuilder(vocab, max_seq_length, tf)
   examples = 0
   with tf.io.TFRecordWriter(output_path) as writer, \
           open(corpus, encoding="utf-8") as reader:
-    for line in list(reader) + [""]:
-      example = builder.add_line(line)
-      if example is not None:
-        writer.write(example.SerializeToString())
-        examples += 1
+    for example in reference_examples(list(reader) + [""], vocab, max_seq_length, tf):
+      writer.write(example.SerializeToString())
+      examples += 1
   elapsed, cpu = time.time() - started, time.process_time() - cpu_started
   size_mb = os.path.getsize(corpus) / 1e6
   return {
