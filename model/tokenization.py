@@ -15,7 +15,8 @@ The behaviour (what tokens come out) is exactly that of the BERT / ELECTRA refer
    with `##`; a word that cannot be fully segmented, or is longer than 200 chars, is `[UNK]`.
 
 How it is made fast without changing the result. The per-character predicates are compiled
-once per process into a translation table and regex character classes (`_tables()`, ~0.2 s).
+once per process into a translation table and regex character classes (`tables()` of
+model/char_classes.py, where the predicates live).
 Steps 1-3 then run as C code over the whole text (`str.translate` only when a line needs
 cleaning, regex splitting), and steps 4-6 only ever look inside one whitespace-free "unit", so a
 unit's output is a pure function of the unit that `FullTokenizer` memoises. Better still, CJK
@@ -27,38 +28,15 @@ match and one dict lookup per char. Each shortcut is justified where it is taken
 The vocabulary is treated as read-only after the tokenizer is built.
 """
 
-import bisect
 import collections
 import itertools
 import re
 import unicodedata
 
-# BERT's "CJK Unified Ideographs" blocks (inclusive). Hangul, kana etc. are deliberately absent:
-# they are written with spaces, so BERT treats them like any other letters.
-CJK_RANGES = (
-    (0x4E00, 0x9FFF),
-    (0x3400, 0x4DBF),
-    (0x20000, 0x2A6DF),
-    (0x2A700, 0x2B73F),
-    (0x2B740, 0x2B81F),
-    (0x2B820, 0x2CEAF),
-    (0xF900, 0xFAFF),
-    (0x2F800, 0x2FA1F),
-)
-
-# ASCII chars that are not letters or digits count as punctuation, although some ("$", "^",
-# "`", ...) are symbols (category S*) in Unicode.
-_ASCII_PUNCT_RANGES = ((33, 47), (58, 64), (91, 96), (123, 126))
-
-_MAX_CODEPOINT = 0x110000
-# Planes 4-13 hold no assigned character up to Unicode 16.0 (category Cn) and planes 15-16 are
-# private use (Co): all of their code points are dropped by cleaning and none is whitespace,
-# punctuation or a mark, so the tables drop them as whole ranges instead of visiting them one
-# by one. Skipping them makes building the tables 3x faster (0.16 -> 0.05 s), which is a third
-# of the start-up of build_pretraining_dataset.py's workers. For a newer Unicode version every
-# code point is visited.
-_LAST_CHECKED_UNICODE = (16, 0)
-_EMPTY_PLANES = tuple(range(4, 14)) + (15, 16)
+# The predicates are part of BERT's tokenization API; their home is model/char_classes.py.
+from model.char_classes import (  # pylint: disable=unused-import
+    CJK_RANGES, is_chinese_char, is_control, is_punctuation, is_whitespace, tables)
+from util import fileio
 
 
 def convert_to_unicode(text):
@@ -75,15 +53,6 @@ def printable_text(text):
   return convert_to_unicode(text)
 
 
-def _open_binary(path):
-  # Only remote paths (gs://, hdfs://, ...) need TensorFlow's file system layer; importing TF
-  # for a local file would cost seconds in every worker process.
-  if "://" in str(path):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-    return tf.io.gfile.GFile(path, "rb")
-  return open(path, "rb")
-
-
 def load_vocab(vocab_file):
   """Reads a vocabulary file (one token per line) into an OrderedDict token -> line index.
 
@@ -91,7 +60,8 @@ def load_vocab(vocab_file):
   blank line is the token "", and a repeated token keeps the index of its last occurrence.
   """
   vocab = collections.OrderedDict()
-  with _open_binary(vocab_file) as reader:
+  # fileio imports TensorFlow only for a remote path (it would cost seconds in every worker).
+  with fileio.open_file(vocab_file, "rb") as reader:
     for index, line in enumerate(reader):
       vocab[convert_to_unicode(line).strip()] = index
   return vocab
@@ -108,163 +78,18 @@ def whitespace_tokenize(text):
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-character predicates: the definitions that everything else is derived from.
-
-
-def is_whitespace(char):
-  """Space, tab, newline, CR and category Zs count as whitespace (mapped to a space)."""
-  if char in (" ", "\t", "\n", "\r"):
-    return True
-  return unicodedata.category(char) == "Zs"
-
-
-def is_control(char):
-  """Any category C* (Cc, Cf, Cn, Co, Cs), except tab/newline/CR which are whitespace (these
-  chars are dropped), as the original ELECTRA tokenizer."""
-  if char in ("\t", "\n", "\r"):
-    return False
-  return unicodedata.category(char).startswith("C")
-
-
-def is_punctuation(char):
-  """Non-alphanumeric ASCII, or any char of a Unicode punctuation category (P*)."""
-  cp = ord(char)
-  if any(low <= cp <= high for low, high in _ASCII_PUNCT_RANGES):
-    return True
-  return unicodedata.category(char).startswith("P")
-
-
-def is_chinese_char(cp):
-  """Whether code point `cp` is in one of BERT's CJK ideograph blocks."""
-  return any(low <= cp <= high for low, high in CJK_RANGES)
-
-
-# ---------------------------------------------------------------------------------------------
-# Precomputed tables (built once per process, on first use: about 0.2 s).
-
-
-def _char_class(codepoints):
-  """A regex character class body matching exactly `codepoints` (sorted ints)."""
-  parts = []
-  for _, run in itertools.groupby(enumerate(codepoints), lambda pair: pair[1] - pair[0]):
-    run = [cp for _, cp in run]
-    # \UXXXXXXXX escapes never need further escaping inside a class.
-    if len(run) == 1:
-      parts.append(f"\\U{run[0]:08X}")
-    else:
-      parts.append(f"\\U{run[0]:08X}-\\U{run[-1]:08X}")
-  return "".join(parts)
-
-
-class _Tables:
-  """Translation table and compiled regexes equivalent to the per-character predicates."""
-
-  def __init__(self):
-    space_map = {}
-    dropped = []
-    spaces, punct, standalone_punct, marks = [], [], [], []
-    # The tests compare these inlined predicates with a plain per-char reference on every code
-    # point; calling is_control() etc. here would double the build time.
-    for cp in _code_points_to_visit():
-      char = chr(cp)
-      category = unicodedata.category(char)
-      if cp == 0 or cp == 0xFFFD or (category[0] == "C" and char not in "\t\n\r"):
-        dropped.append(cp)
-      elif cp != 0x20 and (char in "\t\n\r" or category == "Zs"):
-        space_map[cp] = " "
-      if char.isspace():  # exactly the separators of str.split()
-        spaces.append(cp)
-      if category[0] == "P" or (cp < 128 and is_punctuation(char)):
-        punct.append(cp)
-        if _is_inert(char):
-          standalone_punct.append(cp)
-      if category == "Mn":
-        marks.append(cp)
-    cjk = "".join(f"\\U{first:08X}-\\U{last:08X}" for first, last in CJK_RANGES)
-    space = _char_class(spaces)
-    # Dropped: the visited code points, plus the skipped planes as whole ranges. The regexes
-    # for planes 1-16 are kept apart: a character class with many ranges outside plane 0 is
-    # scanned range by range for every character, which made cleaning 3x slower, and text
-    # rarely holds such characters at all.
-    astral = [cp for cp in dropped if cp > 0xFFFF]
-    astral_class = _char_class(astral) + "".join(
-        f"\\U{plane << 16:08X}-\\U{(plane << 16) | 0xFFFF:08X}"
-        for plane in _skipped_planes())
-    bmp_class = _char_class([cp for cp in dropped if cp <= 0xFFFF])
-    self.space_map = space_map
-    self.drop_bmp = re.compile(f"[{bmp_class}]+").sub
-    self.drop_astral = re.compile(f"[{astral_class}]+").sub
-    self.needs_clean_bmp = re.compile(
-        f"[{bmp_class}{_char_class(sorted(space_map))}]").search
-    # A unit is one CJK char or a maximal run of chars that are neither space nor CJK.
-    self.find_units = re.compile(f"[{cjk}]|[^{space}{cjk}]+").findall
-    # Split into [chars, word, chars, word, ..., chars]: "chars" runs hold only CJK chars,
-    # standalone punctuation and spaces; each such char is one token whatever its context.
-    standalone = cjk + _char_class(standalone_punct)
-    self.split_words = re.compile(f"([^{standalone}{space}]+)").split
-    # Text made only of such chars and plain spaces needs neither cleaning nor word handling,
-    # unless it holds one of the CJK blocks' few unassigned code points (dropped by cleaning).
-    self.is_plain = re.compile(f"[{standalone} ]*").fullmatch
-    self.has_unassigned_cjk = re.compile(
-        f"[{_char_class(_code_points_within(CJK_RANGES, dropped))}]").search
-    # Punctuation chars alone, and maximal runs of everything else.
-    punct_class = _char_class(punct)
-    self.split_punct = re.compile(f"[{punct_class}]|[^{punct_class}]+").findall
-    self.drop_marks = re.compile(f"[{_char_class(marks)}]+").sub
-
-
-def _code_points_within(ranges, code_points):
-  """The members of `code_points` (sorted ints) that lie in one of the inclusive `ranges`."""
-  inside = []
-  for low, high in ranges:
-    inside += code_points[bisect.bisect_left(code_points, low):
-                          bisect.bisect_right(code_points, high)]
-  return sorted(inside)
-
-
-def _skipped_planes():
-  """The planes that hold only unassigned or private-use code points in the running Unicode
-  version (none if it is newer than the one checked)."""
-  version = tuple(int(part) for part in unicodedata.unidata_version.split(".")[:2])
-  return () if version > _LAST_CHECKED_UNICODE else _EMPTY_PLANES
-
-
-def _code_points_to_visit():
-  """Every code point, less the skipped planes."""
-  skipped = _skipped_planes()
-  return itertools.chain.from_iterable(
-      range(plane << 16, (plane + 1) << 16) for plane in range(17) if plane not in skipped)
-
-
-def _is_inert(char):
-  """Whether lower-casing and NFD leave `char` alone and it blocks mark reordering.
-
-  Cutting a word at such a punctuation char before lower-casing / accent stripping gives the
-  same tokens as cutting after (BERT's order) - except around a capital sigma, whose lower
-  case depends on its neighbours (see FullTokenizer._needs_units).
-  """
-  return (char.lower() == char and unicodedata.normalize("NFD", char) == char
-          and unicodedata.combining(char) == 0)
-
-
-_TABLES = None
-
-
-def _tables():
-  global _TABLES  # pylint: disable=global-statement
-  if _TABLES is None:
-    _TABLES = _Tables()
-  return _TABLES
+# Steps 1-3 on whole lines, with the compiled character classes.
 
 
 def clean_text(text):
   """Step 1: drops NUL / U+FFFD / control chars and maps whitespace to a space."""
-  tables = _tables()
+  char_tables = tables()
   if _is_astral_free(text):
-    if tables.needs_clean_bmp(text):  # most lines need nothing; skip the copy
-      return tables.drop_bmp("", text).translate(tables.space_map)
+    if char_tables.needs_clean_bmp(text):  # most lines need nothing; skip the copy
+      return char_tables.drop_bmp("", text).translate(char_tables.space_map)
     return text
-  return tables.drop_bmp("", tables.drop_astral("", text)).translate(tables.space_map)
+  return char_tables.drop_bmp("", char_tables.drop_astral("", text)).translate(
+      char_tables.space_map)
 
 
 def _is_astral_free(text):
@@ -274,7 +99,7 @@ def _is_astral_free(text):
 
 def split_units(text):
   """Steps 1-3: the whitespace-separated tokens of the cleaned, CJK-spaced text."""
-  return _tables().find_units(clean_text(text))
+  return tables().find_units(clean_text(text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,12 +132,12 @@ class BasicTokenizer:
     """NFD-decomposes and removes combining marks (category Mn)."""
     if text.isascii():  # ASCII is already NFD and has no marks
       return text
-    return _tables().drop_marks("", unicodedata.normalize("NFD", text))
+    return tables().drop_marks("", unicodedata.normalize("NFD", text))
 
   @staticmethod
   def _run_split_on_punc(text):
     """Splits text so that every punctuation char is a token of its own."""
-    return _tables().split_punct(text)
+    return tables().split_punct(text)
 
 
 class WordpieceTokenizer:
@@ -392,7 +217,7 @@ class FullTokenizer:
     self.inv_vocab = {index: token for token, index in self.vocab.items()}
     self.basic_tokenizer = BasicTokenizer(do_lower_case=do_lower_case)
     self.wordpiece_tokenizer = WordpieceTokenizer(vocab=self.vocab)
-    self._tables = _tables()
+    self._tables = tables()
     self._cache_size = cache_size
     self._token_cache = {}
     self._id_cache = {}

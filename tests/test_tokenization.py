@@ -1,4 +1,5 @@
-"""model/tokenization.py: every BERT tokenization rule, and equality with a plain reference.
+"""model/tokenization.py and model/char_classes.py: every BERT tokenization rule, and equality
+with a plain reference.
 
 The reference (bench/reference_tokenizer.py) is a character-by-character transcription of the
 algorithm; the fast tokenizer must give identical tokens on random and exhaustive inputs.
@@ -12,7 +13,7 @@ import unicodedata
 import pytest
 
 from bench import reference_tokenizer as reference
-from model import tokenization
+from model import char_classes, tokenization
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -288,7 +289,7 @@ def test_planes_the_tables_skip_hold_nothing_they_would_record():
   # The tables skip planes 4-13 and 15-16 for this Python's Unicode version; every code point
   # there must be unassigned or private use, which no table records.
   import unicodedata  # pylint: disable=import-outside-toplevel
-  visited = set(tokenization._code_points_to_visit())  # pylint: disable=protected-access
+  visited = set(char_classes.code_points_to_visit())
   skipped = [cp for cp in range(0x110000) if cp not in visited]
   assert len(visited) + len(skipped) == 0x110000
   for cp in skipped:
