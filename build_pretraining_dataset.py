@@ -76,9 +76,9 @@ def parse_args(argv=None):
   parser.add_argument("--num-out-files",
                       type=int,
                       default=None,
-                      help=f"number of shards (default: one per {EXAMPLES_PER_DEFAULT_SHARD} examples, "
-                      f"at most {MAX_DEFAULT_SHARDS}, at least --num-processes, at most the "
-                      "number of examples)")
+                      help=f"number of shards (default: one per {EXAMPLES_PER_DEFAULT_SHARD} "
+                      f"examples, at most {MAX_DEFAULT_SHARDS}, at least --num-processes, at "
+                      "most the number of examples)")
   parser.add_argument("--num-processes",
                       type=int,
                       default=available_cpus(),

@@ -23,7 +23,7 @@ import tempfile
 
 from model import tokenization
 
-SPECIAL_TOKENS = (["[PAD]"] + [f"[unused{int(i)}]" for i in range(1, 100)]
+SPECIAL_TOKENS = (["[PAD]"] + [f"[unused{i}]" for i in range(1, 100)]
                   + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"])
 
 
@@ -59,8 +59,8 @@ def select_tokens(piece_counts, vocab_size=None, min_count=1):
   vocab = SPECIAL_TOKENS + [piece for _, piece in ranked]
   if vocab_size is not None:
     if vocab_size < len(SPECIAL_TOKENS):
-      raise ValueError("vocab_size must be at least %d (the special tokens), got %d"
-                       % (len(SPECIAL_TOKENS), vocab_size))
+      raise ValueError(f"vocab_size must be at least {len(SPECIAL_TOKENS)} (the special tokens), "
+                       f"got {vocab_size}")
     vocab = vocab[:vocab_size]
   return vocab
 
@@ -134,9 +134,9 @@ def main(argv=None):
     print(f"build_vocab.py: error: {error}", file=sys.stderr)
     return 2
   write_vocab(tokens, args.output)
-  print("wrote %d tokens (%d special + %d from the corpus, %d file(s)) to %s"
-        % (len(tokens), len(SPECIAL_TOKENS), len(tokens) - len(SPECIAL_TOKENS), len(paths),
-           args.output))
+  num_special = len(SPECIAL_TOKENS)
+  print(f"wrote {len(tokens)} tokens ({num_special} special + {len(tokens) - num_special} from "
+        f"the corpus, {len(paths)} file(s)) to {args.output}")
   return 0
 
 

@@ -55,7 +55,7 @@ def run_builder(corpus, vocab_file, output_dir, processes, max_seq_length, extra
 
 def best_builder_run(corpus, vocab_file, work_dir, processes, max_seq_length, repeats):
   runs = [
-      run_builder(corpus, vocab_file, os.path.join(work_dir, f"out-{int(processes)}"), processes,
+      run_builder(corpus, vocab_file, os.path.join(work_dir, f"out-{processes}"), processes,
                   max_seq_length) for _ in range(repeats)
   ]
   best = min(runs, key=lambda summary: summary["elapsed_s"])

@@ -95,7 +95,7 @@ def local_inputs(paths, vocab_file):
   try:
     local_of = {}
     for index, path in enumerate(remote):
-      local_of[path] = os.path.join(local_dir, f"{int(index):05}-{path.rsplit('/', 1)[-1]}")
+      local_of[path] = os.path.join(local_dir, f"{index:05}-{path.rsplit('/', 1)[-1]}")
       fileio.copy(path, local_of[path], overwrite=True)
     origin = {local: path for path, local in local_of.items()}
     local_paths = [local_of.get(path, path) for path in paths]

@@ -19,7 +19,9 @@ def format_duration(seconds):
   seconds = int(round(seconds))
   hours, rest = divmod(seconds, 3600)
   minutes, seconds = divmod(rest, 60)
-  return f"{int(hours)}:{int(minutes):02}:{int(seconds):02}" if hours else f"{int(minutes)}:{int(seconds):02}"
+  if hours:
+    return f"{hours}:{minutes:02}:{seconds:02}"
+  return f"{minutes}:{seconds:02}"
 
 
 class Progress:
@@ -74,7 +76,7 @@ def length_histogram(length_counts, bins=16):
   histogram = {}
   for low in range(1, max_length + 1, width):
     high = min(low + width - 1, max_length)
-    histogram[f"{int(low)}-{int(high)}"] = int(length_counts[low:high + 1].sum())
+    histogram[f"{low}-{high}"] = int(length_counts[low:high + 1].sum())
   return histogram
 
 

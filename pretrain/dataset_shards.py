@@ -56,7 +56,7 @@ def plan_shards(counts, num_shards):
 
 def shard_name(index, count, prefix=SHARD_PREFIX):
   """`pretrain_data.tfrecord-<index>-of-<count>` (or another prefix)."""
-  return f"{prefix}{int(index)}-of-{int(count)}"
+  return f"{prefix}{index}-of-{count}"
 
 
 def shard_jobs(part_paths, counts, directory, num_shards, prefix=SHARD_PREFIX):

@@ -166,7 +166,7 @@ def _write_shards(pool, results, tmp_dir, seed, num_out_files, num_processes, pr
   counts = [unit["examples"] for unit in units]
   num_files = num_out_files or default_num_out_files(sum(counts), num_processes)
   if progress:
-    print(f"[build] writing {int(sum(counts))} examples to {int(num_files)} shard(s)",
+    print(f"[build] writing {sum(counts)} examples to {num_files} shard(s)",
           file=sys.stderr)
   parts = [unit["part"] for unit in units]
   pool.map(assemble_shard, shard_jobs(parts, counts, tmp_dir, num_files))
@@ -182,7 +182,7 @@ def _write_eval_shards(pool, results, tmp_dir, progress):
     return 0
   num_files = default_num_out_files(sum(counts), 1)
   if progress:
-    print(f"[build] writing {int(sum(counts))} held-out examples to {int(num_files)} shard(s)",
+    print(f"[build] writing {sum(counts)} held-out examples to {num_files} shard(s)",
           file=sys.stderr)
   parts = [unit["part"] + ".eval" for unit in units]
   pool.map(assemble_shard, shard_jobs(parts, counts, tmp_dir, num_files, EVAL_SHARD_PREFIX))

@@ -57,7 +57,7 @@ def temporary_output(output_dir):
   if fileio.is_remote(output_dir):
     tmp_dir = tempfile.mkdtemp(prefix="electra-build-output-")
   else:
-    tmp_dir = f"{output_dir}.tmp-{int(os.getpid())}"
+    tmp_dir = f"{output_dir}.tmp-{os.getpid()}"
     # A directory of this name can only be left over from a killed run with our pid.
     shutil.rmtree(tmp_dir, ignore_errors=True)
   try:
@@ -112,9 +112,9 @@ def _aside(output_dir, kind):
   matches directories by prefix.
   """
   if not fileio.is_remote(output_dir):
-    return f"{output_dir}.{kind}-{int(os.getpid())}"
+    return f"{output_dir}.{kind}-{os.getpid()}"
   name = output_dir.rstrip("/").rsplit("/", 1)[-1]
-  return f"{fileio.parent(output_dir.rstrip('/'))}/.{name}.{kind}-{int(os.getpid())}"
+  return f"{fileio.parent(output_dir.rstrip('/'))}/.{name}.{kind}-{os.getpid()}"
 
 
 def _upload(local_dir, output_dir):

@@ -16,9 +16,10 @@ import numpy as np
 # ---------------------------------------------------------------------------------------------
 # tf.train.Example wire format, written directly.
 #
-#   Example  { Features features = 1; }
-#   Features { map<string, Feature> feature = 1; }   (entry: key = 1, value = 2)
-#   Feature  { Int64List int64_list = 3; }            Int64List { repeated int64 value = 1 [packed]; }
+#   Example   { Features features = 1; }
+#   Features  { map<string, Feature> feature = 1; }   (entry: key = 1, value = 2)
+#   Feature   { Int64List int64_list = 3; }
+#   Int64List { repeated int64 value = 1 [packed]; }
 #
 # Every length-delimited field is tag byte + varint length + payload. Entries are written in key
 # order, which is what protobuf's deterministic serialization produces (the tests compare).

@@ -28,14 +28,14 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MAX_LEN = 32
 NUM_DOCS = 120
 SENTENCES_PER_DOC = 12
-FILLERS = [f"w{int(i)}" for i in range(10)]
+FILLERS = [f"w{i}" for i in range(10)]
 
 
 def write_vocab(path, size_hint=0):
   """Specials, markers, fillers; `size_hint` pads the vocabulary (multi-byte varint ids)."""
-  tokens = SPECIALS + [f"d{int(i)}" for i in range(NUM_DOCS)]
-  tokens += [f"s{int(i)}" for i in range(SENTENCES_PER_DOC)] + FILLERS
-  tokens += [f"pad{int(i)}" for i in range(max(0, size_hint - len(tokens)))]
+  tokens = SPECIALS + [f"d{i}" for i in range(NUM_DOCS)]
+  tokens += [f"s{i}" for i in range(SENTENCES_PER_DOC)] + FILLERS
+  tokens += [f"pad{i}" for i in range(max(0, size_hint - len(tokens)))]
   path.write_text("".join(token + "\n" for token in tokens), encoding="utf-8")
   return str(path)
 
@@ -51,7 +51,7 @@ def make_docs(seed, sentence_length=None):
         fillers = sentence_length - 2
       else:
         fillers = rng.choice([rng.randint(1, 14), rng.randint(1, 14), MAX_LEN + 5])
-      sentences.append([f"d{int(doc)}", f"s{int(index)}"] + [rng.choice(FILLERS) for _ in range(fillers)])
+      sentences.append([f"d{doc}", f"s{index}"] + [rng.choice(FILLERS) for _ in range(fillers)])
     docs.append(sentences)
   return docs
 
@@ -61,7 +61,7 @@ def write_corpus(directory, docs, num_files=2):
   directory.mkdir()
   for file_index in range(num_files):
     text = "\n\n".join("\n".join(" ".join(s) for s in doc) for doc in docs[file_index::num_files])
-    (directory / (f"part{int(file_index)}.txt")).write_text(text + "\n", encoding="utf-8")
+    (directory / f"part{file_index}.txt").write_text(text + "\n", encoding="utf-8")
   return str(directory)
 
 

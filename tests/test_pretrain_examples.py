@@ -107,7 +107,7 @@ def test_segment_statistics_fixed_versus_legacy(tmp_path):
   lines = []
   for doc in range(NUM_DOCS):
     lines += [
-        f"d{int(doc)} s{int(index)} " + " ".join(rng.choices(FILLERS, k=rng.randint(1, 10)))
+        f"d{doc} s{index} " + " ".join(rng.choices(FILLERS, k=rng.randint(1, 10)))
         for index in range(SENTENCES_PER_DOC)
     ] + [""]
 

@@ -105,7 +105,7 @@ def check_tsv(path, header):
     raise ValueError(f"{path}: header is {rows[:1]!r}, expected {header!r}")
   for number, row in enumerate(rows[1:], start=2):
     if len(row) != len(header):
-      raise ValueError(f"{path} line {int(number)}: {len(row)} fields, expected {len(header)}")
+      raise ValueError(f"{path} line {number}: {len(row)} fields, expected {len(header)}")
   return len(rows) - 1
 
 
@@ -220,8 +220,8 @@ def make_chnsenticorp(neg_lines, pos_lines, sizes, rng):
   rng.shuffle(pos)
   needed = sum(sizes.values()) // 2
   if len(neg) < needed or len(pos) < needed:
-    raise ValueError("not enough reviews: %d negative, %d positive, %d each needed"
-                     % (len(neg), len(pos), needed))
+    raise ValueError(f"not enough reviews: {len(neg)} negative, {len(pos)} positive, {needed} "
+                     "each needed")
   out, start = {}, 0
   for split in SPLITS:
     half = sizes[split] // 2
@@ -626,7 +626,7 @@ def main(argv=None):
   corpus_path = os.path.join(out, "pretrain_corpus", "corpus.txt")
   write_corpus(corpus_path, [documents[i] for i in chosen])
   n_lines = sum(len(documents[i]) for i in chosen)
-  report.append((corpus_path, f"{len(chosen)} documents, {int(n_lines)} sentences"))
+  report.append((corpus_path, f"{len(chosen)} documents, {n_lines} sentences"))
   chosen_set = set(chosen)
   rest = [doc for i, doc in enumerate(documents) if i not in chosen_set]
 
@@ -637,7 +637,7 @@ def main(argv=None):
   for split in SPLITS:
     path = os.path.join(ft, "chnsenticorp", split + ".tsv")
     write_tsv(path, header, senti[split])
-    report.append((path, f"{int(check_tsv(path, header))} rows"))
+    report.append((path, f"{check_tsv(path, header)} rows"))
 
   # Synthetic LCQMC.
   lcqmc = make_lcqmc(rest, LCQMC_SIZES, split_seed(args.seed, "lcqmc"))
@@ -645,7 +645,7 @@ def main(argv=None):
   for split in SPLITS:
     path = os.path.join(ft, "lcqmc", split + ".tsv")
     write_tsv(path, header, lcqmc[split])
-    report.append((path, f"{int(check_tsv(path, header))} rows"))
+    report.append((path, f"{check_tsv(path, header)} rows"))
 
   # Synthetic XNLI.
   xnli = make_xnli(XNLI_PREMISES, split_seed(args.seed, "xnli"))
@@ -655,7 +655,7 @@ def main(argv=None):
     path = os.path.join(ft, "xnli", split + ".tsv")
     write_tsv(path, header, xnli_rows(split, xnli[split], first_pair_id))
     first_pair_id += len(xnli[split])
-    report.append((path, f"{int(check_tsv(path, header))} rows"))
+    report.append((path, f"{check_tsv(path, header)} rows"))
 
   # CMRC 2018.
   with open(args.cmrc_trial, encoding="utf-8-sig") as f:
@@ -665,15 +665,15 @@ def main(argv=None):
     path = os.path.join(ft, "cmrc2018", split + ".json")
     write_json(path, cmrc[split])
     articles, questions, empty, misaligned = check_squad(path)
-    report.append((path, "%d articles, %d questions (%d empty, %d answer_start off)"
-                   % (articles, questions, empty, misaligned)))
+    report.append((path, f"{articles} articles, {questions} questions ({empty} empty, "
+                   f"{misaligned} answer_start off)"))
 
   total = 0
   for path, what in report:
     size = os.path.getsize(path)
     total += size
-    print(f"{int(size):9}  {os.path.relpath(path, out):50} {what}")
-  print(f"{int(total):9}  total")
+    print(f"{size:9}  {os.path.relpath(path, out):50} {what}")
+  print(f"{total:9}  total")
   return 0
 
 
