@@ -37,13 +37,10 @@ DEFAULT_CORPUS = os.path.join(os.path.dirname(REPO), "shared", "data", "peoples_
 
 def run_builder(corpus, vocab_file, output_dir, processes, max_seq_length, extra=()):
   """Runs the tool in a fresh process; returns its summary plus the process wall time."""
-  command = [
-      sys.executable,
-      os.path.join(REPO, "build_pretraining_dataset.py"), "--corpus-files", corpus, "--vocab-file",
-      vocab_file, "--output-dir", output_dir, "--num-processes",
-      str(processes), "--max-seq-length",
-      str(max_seq_length), "--quiet", *extra
-  ]
+  command = [sys.executable, os.path.join(REPO, "build_pretraining_dataset.py"),
+             "--corpus-files", corpus, "--vocab-file", vocab_file, "--output-dir", output_dir,
+             "--num-processes", str(processes), "--max-seq-length", str(max_seq_length),
+             "--quiet", *extra]
   started = time.time()
   subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
   wall = time.time() - started
@@ -165,12 +162,9 @@ def main():
     vocab_file = args.vocab_file
     if not vocab_file:
       vocab_file = os.path.join(work_dir, "vocab.txt")
-      subprocess.run([
-          sys.executable,
-          os.path.join(REPO, "build_vocab.py"), "--input", args.corpus, "--output", vocab_file
-      ],
-                     check=True,
-                     stdout=subprocess.DEVNULL)
+      subprocess.run([sys.executable, os.path.join(REPO, "build_vocab.py"), "--input",
+                      args.corpus, "--output", vocab_file],
+                     check=True, stdout=subprocess.DEVNULL)
     result = {
         "corpus": args.corpus,
         "corpus_mb": round(os.path.getsize(args.corpus) / 1e6, 2),

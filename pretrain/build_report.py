@@ -88,25 +88,17 @@ def summarize(results, settings, num_files, total_bytes, timings, num_eval_files
   max_length = settings["max_seq_length"]
   length_counts = sum((r["lengths"] for r in results), np.zeros(max_length + 1, np.int64))
   elapsed = timings["elapsed_s"]
+  mean_length = (length_counts * np.arange(max_length + 1)).sum() / examples if examples else 0.0
   return {
-      "examples":
-          examples,
-      "two_segment_examples":
-          two_segment,
-      "two_segment_fraction":
-          two_segment / examples if examples else 0.0,
-      "tokens":
-          tokens,
-      "corpus_tokens":
-          sum(r["corpus_tokens"] for r in results),
-      "mean_length":
-          float((length_counts * np.arange(max_length + 1)).sum() / examples) if examples else 0.0,
-      "length_histogram":
-          length_histogram(length_counts),
-      "num_out_files":
-          num_files,
-      "documents":
-          sum(r["documents"] for r in results),
+      "examples": examples,
+      "two_segment_examples": two_segment,
+      "two_segment_fraction": two_segment / examples if examples else 0.0,
+      "tokens": tokens,
+      "corpus_tokens": sum(r["corpus_tokens"] for r in results),
+      "mean_length": float(mean_length),
+      "length_histogram": length_histogram(length_counts),
+      "num_out_files": num_files,
+      "documents": sum(r["documents"] for r in results),
       # Held-out documents (--eval-fraction), in pretrain_eval.tfrecord-* shards.
       "eval": {
           "fraction": settings.get("eval_fraction", 0.0),
@@ -116,27 +108,18 @@ def summarize(results, settings, num_files, total_bytes, timings, num_eval_files
           "num_out_files": num_eval_files,
       },
       # Lines that were not valid UTF-8 (their bad bytes became [UNK]s).
-      "undecodable_lines":
-          sum(r["undecodable_lines"] for r in results),
-      "first_undecodable":
-          min((r["first_undecodable"] for r in results if r["first_undecodable"]), default=None),
-      "input_files":
-          settings["num_input_files"],
-      "input_bytes":
-          total_bytes,
-      "mb_per_s":
-          total_bytes / 1e6 / elapsed if elapsed else 0.0,
-      "examples_per_s":
-          examples / elapsed if elapsed else 0.0,
+      "undecodable_lines": sum(r["undecodable_lines"] for r in results),
+      "first_undecodable": min((r["first_undecodable"] for r in results
+                                if r["first_undecodable"]), default=None),
+      "input_files": settings["num_input_files"],
+      "input_bytes": total_bytes,
+      "mb_per_s": total_bytes / 1e6 / elapsed if elapsed else 0.0,
+      "examples_per_s": examples / elapsed if elapsed else 0.0,
       # CPU time of the per-unit work over all processes: throughput per core, which other
       # load on the machine does not distort the way it distorts wall-clock figures.
-      "unit_cpu_s":
-          round(sum(r["cpu_s"] for r in results), 3),
-      **{
-          key: round(value, 3) for key, value in timings.items()
-      },
-      "settings":
-          settings,
+      "unit_cpu_s": round(sum(r["cpu_s"] for r in results), 3),
+      **{key: round(value, 3) for key, value in timings.items()},
+      "settings": settings,
   }
 
 

@@ -70,9 +70,9 @@ class ExampleEncoder:
     """The serialized Example for segments `first` and `second` (lists of ids)."""
     varint = self._varints.__getitem__
     length = len(first) + len(second) + (3 if second else 2)
-    ids = b"".join((self._cls, b"".join(map(varint,
-                                            first)), self._sep, b"".join(map(varint, second)),
-                    self._sep if second else b"", self._zeros[self.max_seq_length - length]))
+    ids = b"".join((self._cls, b"".join(map(varint, first)), self._sep,
+                    b"".join(map(varint, second)), self._sep if second else b"",
+                    self._zeros[self.max_seq_length - length]))
     features = b"".join((self._ids_header(len(ids)), ids, self._mask_entry(length),
                          self._segment_entry(len(first) + 2, length)))
     header = self._example_headers.get(len(features))
@@ -180,8 +180,8 @@ def frame_records(records):
   count = len(records)
   lengths = np.fromiter(map(len, records), dtype="<u8", count=count)
   length_bytes = lengths.tobytes()
-  length_crcs = mask_crc(crc32c_batch([length_bytes[8 * i:8 * i + 8] for i in range(count)
-                                      ])).astype("<u4")
+  length_fields = [length_bytes[8 * i:8 * i + 8] for i in range(count)]
+  length_crcs = mask_crc(crc32c_batch(length_fields)).astype("<u4")
   headers = np.empty((count, 12), dtype=np.uint8)
   headers[:, :8] = lengths.view(np.uint8).reshape(count, 8)
   headers[:, 8:] = length_crcs.view(np.uint8).reshape(count, 4)

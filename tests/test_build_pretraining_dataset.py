@@ -256,16 +256,11 @@ def test_same_seed_same_bytes_and_independent_of_process_count(corpus, two_proce
 def test_command_line_run_matches_library_build(corpus, tmp_path):
   # The tool in a fresh process (2 workers, forked) gives the bytes of a one-process build.
   cli_dir, library_dir = tmp_path / "cli", str(tmp_path / "library")
-  run = subprocess.run([
-      sys.executable,
-      os.path.join(REPO, "build_pretraining_dataset.py"), "--corpus-files",
-      os.path.join(corpus["dir"], "*.txt"), "--vocab-file", corpus["vocab"], "--output-dir",
-      str(cli_dir), "--max-seq-length",
-      str(MAX_LEN), "--num-processes", "2", "--seed", "4"
-  ],
-                       capture_output=True,
-                       text=True,
-                       check=False)
+  run = subprocess.run(
+      [sys.executable, os.path.join(REPO, "build_pretraining_dataset.py"), "--corpus-files",
+       os.path.join(corpus["dir"], "*.txt"), "--vocab-file", corpus["vocab"], "--output-dir",
+       str(cli_dir), "--max-seq-length", str(MAX_LEN), "--num-processes", "2", "--seed", "4"],
+      capture_output=True, text=True, check=False)
   assert run.returncode == 0, run.stderr
   assert "[build] 100.0%" in run.stderr
   assert run.stdout.startswith("wrote ") and "MB/s" in run.stdout
@@ -310,24 +305,18 @@ def test_refuses_to_replace_a_directory_it_did_not_write(corpus, tmp_path):
 
 def test_missing_vocab_or_corpus_is_a_one_line_error(corpus, tmp_path):
   script = os.path.join(REPO, "build_pretraining_dataset.py")
-  missing_vocab = subprocess.run([
-      sys.executable, script, "--corpus-dir", corpus["dir"], "--vocab-file",
-      str(tmp_path / "nope.txt"), "--output-dir",
-      str(tmp_path / "out")
-  ],
-                                 capture_output=True,
-                                 text=True,
-                                 check=False)
+  missing_vocab = subprocess.run(
+      [sys.executable, script, "--corpus-dir", corpus["dir"], "--vocab-file",
+       str(tmp_path / "nope.txt"), "--output-dir", str(tmp_path / "out")],
+      capture_output=True, text=True, check=False)
   assert missing_vocab.returncode == 2
   assert missing_vocab.stderr.strip().splitlines() == [
       f"build_pretraining_dataset.py: error: vocab file not found: {tmp_path / 'nope.txt'}"
   ]
-  for corpus_args in (["--corpus-dir",
-                       str(tmp_path / "none")], ["--corpus-files",
-                                                 str(tmp_path / "*.missing")]):
-    status = bpd.main(corpus_args +
-                      ["--vocab-file", corpus["vocab"], "--output-dir",
-                       str(tmp_path / "out")])
+  for corpus_args in (["--corpus-dir", str(tmp_path / "none")],
+                      ["--corpus-files", str(tmp_path / "*.missing")]):
+    status = bpd.main(corpus_args + ["--vocab-file", corpus["vocab"],
+                                     "--output-dir", str(tmp_path / "out")])
     assert status == 2
   assert not os.path.exists(tmp_path / "out")
 
