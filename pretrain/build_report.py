@@ -4,24 +4,15 @@ What lives where: here `Progress`, `summarize` and `write_summary` (summary.json
 `print_summary`; `pretrain/dataset_writer.py` collects the per-unit results they are made from.
 """
 
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+from util.utils import format_duration, write_json
+
 SUMMARY_FILE = "summary.json"
-
-
-def format_duration(seconds):
-  """`m:ss`, or `h:mm:ss` from an hour on."""
-  seconds = int(round(seconds))
-  hours, rest = divmod(seconds, 3600)
-  minutes, seconds = divmod(rest, 60)
-  if hours:
-    return f"{hours}:{minutes:02}:{seconds:02}"
-  return f"{minutes}:{seconds:02}"
 
 
 class Progress:
@@ -124,10 +115,8 @@ def summarize(results, settings, num_files, total_bytes, timings, num_eval_files
 
 
 def write_summary(summary, directory):
-  """`summary` as `directory`/summary.json."""
-  with open(os.path.join(directory, SUMMARY_FILE), "w", encoding="utf-8") as writer:
-    json.dump(summary, writer, indent=2)
-    writer.write("\n")
+  """`summary` as `directory`/summary.json, its keys in the order they were made."""
+  write_json(summary, os.path.join(directory, SUMMARY_FILE), sort_keys=False, ensure_ascii=True)
 
 
 def print_summary(summary, output_dir, stream=None):
