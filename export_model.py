@@ -6,17 +6,15 @@ Fine-tuned model -> SavedModel (tf.saved_model.save of a tf.Module):
         --output /tmp/chnsenticorp_export
 
   Signature `serving_default`: inputs `input_ids`, `input_mask`, `segment_ids`, int32
-  [batch, length] (length <= 512; features as the task makes them: [CLS] a [SEP] (b [SEP]) for
-  classification, [CLS] question [SEP] context-window [SEP] for QA, with vocab.txt below).
-  Outputs: classification `probabilities` and `logits` [batch, n_labels] (label order in
-  labels.txt); QA `start_logits` / `end_logits` [batch, length] (outside the context and [CLS]
-  they are -1000 lower; for the joint head, the end logits given the best start), and with the
-  joint head the beams `start_top_log_probs` / `start_top_index` [batch, K] and
-  `end_top_log_probs` / `end_top_index` [batch, K, K] (K = beam_size; sequences shorter than K
-  are zero-padded to K tokens for the beams) as run_finetuning.py post-processes them, plus
-  `answerable_logit` [batch] with the answerable classifier. Assets: `assets/labels.txt` (one
-  label per line, classification), `assets/vocab.txt` and `assets/export_info.json` (task, labels,
-  max_seq_length, lower-casing, QA window settings); the loaded object also has the attributes
+  [batch, length] (length <= 512; features as the task makes them, e.g. [CLS] a [SEP] (b [SEP])
+  for classification, [CLS] question [SEP] context-window [SEP] for QA, with vocab.txt below).
+  Outputs: the task head's `serving_outputs` (finetune/), e.g. classification `probabilities`
+  and `logits` [batch, n_labels] (label order in labels.txt); QA `start_logits` / `end_logits`
+  [batch, length] and, with the joint head, the beams as run_finetuning.py post-processes them;
+  tagging per-token `logits`, `probabilities` and `predictions`. Assets: `assets/vocab.txt`,
+  `assets/export_info.json` (task, max_seq_length, lower-casing and what the task records with
+  `serving_info()`: its kind, labels, input format, settings) and, for tasks with labels,
+  `assets/labels.txt` (one label per line); the loaded object also has the attributes
   `max_seq_length`, `labels` and `task_name` (variables). For example:
 
     saved_model_cli show --dir /tmp/chnsenticorp_export --all
@@ -81,10 +79,11 @@ def parse_args(argv=None):
 # ----------------------------------------------------------------------------------------------
 # SavedModel export.
 
-def export_info(config, task, checkpoint, is_qa):
+def export_info(config, task, checkpoint):
+  """export_info.json: the inputs and settings every export has, then what the task records
+  about itself (`task.serving_info()`: its kind, labels, input format, settings)."""
   info = {
       "task": task.name,
-      "task_type": "qa" if is_qa else "classification",
       "max_seq_length": config.max_seq_length,
       "do_lower_case": config.do_lower_case,
       "vocab_file": VOCAB_FILE,
@@ -92,16 +91,9 @@ def export_info(config, task, checkpoint, is_qa):
       "inputs": {name: "int32 [batch, length]" for name in INPUT_NAMES},
       "checkpoint": checkpoint,
   }
-  if is_qa:
-    info.update(input_format="[CLS] question [SEP] context window [SEP] (segment 1 from the "
-                "context), zero-padded",
-                max_query_length=config.max_query_length, doc_stride=config.doc_stride,
-                n_best_size=config.n_best_size, max_answer_length=config.max_answer_length,
-                joint_prediction=config.joint_prediction, beam_size=config.beam_size,
-                answerable_classifier=config.answerable_classifier)
-  else:
-    info.update(labels=list(task.label_list), labels_file=LABELS_FILE,
-                input_format="[CLS] text_a [SEP] (text_b [SEP], segment 1), zero-padded")
+  info.update(task.serving_info())
+  if "labels" in info:
+    info["labels_file"] = LABELS_FILE
   return info
 
 
@@ -110,22 +102,9 @@ def serving_function(model, task):
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from finetune import inference  # pylint: disable=import-outside-toplevel
 
-  qa = inference.is_qa(task)
-  head = model.heads[list(model.tasks).index(task)]
-  beam_size = head.beam_size if qa and head.joint_prediction else 0
-
   @tf.function(input_signature=saved_model.int_inputs_signature(INPUT_NAMES))
   def serve(input_ids, input_mask, segment_ids):
-    length = tf.shape(input_ids)[1]
-    if beam_size:  # top-k over positions needs at least beam_size of them
-      pad = [[0, 0], [0, tf.maximum(beam_size - length, 0)]]
-      input_ids, input_mask, segment_ids = (tf.pad(x, pad) for x in (
-          input_ids, input_mask, segment_ids))
-    outputs = inference.serving_outputs(model, task, input_ids, input_mask, segment_ids)
-    if qa:
-      outputs["start_logits"] = outputs["start_logits"][:, :length]
-      outputs["end_logits"] = outputs["end_logits"][:, :length]
-    return outputs
+    return inference.serving_outputs(model, task, input_ids, input_mask, segment_ids)
 
   return serve
 
@@ -142,7 +121,7 @@ def export_saved_model(model_dir, output, task_name=None, overwrite=False):
   except inference.ModelDirError as e:
     raise export_output.ExportError(str(e)) from None
   checkpoint = inference.latest_checkpoint(model_dir)
-  info = export_info(config, task, export_output.absolute(checkpoint), inference.is_qa(task))
+  info = export_info(config, task, export_output.absolute(checkpoint))
   labels = info.get("labels", [])
   attributes = {
       "task_name": tf.constant(task.name),
@@ -177,7 +156,8 @@ def main(argv=None):
       info = export_saved_model(args.model_dir, args.output, args.task, args.overwrite)
     except export_output.ExportError as e:
       cli.fail(PROGRAM, str(e))
-    print(f"Exported {info['task']} ({info['task_type']}) from {info['checkpoint']} to "
+    kind = f" ({info['task_type']})" if "task_type" in info else ""
+    print(f"Exported {info['task']}{kind} from {info['checkpoint']} to "
           f"{export_output.absolute(args.output)}")
     print(f"Inspect it with: saved_model_cli show --dir {shlex.quote(args.output)} --all")
     result = info
