@@ -9,19 +9,22 @@ whole documents is held out into `pretrain_eval.tfrecord-<i>-of-<n>` shards, whi
 
 What lives where:
 - here: the command line (`parse_args`, `main`);
-- `pretrain/dataset_writer.py`: `build`, the whole run (corpus units, worker processes, shards,
-  atomic output directory), and the map of the modules it uses; `UsageError` is in
-  `pretrain/build_inputs.py`;
+- `pretrain/dataset_writer.py`: `build`, the whole run, and how the work is split;
+- `pretrain/build_inputs.py`: `UsageError`, the corpus files, the checks of the settings, the
+  tokenizer and local copies of remote inputs;
+- `pretrain/corpus_units.py`: the corpus cut into units of work, their text and documents;
+- `pretrain/unit_worker.py`: a unit -> a part file of framed records, and the process pool;
 - `pretrain/example_builder.py`: the example algorithm (`ExampleBuilder`, the segment rules incl.
   `--legacy-segment-bug`, `build_examples`, `make_features`);
 - `pretrain/tfrecord_encoding.py`: tf.train.Example bytes and TFRecord framing (`ExampleEncoder`,
   `crc32c_batch`, `frame_records`);
 - `pretrain/dataset_shards.py`: the shard count, plan, names and assembly;
+- `pretrain/output_directory.py`: the temporary output directory and its move into place;
 - `pretrain/build_report.py`: progress on stderr and the summary.json statistics.
 
 TensorFlow is never imported for local paths, which keeps start-up fast in the main and worker
 processes. Remote paths (gs://...) work for the corpus, the vocabulary and the output directory:
-see pretrain/dataset_writer.py.
+see pretrain/dataset_writer.py and pretrain/output_directory.py.
 """
 
 import argparse

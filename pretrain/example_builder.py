@@ -11,6 +11,7 @@ What lives where:
   lines -> (A, B) token-id pairs), `make_features` and `build_examples` (feature dicts, for tests
   and demos);
 - `pretrain/tfrecord_encoding.py`: the bytes of the tf.train.Example records and TFRecord files;
+- `pretrain/unit_worker.py`: the examples of one unit of the corpus, in a worker process;
 - `pretrain/dataset_writer.py`: the multi-process build of the shards
   (`build_pretraining_dataset.py` is its command line).
 
@@ -157,7 +158,7 @@ def build_examples(lines,
   """Yields feature dicts (see `make_features`) for text lines, for tests and demos.
 
   `tokenizer` needs `tokenize_to_ids` and `vocab`. The file-writing path uses the same
-  `ExampleBuilder`, but seeds one generator per unit (`dataset_writer.unit_seed`), so its
+  `ExampleBuilder`, but seeds one generator per unit (`unit_worker.unit_seed`), so its
   examples are not the ones `random.Random(seed)` gives here.
   """
   builder = ExampleBuilder(max_seq_length, random.Random(seed), legacy_segment_bug)

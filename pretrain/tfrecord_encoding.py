@@ -5,7 +5,7 @@ What lives where:
   protobuf objects; `frame_records` wraps a batch of records in TFRecord framing, with the
   masked CRC32C checksums of the whole batch computed at once with numpy (`crc32c_batch`);
 - `pretrain/example_builder.py`: which token ids go into an example;
-- `pretrain/dataset_writer.py`: the multi-process build that writes the framed records.
+- `pretrain/unit_worker.py`: the worker processes that write the framed records.
 
 TensorFlow is never imported (it would slow down the start of every worker process); the tests
 check that these bytes equal what TensorFlow's serializer and TFRecordWriter produce.
