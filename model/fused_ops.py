@@ -196,6 +196,18 @@ def _normalize(h):
   return (h - mean) * rstd, rstd
 
 
+def _layer_norm_grads(dy, normalized, rstd, gamma):
+  """The gradients of normalized * gamma + beta with respect to its input h, gamma and beta,
+  from float32 dy and _normalize(h); gamma's and beta's are summed over all leading axes."""
+  axes = list(range(len(dy.shape) - 1))
+  dgamma = tf.reduce_sum(dy * normalized, axis=axes)
+  dbeta = tf.reduce_sum(dy, axis=axes)
+  g = dy * gamma
+  dh = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
+               - normalized * tf.reduce_mean(g * normalized, axis=-1, keepdims=True))
+  return dh, dgamma, dbeta
+
+
 def _residual_layer_norm_input(x, bias, residual, seed, rate):
   h = _hash_dropout(_to_float32(x) + bias, seed, rate)
   return h + _to_float32(residual)
@@ -209,11 +221,7 @@ def _residual_layer_norm_fwd(x, bias, residual, gamma, beta, seed, rate):
 def _residual_layer_norm_bwd(dy, x, bias, residual, gamma, beta, seed, rate):
   del beta
   normalized, rstd = _normalize(_residual_layer_norm_input(x, bias, residual, seed, rate))
-  dy = _to_float32(dy)
-  dgamma, dbeta = _rows_sum(dy * normalized), _rows_sum(dy)
-  g = dy * gamma
-  dh = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
-               - normalized * tf.reduce_mean(g * normalized, axis=-1, keepdims=True))
+  dh, dgamma, dbeta = _layer_norm_grads(_to_float32(dy), normalized, rstd, gamma)
   dx = _from_float32(_hash_dropout(dh, seed, rate), x.dtype)
   return dx, _from_float32(dh, residual.dtype), dgamma, dbeta
 
@@ -253,13 +261,7 @@ def _layer_norm_fwd(x, gamma, beta):
 
 def _layer_norm_bwd(dy, x, gamma):
   normalized, rstd = _normalize(_to_float32(x))
-  dy = _to_float32(dy)
-  axes = list(range(len(dy.shape) - 1))
-  dgamma = tf.reduce_sum(dy * normalized, axis=axes)
-  dbeta = tf.reduce_sum(dy, axis=axes)
-  g = dy * gamma
-  dx = rstd * (g - tf.reduce_mean(g, axis=-1, keepdims=True)
-               - normalized * tf.reduce_mean(g * normalized, axis=-1, keepdims=True))
+  dx, dgamma, dbeta = _layer_norm_grads(_to_float32(dy), normalized, rstd, gamma)
   return _from_float32(dx, x.dtype), dgamma, dbeta
 
 
@@ -292,8 +294,9 @@ def _dropout_op(rate):
   return hash_dropout
 
 
-def fused_dropout(x, rate, training):
-  """Inverted dropout like `dropout`, with the hashed mask (one fused pass each way)."""
+def dropout(x, rate, training):
+  """Inverted dropout with the hashed mask (one fused pass each way); the identity when not
+  training."""
   if not training or rate == 0.0:
     return x
   return _dropout_op(float(rate))(x, dropout_seed())
@@ -305,17 +308,26 @@ _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+def _gaussian_cdf(x):
+  return 0.5 * (1.0 + tf.math.erf(x * _SQRT_HALF))
+
+
+def gelu(x):
+  """Exact GELU, x * Phi(x), with the Gaussian CDF through erf (not the tanh approximation)."""
+  return x * _gaussian_cdf(x)
+
+
+def _gelu_grad(z):
+  """d/dz [z * Phi(z)] = Phi(z) + z * phi(z)."""
+  return _gaussian_cdf(z) + z * _INV_SQRT_2PI * tf.exp(-0.5 * tf.square(z))
+
+
 def _bias_gelu_fwd(x, bias):
-  z = _to_float32(x) + bias
-  return _from_float32(0.5 * z * (1.0 + tf.math.erf(z * _SQRT_HALF)), x.dtype)
+  return _from_float32(gelu(_to_float32(x) + bias), x.dtype)
 
 
 def _bias_gelu_bwd(dy, x, bias):
-  z = _to_float32(x) + bias
-  # d/dz [z * Phi(z)] = Phi(z) + z * phi(z)
-  dz = _to_float32(dy) * (0.5 * (1.0 + tf.math.erf(z * _SQRT_HALF))
-                                  + z * _INV_SQRT_2PI * tf.exp(-0.5 * tf.square(z)))
-  return _from_float32(dz, x.dtype)
+  return _from_float32(_to_float32(dy) * _gelu_grad(_to_float32(x) + bias), x.dtype)
 
 
 _BIAS_GELU_FWD = Fused(_bias_gelu_fwd)

@@ -96,10 +96,9 @@ def get_generator_config(discriminator_config, hidden_fraction=sizes.GENERATOR_H
 # ----------------------------------------------------------------------------------------------
 # Elementary functions and initialisers.
 
-def gelu(x):
-  """Exact GELU, x * Phi(x), with the Gaussian CDF through erf (not the tanh approximation)."""
-  return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(math.sqrt(2.0), x.dtype)))
-
+# The element-wise functions live with their fused forms in model/fused_ops.py.
+gelu = fused_ops.gelu
+dropout = fused_ops.dropout
 
 ACTIVATIONS = {"gelu": gelu, "relu": tf.nn.relu, "tanh": tf.tanh, "linear": None}
 
@@ -126,19 +125,12 @@ def new_variable(name, shape, initializer):
   return tf.Variable(initializer(list(shape)), name=name, dtype=tf.float32)
 
 
-def dropout(x, rate, training):
-  if not training or rate == 0.0:
-    return x
-  return tf.nn.dropout(x, rate=rate)
-
-
 def bias_activation(x, bias, activation):
   """activation(x + bias) for x [tokens, width]; GELU is fused, other activations are not."""
   if activation is gelu:
     return fused_ops.bias_gelu(x, tf.convert_to_tensor(bias))
   y = x + tf.cast(bias, x.dtype)
   return activation(y) if activation else y
-
 
 
 class Dense(tf.Module):
@@ -196,7 +188,7 @@ class Embeddings(tf.Module):
     x = (tf.gather(self.word_embeddings, input_ids)
          + tf.gather(self.token_type_embeddings, segment_ids)
          + self.position_embeddings[tf.newaxis, :seq_length])
-    return fused_ops.fused_dropout(self.layer_norm(x), self.dropout_rate, training)
+    return dropout(self.layer_norm(x), self.dropout_rate, training)
 
 
 class SelfAttention(tf.Module):
