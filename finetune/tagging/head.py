@@ -7,13 +7,13 @@ from model import modeling
 
 
 class TaggingHead(tf.Module):
-  """`task_specific/<task>/dense` [H, n_labels] (Glorot init, as tf.layers' default)."""
+  """A token classifier; its one variable scope is the original's."""
 
   def __init__(self, task_name, hidden_size, num_labels):
     super().__init__(name=None)
-    self.task_name = task_name
-    self.dense = modeling.Dense(f"task_specific/{task_name}/dense", hidden_size, num_labels,
-                                modeling.glorot_uniform)
+    # `task_specific/<task>/dense` [H, n_labels], Glorot-initialised as tf.layers.dense was.
+    scope = f"task_specific/{task_name}/dense"
+    self.dense = modeling.Dense(scope, hidden_size, num_labels, modeling.glorot_uniform)
 
   def logits(self, sequence_output):
     """[B, L, n_labels] (the original applies no dropout here)."""
