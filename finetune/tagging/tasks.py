@@ -21,8 +21,12 @@ finetune/task_builder.py, e.g.
       NAME = "msra_ner"
       ENTITY_TYPES = ("PER", "LOC", "ORG")
 
-Predicted entities are written as JSON lines {"id", "text", "entities": [{"text", "type",
-"char_start", "char_end"}]} with text[char_start:char_end] == the entity's text.
+Outputs. With write_test_outputs, each scored split's predicted entities go to
+<model>/test_predictions/<task>_<split>_<trial>_predictions.jsonl, a JSON line a sentence
+{"id", "text", "entities": [{"text", "type", "char_start", "char_end"}]} with
+text[char_start:char_end] == the entity's text. predict.py takes raw text (a text a line, or
+{"text", "id"} JSON lines; every non-whitespace character is a word) and gives the same
+entities, offsets into the input line.
 """
 
 import os
