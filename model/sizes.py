@@ -48,9 +48,10 @@ class ModelSize:
                       "learning_rate": self.finetuning_learning_rate,
                       "layerwise_lr_decay": self.finetuning_layerwise_lr_decay})
 
-  def default_embedding_size(self):
-    """The embedding width of a model of this size whose config does not give one."""
-    return self.embedding_size or self.hidden_size
+  def default_embedding_size(self, hidden_size=None):
+    """The embedding width of a model of this size whose config gives none: the size's own,
+    else the encoder's hidden size (`hidden_size` where model_hparam_overrides changed it)."""
+    return self.embedding_size or hidden_size or self.hidden_size
 
 
 MODEL_SIZES = {size.name: size for size in (
