@@ -11,14 +11,11 @@ the max (mean) over trials. QA tasks also write <task>_<split>_preds.json under
 results/<tasks>_qa/. With do_train=false, `init_checkpoint` may point at a fine-tuned model.
 """
 
-import argparse
 import itertools
-import json
 import os
-import sys
 
 import configure_finetuning  # No TensorFlow: --help stays fast.
-from util import hparams as hparams_lib
+from util import cli
 
 PROGRAM = "run_finetuning.py"
 MODEL_CONFIG_FILE = "finetuning_config.json"
@@ -27,18 +24,13 @@ TRIAL_STATUS_FILE = "trial_status.json"
 
 
 def parse_args(argv=None):
-  parser = argparse.ArgumentParser(
-      prog=PROGRAM,
-      description="Fine-tune ELECTRA on CMRC 2018, DRCD, XNLI, ChnSentiCorp, LCQMC or BQ Corpus.",
-      epilog=hparams_lib.help_epilog(configure_finetuning.FinetuningConfig,
-                                     "configure_finetuning.py", "params/params_cmrc2018.json"))
-  parser.add_argument("--data-dir", help="Directory with models/ and finetuning_data/ (may also "
-                      "be given as \"data_dir\" in --hparams).")
-  parser.add_argument("--model-name", help="Pre-trained model under DATA_DIR/models/ (may also "
-                      "be given as \"model_name\" in --hparams).")
-  parser.add_argument("--hparams", default="{}",
-                      help="Hyper-parameters as a JSON object string or a .json file; a bare file "
-                      "name is also looked up in params/, e.g. params_cmrc2018.json.")
+  parser = cli.hparams_parser(
+      PROGRAM, "Fine-tune ELECTRA on CMRC 2018, DRCD, XNLI, ChnSentiCorp, LCQMC, BQ Corpus or "
+      "People's Daily NER.", configure_finetuning.FinetuningConfig,
+      config_file="configure_finetuning.py", params_example="params/params_cmrc2018.json",
+      data_dir_help="Directory with models/ and finetuning_data/",
+      model_name_help="Pre-trained model under DATA_DIR/models/",
+      hparams_example="params_cmrc2018.json")
   return parser.parse_args(argv)
 
 
@@ -63,8 +55,7 @@ from util import utils
 
 
 def fail(message):
-  """Exits with one line on stderr (no traceback): for mistakes the user can fix."""
-  sys.exit(f"{PROGRAM}: error: {message}")
+  cli.fail(PROGRAM, message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,23 +178,10 @@ def write_results(config, trials):
       cells = " - ".join(f"{metric}: {v['max']:.2f} ({v['mean']:.2f})"
                          for metric, v in metrics.items() if metric not in ("total", "skip"))
       lines.append(f"{task} {split}: {cells}")
-  _write_text_atomically(config.results_txt, "\n".join(lines) + "\n")
-  _write_text_atomically(config.results_json, json.dumps(
-      {"trials": trials, "summary": summary, "config": config.to_dict()}, indent=2,
-      sort_keys=True, ensure_ascii=False) + "\n")
-
-
-def _write_text_atomically(path, text):
-  """Written aside and renamed, so a kill or a full disk never leaves half a results file."""
-  utils.mkdir_for(path)
-  tmp = f"{path}.tmp-{os.getpid()}"
-  try:
-    with tf.io.gfile.GFile(tmp, "w") as f:
-      f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-  finally:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+  # Written aside and renamed, so a kill or a full disk never leaves half a results file.
+  utils.write_text(config.results_txt, "\n".join(lines) + "\n", atomic=True)
+  utils.write_json({"trials": trials, "summary": summary, "config": config.to_dict()},
+                   config.results_json, atomic=True)
 
 
 def keep_previous(path):
@@ -233,11 +211,7 @@ def print_scores(split, results):
 # Main.
 
 def load_config(argv=None):
-  try:
-    return configure_finetuning.FinetuningConfig.from_args(parse_args(argv))
-  except ValueError as e:  # Unknown or ill-typed hparams, bad JSON, missing params file.
-    fail(str(e))
-  return None
+  return cli.config_from_args(PROGRAM, configure_finetuning.FinetuningConfig, parse_args(argv))
 
 
 def check_inputs(config):
@@ -329,8 +303,7 @@ def trial_status(model_dir):
 
 def write_trial_status(model_dir, status):
   utils.mkdir(model_dir)
-  _write_text_atomically(os.path.join(model_dir, TRIAL_STATUS_FILE),
-                         json.dumps({"status": status}) + "\n")
+  utils.write_json({"status": status}, os.path.join(model_dir, TRIAL_STATUS_FILE), atomic=True)
 
 
 def clear_trial_dir(model_dir):

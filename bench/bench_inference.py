@@ -183,7 +183,7 @@ def postprocess_speed(args):
       scorer.update(batch)
     predictions = scorer.write_predictions()
     predict_s = time.perf_counter() - start
-    from cmrc2018_drcd_evaluate import evaluate  # pylint: disable=import-outside-toplevel
+    from finetune.qa.cmrc2018_drcd_evaluate import evaluate  # pylint: disable=import-outside-toplevel
     scores = evaluate(task.get_dataset_json("dev"), predictions)
     total_s = time.perf_counter() - start
     if best is None or total_s < best["total_s"]:

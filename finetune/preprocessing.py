@@ -17,15 +17,18 @@ their eids from a cached file); training records are shuffled only after seriali
 """
 
 import dataclasses
+import io
 import json
 import logging
 import os
 import random
 import uuid
 
+import numpy as np
 import tensorflow as tf
 
 from finetune import task as task_lib
+from util import example_parsing
 from util import fileio
 from util import utils
 
@@ -97,7 +100,7 @@ class Preprocessor:
     tfrecord_path = self.prefix(split) + ".tfrecord"
     metadata_path = self.prefix(split) + ".metadata"
     fingerprint = self.fingerprint(split, is_training, batch_size)
-    metadata = self._reusable_metadata(tfrecord_path, metadata_path, fingerprint)
+    metadata = self._reusable_metadata(split, tfrecord_path, metadata_path, fingerprint)
     if metadata is None:
       metadata = self._build(split, is_training, batch_size, tfrecord_path, metadata_path,
                              fingerprint)
@@ -142,7 +145,7 @@ class Preprocessor:
         stats[path] = [info.length, info.mtime_nsec]
     return stats
 
-  def _reusable_metadata(self, tfrecord_path, metadata_path, fingerprint):
+  def _reusable_metadata(self, split, tfrecord_path, metadata_path, fingerprint):
     if not self.config.use_tfrecords_if_existing:
       return None
     if not (tf.io.gfile.exists(metadata_path) and tf.io.gfile.exists(tfrecord_path)):
@@ -156,8 +159,45 @@ class Preprocessor:
     if metadata.get("fingerprint") != fingerprint:
       _logger.info("Rebuilding %s: inputs or settings changed", tfrecord_path)
       return None
+    if not self._load_sidecars(split, tfrecord_path, metadata):
+      return None
     _logger.info("Reusing %s (%d examples)", tfrecord_path, metadata["n_examples"])
     return metadata
+
+  # ---- what tasks keep beside the records ----
+
+  def _save_sidecars(self, split, tfrecord_path):
+    """Each task's `sidecar_arrays(split)` as <records>.<task>.npz; {task: file name}."""
+    names = {}
+    for task in self.tasks:
+      arrays = task.sidecar_arrays(split)
+      if arrays is None:
+        continue
+      path = f"{tfrecord_path}.{task.name}.npz"
+      buffer = io.BytesIO()
+      np.savez(buffer, **arrays)
+      tmp_path = _temporary_path(path)
+      with fileio.open_file(tmp_path, "wb") as f:
+        f.write(buffer.getvalue())
+      fileio.replace(tmp_path, path)
+      names[task.name] = os.path.basename(path)
+    return names
+
+  def _load_sidecars(self, split, tfrecord_path, metadata):
+    """Hands each task what it kept beside the records; False if a file is missing or bad."""
+    directory = os.path.dirname(tfrecord_path)
+    for task in self.tasks:
+      name = metadata.get("sidecars", {}).get(task.name)
+      if name is None:
+        continue
+      path = os.path.join(directory, name)
+      try:
+        with np.load(io.BytesIO(fileio.read_bytes(path))) as arrays:
+          task.load_sidecar_arrays(split, {key: arrays[key] for key in arrays.files})
+      except (OSError, ValueError, tf.errors.OpError) as e:
+        _logger.warning("Rebuilding %s: cannot read %s (%s)", tfrecord_path, path, e)
+        return False
+    return True
 
   # ---- serialization ----
 
@@ -173,8 +213,10 @@ class Preprocessor:
     pad_to = 1 if is_training else batch_size
     n_examples, n_records = _write_atomically(tfrecord_path, records, pad_to,
                                               self._padding_record())
-    metadata = {"n_examples": n_examples, "n_records": n_records, "fingerprint": fingerprint}
-    _write_text_atomically(metadata_path, json.dumps(metadata, indent=2, sort_keys=True))
+    metadata = {"n_examples": n_examples, "n_records": n_records, "fingerprint": fingerprint,
+                # Scoring needs them; training never does.
+                "sidecars": {} if is_training else self._save_sidecars(split, tfrecord_path)}
+    utils.write_json(metadata, metadata_path, atomic=True)
     _logger.info("Wrote %s: %d examples, %d records", tfrecord_path, n_examples, n_records)
     return metadata
 
@@ -287,24 +329,9 @@ def _write_atomically(path, records, pad_to, padding_record):
   return n_examples, n_examples + n_padding
 
 
-def _write_text_atomically(path, text):
-  tmp_path = _temporary_path(path)
-  with tf.io.gfile.GFile(tmp_path, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(tmp_path, path, overwrite=True)
-
-
 def _parse_fn(feature_specs):
-  """Parses a whole batch of serialized records (one parse_example op is much cheaper than a
-  parse_single_example per record)."""
-  description = {spec.name: tf.io.FixedLenFeature(list(spec.shape), tf.int64)
-                 for spec in feature_specs}
-
-  def parse(records):
-    parsed = tf.io.parse_example(records, description)
-    # int64 is what TFRecords store; int32 is what the model (and TPUs) want.
-    return {name: tf.cast(value, tf.int32) for name, value in parsed.items()}
-  return parse
+  shapes = {spec.name: list(spec.shape) for spec in feature_specs}
+  return lambda records: example_parsing.parse_int_features(records, shapes)
 
 
 def input_fn(tfrecord_path, feature_specs, batch_size, is_training, input_context=None,

@@ -136,6 +136,15 @@ class Task(abc.ABC):
     return [dict(namespaced(self.name, features), task_id=self.task_id)
             for features in self.plain_features(example, is_training)]
 
+  def sidecar_arrays(self, split):
+    """{name: numpy array} that the task wants kept beside `split`'s cached records (written
+    after featurising the split), or None."""
+    del split
+    return None
+
+  def load_sidecar_arrays(self, split, arrays):
+    """Takes back what `sidecar_arrays` returned, when the cached records are reused."""
+
   def cache_settings(self):
     """Config values the task's records depend on beyond the shared ones (max_seq_length,
     lower-casing, vocabulary), for the cache fingerprint: {name: value}."""

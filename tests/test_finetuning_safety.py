@@ -13,6 +13,7 @@ import configure_finetuning
 import run_finetuning
 from model import modeling
 from tests.test_run_finetuning import TINY, argv, data_dir  # noqa: F401 (the data_dir fixture)
+from util import fileio
 from util import run_lock
 
 
@@ -149,7 +150,7 @@ def test_results_file_write_is_atomic(tmp_path, monkeypatch):
 
     def __exit__(self, *args):
       self.f.close()
-  monkeypatch.setattr(run_finetuning.tf.io.gfile, "GFile", Full)
+  monkeypatch.setattr(fileio, "open_file", Full)
   with pytest.raises(OSError):
-    run_finetuning._write_text_atomically(str(path), "new")  # pylint: disable=protected-access
+    run_finetuning.utils.write_text(str(path), "new", atomic=True)
   assert path.read_text() == "old" and os.listdir(tmp_path) == ["r.json"]

@@ -195,3 +195,22 @@ def test_missing_own_feature_is_an_error(data_dir):
                                   if k != "lcqmc_label_ids"}]
   with pytest.raises(ValueError, match="no 'lcqmc_label_ids'"):
     preprocessor.prepare("dev", is_training=False)
+
+
+def test_qa_windows_kept_beside_cached_records_are_not_featurised_again(tmp_path, monkeypatch):
+  from finetune.qa import tasks as qa_tasks  # pylint: disable=import-outside-toplevel
+  from tests.test_qa_tasks import make_task  # pylint: disable=import-outside-toplevel
+  task = make_task(tmp_path, max_seq_length=24, doc_stride=4)
+  preprocessing.Preprocessor(task.config, [task]).prepare("dev", is_training=False)
+  written = task.window_arrays("dev")
+  fresh = qa_tasks.CMRC2018(task.config, task.tokenizer)  # a later run reusing the cache
+
+  def featurise_again(split):
+    raise AssertionError(f"{split} featurised again")
+  monkeypatch.setattr(fresh, "get_features", featurise_again)
+  preprocessing.Preprocessor(fresh.config, [fresh]).prepare("dev", is_training=False)
+  read = fresh.window_arrays("dev")
+  assert sorted(read) == sorted(written)
+  for key, values in written.items():
+    np.testing.assert_array_equal(read[key], values)
+  assert len(read["example_index"]) > len(fresh.get_examples("dev"))  # several windows each

@@ -1,12 +1,11 @@
 """N-best post-processing and the QA scorer (finetune/qa/postprocess.py)."""
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
 
+from finetune.qa import cmrc2018_drcd_evaluate
 from finetune.qa import postprocess
 from tests.test_qa_tasks import CONTEXT_1, make_task
 
@@ -207,8 +206,7 @@ def fake_evaluator(monkeypatch):
   def evaluate(dataset, predictions):
     calls.append((dataset, dict(predictions)))
     return {"AVERAGE": 75.0, "F1": 100.0, "EM": 50.0, "TOTAL": 5, "SKIP": 0}
-  monkeypatch.setitem(sys.modules, "cmrc2018_drcd_evaluate",
-                      types.SimpleNamespace(evaluate=evaluate))
+  monkeypatch.setattr(cmrc2018_drcd_evaluate, "evaluate", evaluate)
   return calls
 
 
@@ -271,7 +269,7 @@ def test_prediction_paths_follow_config_qa_preds_file(tmp_path):
   scorer = task.get_scorer("test")
   assert scorer.prediction_paths() == (str(tmp_path / "qa" / "cmrc2018_test_preds.json"),
                                        str(tmp_path / "qa" / "cmrc2018_test_nbest.json"))
-  del task.config.qa_preds_file
+  task.config.qa_preds_file = lambda name: None
   assert task.get_scorer("dev").prediction_paths() == (None, None)
 
 

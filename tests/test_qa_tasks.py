@@ -1,12 +1,13 @@
 """Reading and featurisation of SQuAD-format Chinese QA data (finetune/qa/tasks.py)."""
 
 import json
+import pathlib
 import random
-import types
 
 import numpy as np
 import pytest
 
+from configure_finetuning import FinetuningConfig
 from finetune.qa import reading
 from finetune.qa import tasks
 from model import tokenization
@@ -57,21 +58,20 @@ def write_vocab(path, texts):
   return str(path)
 
 
-def make_config(data_dir, **overrides):
+def make_config(data_dir, task_name="cmrc2018", **overrides):
   values = dict(max_seq_length=64, max_query_length=64, doc_stride=128, n_best_size=20,
                 max_answer_length=30, beam_size=20, joint_prediction=True,
-                answerable_classifier=True, task_names=["cmrc2018"],
-                raw_data_dir=lambda name: str(data_dir / name))
+                answerable_classifier=True, task_names=[task_name])
   values.update(overrides)
-  return types.SimpleNamespace(**values)
+  return FinetuningConfig("electra-test", str(data_dir), **values)
 
 
 def make_task(tmp_path, dataset=None, splits=("train", "dev"), task_class=tasks.CMRC2018,
               **overrides):
   """A task over `dataset` (default: the fixture) written as each of `splits`."""
   dataset = squad_fixture() if dataset is None else dataset
-  config = make_config(tmp_path / "data", **overrides)
-  task_dir = tmp_path / "data" / task_class(config, None).name
+  config = make_config(tmp_path / "data", task_class.NAME, **overrides)
+  task_dir = pathlib.Path(config.raw_data_dir(task_class.NAME))
   task_dir.mkdir(parents=True, exist_ok=True)
   for split in splits:
     (task_dir / (split + ".json")).write_text(json.dumps(dataset, ensure_ascii=False),
@@ -79,8 +79,8 @@ def make_task(tmp_path, dataset=None, splits=("train", "dev"), task_class=tasks.
   texts = [paragraph["context"] + qa["question"] + "".join(a["text"] for a in qa["answers"])
            for article in dataset["data"] for paragraph in article["paragraphs"]
            for qa in paragraph["qas"]]
-  tokenizer = tokenization.FullTokenizer(write_vocab(tmp_path / "vocab.txt", texts), True)
-  return task_class(config, tokenizer)
+  config.vocab_file = write_vocab(tmp_path / "vocab.txt", texts)
+  return task_class(config, tokenization.FullTokenizer(config.vocab_file, True))
 
 
 def doc_token_text(example, first, last):

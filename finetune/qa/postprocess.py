@@ -67,41 +67,60 @@ def _top_k(values, k):
   return np.take_along_axis(top, order, 1)
 
 
-class _WindowTable:
-  """Column arrays describing the windows behind the output rows, plus every involved
-  example's per-wordpiece arrays concatenated (`base` = an example's offset into them)."""
+WINDOW_KEYS = ("example_index", "span_index", "query_offset", "doc_start", "doc_length",
+               "base", "piece_base")
 
-  def __init__(self, features, eids):
-    rows = [features[eid] for eid in eids]
-    self.example_index = np.array([f.example_index for f in rows], np.int64)
-    self.span_index = np.array([f.span_index for f in rows], np.int64)
-    self.query_offset = np.array([f.query_offset for f in rows], np.int64)
-    self.doc_start = np.array([f.doc_start for f in rows], np.int64)
-    self.doc_length = np.array([f.doc_length for f in rows], np.int64)
-    # Windows of one example share its arrays, so each example is stored once.
-    first_row = {}
-    for row, feature in enumerate(rows):
-      first_row.setdefault(feature.example_index, row)
-    bases, best, char_starts, char_ends, offset = {}, [], [], [], 0
-    for example_index, row in first_row.items():
-      feature = rows[row]
-      bases[example_index] = offset
-      best.append(feature.max_context_window)
-      char_starts.append(feature.wordpieces.char_starts)
-      char_ends.append(feature.wordpieces.char_ends)
-      offset += len(feature.max_context_window)
-    self.base = np.array([bases[i] for i in self.example_index.tolist()], np.int64)
-    self.best_window = np.concatenate(best) if best else np.zeros(0, np.int64)
-    self.char_starts = np.concatenate(char_starts) if best else np.zeros(0, np.int64)
-    self.char_ends = np.concatenate(char_ends) if best else np.zeros(0, np.int64)
+
+def window_arrays(features):
+  """What post-processing needs of a split's QAFeatures (indexed by eid), as int32 arrays.
+
+  Per window (eid): example_index, span_index, query_offset, doc_start, doc_length, and the
+  offsets of its wordpieces in the concatenated per-wordpiece arrays: `base` into best_window
+  (the window in which each piece of the example has the most context; one run per example)
+  and `piece_base` into char_starts / char_ends (each piece's span in the context; one run per
+  context, which questions share). Small enough to keep beside cached records.
+  """
+  columns = {key: [] for key in WINDOW_KEYS}
+  best_window, char_starts, char_ends = [], [], []
+  bases, piece_bases = {}, {}
+  for feature in features:
+    if feature.example_index not in bases:
+      bases[feature.example_index] = sum(len(run) for run in best_window)
+      best_window.append(feature.max_context_window)
+    pieces = feature.wordpieces
+    if id(pieces) not in piece_bases:
+      piece_bases[id(pieces)] = sum(len(run) for run in char_starts)
+      char_starts.append(pieces.char_starts)
+      char_ends.append(pieces.char_ends)
+    for key in WINDOW_KEYS[:5]:
+      columns[key].append(getattr(feature, key))
+    columns["base"].append(bases[feature.example_index])
+    columns["piece_base"].append(piece_bases[id(pieces)])
+  arrays = {key: np.asarray(values, np.int32) for key, values in columns.items()}
+  for key, runs in (("best_window", best_window), ("char_starts", char_starts),
+                    ("char_ends", char_ends)):
+    arrays[key] = np.concatenate(runs).astype(np.int32) if runs else np.zeros(0, np.int32)
+  return arrays
+
+
+class _WindowTable:
+  """The windows behind the output rows (`eids`), with the split's per-wordpiece arrays."""
+
+  def __init__(self, arrays, eids):
+    if not isinstance(arrays, dict):  # QAFeatures
+      arrays = window_arrays(arrays)
+    eids = np.asarray(eids, np.int64)
+    for key in WINDOW_KEYS:
+      setattr(self, key, arrays[key][eids].astype(np.int64))
+    for key in ("best_window", "char_starts", "char_ends"):
+      setattr(self, key, arrays[key])
 
   def doc_piece(self, positions):
-    """(inside, global index) of window positions [N, ...] in the concatenated arrays."""
+    """(inside, index of the doc wordpiece in its example) of window positions [N, ...]."""
     expand = (slice(None),) + (None,) * (positions.ndim - 1)
     relative = positions - self.query_offset[expand]
     inside = (relative >= 0) & (relative < self.doc_length[expand])
-    index = self.base[expand] + self.doc_start[expand] + relative
-    return inside, np.where(inside, index, 0)
+    return inside, np.where(inside, self.doc_start[expand] + relative, 0)
 
 
 def valid_candidates(table, starts, ends, scores, max_answer_length):
@@ -113,10 +132,14 @@ def valid_candidates(table, starts, ends, scores, max_answer_length):
            & (ends - starts + 1 <= max_answer_length))
   # Only a start in its max-context window counts (the same token in an overlapping window
   # would be a duplicate with less context).
-  valid &= table.best_window[start_piece] == table.span_index[expand]
+  if len(table.best_window):  # else no window holds a doc piece, and nothing is valid
+    best_window = table.best_window[np.where(valid, table.base[expand] + start_piece, 0)]
+    valid &= best_window == table.span_index[expand]
   rows = np.nonzero(valid)[0]
-  return (table.example_index[rows], scores[valid], table.char_starts[start_piece[valid]],
-          table.char_ends[end_piece[valid]])
+  piece_base = table.piece_base[expand]
+  return (table.example_index[rows], scores[valid],
+          table.char_starts[(piece_base + start_piece)[valid]],
+          table.char_ends[(piece_base + end_piece)[valid]])
 
 
 def _softmax(scores):
@@ -142,11 +165,12 @@ def _nbest_for_example(context, scores, char_starts, char_ends, n_best_size):
   return entries
 
 
-def predict_answers(examples, features, eids, outputs, n_best_size, max_answer_length):
+def predict_answers(examples, windows, eids, outputs, n_best_size, max_answer_length):
   """Answers for ALL `examples` from model outputs of some of their windows.
 
   examples: QAExamples indexed by example index (`.qas_id`, `.context`).
-  features: QAFeatures indexed by eid (`QATask.get_features(split)`).
+  windows: `window_arrays` of the split (`QATask.window_arrays(split)`), or its QAFeatures
+    indexed by eid.
   eids: [N] eid of each output row; outputs: arrays with N rows (`JOINT_KEYS` or `PLAIN_KEYS`).
   Returns ({qas_id: text}, {qas_id: n-best list}); a question without any allowed candidate
   (or without outputs) gets "" and an empty n-best list.
@@ -155,7 +179,7 @@ def predict_answers(examples, features, eids, outputs, n_best_size, max_answer_l
   predictions, nbest = {}, {}
   if len(eids):
     starts, ends, scores = candidate_grid(outputs, n_best_size)
-    table = _WindowTable(features, eids.tolist())
+    table = _WindowTable(windows, eids)
     example_index, scores, char_starts, char_ends = valid_candidates(
         table, starts, ends, scores, max_answer_length)
     order = np.lexsort((-scores, example_index))  # by example, best first
@@ -196,8 +220,8 @@ class QAScorer:
   twice the first row is kept. Answers are computed once, whoever asks first.
 
   Files: `<output_dir>/<task>_<split>_preds.json` ({qas_id: text}) and `..._nbest.json`; without
-  output_dir, `config.qa_preds_file` (a "{}"-format string or a callable of "<task>_<split>", as
-  in the original) names the predictions file; with neither, nothing is written.
+  output_dir, `config.qa_preds_file("<task>_<split>")` names the predictions file; when that is
+  empty, nothing is written.
   """
 
   def __init__(self, config, task, split="dev", output_dir=None):
@@ -228,7 +252,7 @@ class QAScorer:
     eids = np.concatenate([eids for eids, _ in self._batches])
     keys = set.intersection(*(set(outputs) for _, outputs in self._batches))
     outputs = {key: np.concatenate([batch[key] for _, batch in self._batches]) for key in keys}
-    n_features = len(self.task.get_features(self.split))
+    n_features = len(self.task.window_arrays(self.split)["example_index"])
     real = (eids >= 0) & (eids < n_features)
     if (eids >= n_features).any():
       logger.warning("%d output rows have eids unknown to %s %s (stale cached records?)",
@@ -245,10 +269,9 @@ class QAScorer:
     if self.output_dir:
       return (os.path.join(self.output_dir, stem + "_preds.json"),
               os.path.join(self.output_dir, stem + "_nbest.json"))
-    preds_file = getattr(self.config, "qa_preds_file", None)
-    if not preds_file:
+    path = self.config.qa_preds_file(stem)
+    if not path:
       return None, None
-    path = preds_file(stem) if callable(preds_file) else preds_file.format(stem)
     base = path[:-len("_preds.json")] if path.endswith("_preds.json") else (
         os.path.splitext(path)[0])
     return path, base + "_nbest.json"
@@ -257,13 +280,13 @@ class QAScorer:
     """({qas_id: text}, {qas_id: n-best list}) for every question of the split."""
     if self._predictions is None:
       eids, outputs = self.collected()
-      features = self.task.get_features(self.split)
-      missing = len(features) - len(eids)
-      if missing:
+      windows = self.task.window_arrays(self.split)
+      n_windows = len(windows["example_index"])
+      if n_windows > len(eids):
         logger.warning("%s %s: no outputs for %d of %d features", self.task.name, self.split,
-                       missing, len(features))
+                       n_windows - len(eids), n_windows)
       self._predictions = predict_answers(
-          self.task.get_examples(self.split), features, eids, outputs, self.config.n_best_size,
+          self.task.get_examples(self.split), windows, eids, outputs, self.config.n_best_size,
           self.config.max_answer_length)
     return self._predictions
 
@@ -285,7 +308,7 @@ class QAScorer:
     dataset = self.task.get_dataset_json(self.split)
     if not _has_answers(dataset):
       return {"total": len(predictions)}
-    import cmrc2018_drcd_evaluate  # pylint: disable=import-outside-toplevel
+    from finetune.qa import cmrc2018_drcd_evaluate  # pylint: disable=import-outside-toplevel
     scores = cmrc2018_drcd_evaluate.evaluate(dataset, predictions)
     return {"em": float(scores["EM"]), "f1": float(scores["F1"]),
             "average": float(scores["AVERAGE"]), "total": int(scores["TOTAL"]),

@@ -95,7 +95,7 @@ def answer(task, predictor, inputs):
   keys = postprocess.JOINT_KEYS if config.joint_prediction else postprocess.PLAIN_KEYS
   outputs = predictor.run(features, ("eid",) + keys)
   eids = outputs.pop("eid")
-  _, nbest = postprocess.predict_answers(examples, task.get_features(PREDICT_SPLIT), eids,
+  _, nbest = postprocess.predict_answers(examples, task.window_arrays(PREDICT_SPLIT), eids,
                                          outputs, config.n_best_size, config.max_answer_length)
   task.forget_split(PREDICT_SPLIT)
   return [nbest[example.qas_id] for example in examples]

@@ -166,13 +166,16 @@ def load_squad_json(path):
 
 
 class QATask(task_lib.Task):
-  """A SQuAD-v1-style extractive QA task (every question answerable)."""
+  """A SQuAD-v1-style extractive QA task (every question answerable); subclasses give NAME."""
 
-  def __init__(self, config, name, tokenizer):
-    super().__init__(config, name, tokenizer)
+  NAME = None
+
+  def __init__(self, config, tokenizer):
+    super().__init__(config, self.NAME, tokenizer)
     self._examples = {}  # split -> list of QAExample
     self._datasets = {}  # split -> the raw json (the scorer hands it to the evaluator)
     self._features = {}  # split -> list of QAFeature, indexed by eid
+    self._windows = {}  # split -> postprocess.window_arrays, e.g. read beside cached records
     self._first_eid = {}  # (split, example eid) -> eid of its first feature
     self._piece_cache = {}  # doc token -> wordpieces + offsets; Chinese repeats tokens a lot
     self.data_stats = {}  # split -> counts of questions and answer problems (results JSON)
@@ -325,12 +328,26 @@ class QATask(task_lib.Task):
         self.featurize(example, is_training=False)
     return self._features[split]
 
+  def window_arrays(self, split):
+    """What post-processing needs of `split`'s windows (`postprocess.window_arrays`): kept
+    beside the cached records, so a split read from the cache is not featurised again."""
+    if split not in self._windows:
+      self._windows[split] = postprocess.window_arrays(self.get_features(split))
+    return self._windows[split]
+
+  def sidecar_arrays(self, split):
+    return self.window_arrays(split)
+
+  def load_sidecar_arrays(self, split, arrays):
+    self._windows[split] = arrays
+
   def forget_split(self, split):
     """Drops what this task holds for `split` (examples, json, feature records), e.g. before
     featurising a new set of prediction inputs under the same split name."""
     self._examples.pop(split, None)
     self._datasets.pop(split, None)
     self._features.pop(split, None)
+    self._windows.pop(split, None)
     for key in [key for key in self._first_eid if key[0] == split]:
       del self._first_eid[key]
 
@@ -379,13 +396,9 @@ class QATask(task_lib.Task):
 
 class CMRC2018(QATask):
   """CMRC 2018 (simplified Chinese, Wikipedia)."""
-
-  def __init__(self, config, tokenizer):
-    super().__init__(config, "cmrc2018", tokenizer)
+  NAME = "cmrc2018"
 
 
 class DRCD(QATask):
   """DRCD (traditional Chinese, Wikipedia)."""
-
-  def __init__(self, config, tokenizer):
-    super().__init__(config, "drcd", tokenizer)
+  NAME = "drcd"
