@@ -70,6 +70,14 @@ class FinetuningModel(tf.Module):
 
   def serving_outputs(self, task, input_ids, input_mask, segment_ids):
     """`task`'s serving outputs (plain names) on int32 [B, L] inputs alone."""
-    features = {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}
-    hidden = self._encode(features, training=False)
-    return self.heads[self.tasks.index(task)].serving_outputs(hidden, features)
+    head = self.heads[self.tasks.index(task)]
+    # A head may need a minimum length (the QA beam takes the top beam_size positions): shorter
+    # inputs are zero-padded before the encoder and its per-position outputs cut back after.
+    length = tf.shape(input_ids)[1]
+    padding = [[0, 0], [0, tf.maximum(getattr(head, "min_sequence_length", 1) - length, 0)]]
+    features = {"input_ids": tf.pad(input_ids, padding), "input_mask": tf.pad(input_mask, padding),
+                "segment_ids": tf.pad(segment_ids, padding)}
+    outputs = head.serving_outputs(self._encode(features, training=False), features)
+    for key in getattr(head, "per_position_outputs", ()):
+      outputs[key] = outputs[key][:, :length]
+    return outputs

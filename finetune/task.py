@@ -162,7 +162,9 @@ class Task(abc.ABC):
     `loss(hidden, features, training) -> [B]` per-example losses,
     `predict(hidden, features) -> {name: [B, ...]}` and
     `serving_outputs(hidden, features) -> {name: [B, ...]}` (features: the shared inputs only);
-    `features` and the outputs use plain names."""
+    `features` and the outputs use plain names. Optional attributes: `min_sequence_length`
+    (serving pads shorter inputs) and `per_position_outputs` (the [B, L, ...] outputs cut back
+    to the input length after such padding)."""
 
   # -- scoring and outputs -----------------------------------------------------------------------
 

@@ -242,7 +242,8 @@ class TsvClassificationTask(task_lib.Task):
     _logger.info("Wrote %d %s %s predictions to %s", len(labels), self.name, split, path)
 
   def serving_info(self):
-    return {"task_type": "classification", "labels": list(self.label_list)}
+    return {"task_type": "classification", "labels": list(self.label_list),
+            "input_format": "[CLS] text_a [SEP] (text_b [SEP], segment 1), zero-padded"}
 
   # ---- raw inputs (predict.py) ----
 

@@ -56,6 +56,9 @@ class QAHead(tf.Module):
     self.answerable_classifier = config.answerable_classifier
     self.answerable_uses_start_logits = config.answerable_uses_start_logits
     self.answerable_weight = config.answerable_weight
+    # Serving (FinetuningModel.serving_outputs): the beam needs beam_size positions.
+    self.min_sequence_length = self.beam_size if self.joint_prediction else 1
+    self.per_position_outputs = ("start_logits", "end_logits")
     scope = f"task_specific/{task_name}"
     dense = lambda name, n_in, n_out, act=None: modeling.Dense(
         f"{scope}/{name}", n_in, n_out, modeling.glorot_uniform, activation=act)

@@ -374,7 +374,14 @@ class QATask(task_lib.Task):
     scorer.write_predictions()
 
   def serving_info(self):
-    return {"task_type": "qa", "n_best_size": self.config.n_best_size,
+    config = self.config
+    return {"task_type": "qa",
+            "input_format": "[CLS] question [SEP] context window [SEP] (segment 1 from the "
+                            "context), zero-padded",
+            "max_query_length": config.max_query_length, "doc_stride": config.doc_stride,
+            "joint_prediction": config.joint_prediction, "beam_size": config.beam_size,
+            "answerable_classifier": config.answerable_classifier,
+            "n_best_size": config.n_best_size,
             "max_answer_length": self.config.max_answer_length}
 
   # -- raw inputs (predict.py) ---------------------------------------------------------------
