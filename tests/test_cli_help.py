@@ -23,7 +23,8 @@ print("TENSORFLOW_IMPORTED" if "tensorflow" in sys.modules else "NO_TENSORFLOW")
 @pytest.mark.parametrize("script, config_file", [
     ("run_pretraining.py", "configure_pretraining.py"),
     ("run_finetuning.py", "configure_finetuning.py"),
-    ("predict.py", None), ("export_model.py", None), ("build_pretraining_dataset.py", None)])
+    ("predict.py", None), ("export_model.py", None), ("export_hf.py", None),
+    ("build_pretraining_dataset.py", None)])
 def test_help_does_not_import_tensorflow(script, config_file):
   result = subprocess.run([sys.executable, "-c", PROBE.format(script=script)], cwd=REPO,
                           capture_output=True, text=True, check=True)
