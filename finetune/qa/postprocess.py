@@ -83,15 +83,18 @@ def window_arrays(features):
   columns = {key: [] for key in WINDOW_KEYS}
   best_window, char_starts, char_ends = [], [], []
   bases, piece_bases = {}, {}
+  n_best, n_pieces = 0, 0  # running lengths of the concatenations
   for feature in features:
     if feature.example_index not in bases:
-      bases[feature.example_index] = sum(len(run) for run in best_window)
+      bases[feature.example_index] = n_best
       best_window.append(feature.max_context_window)
+      n_best += len(feature.max_context_window)
     pieces = feature.wordpieces
     if id(pieces) not in piece_bases:
-      piece_bases[id(pieces)] = sum(len(run) for run in char_starts)
+      piece_bases[id(pieces)] = n_pieces
       char_starts.append(pieces.char_starts)
       char_ends.append(pieces.char_ends)
+      n_pieces += len(pieces.char_starts)
     for key in WINDOW_KEYS[:5]:
       columns[key].append(getattr(feature, key))
     columns["base"].append(bases[feature.example_index])
