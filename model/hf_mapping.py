@@ -1,6 +1,6 @@
-"""Our TF1-named ELECTRA checkpoint variables as Hugging Face transformers parameters.
+"""Our TF1-named ELECTRA checkpoint variables as Hugging Face transformers parameters, both ways.
 
-export_hf.py (model/hf_export.py) uses this module. For a pre-trained model it writes
+export_hf.py (model/hf_export.py) and import_hf.py (model/hf_import.py) use this module. For a pre-trained model it writes
 `OUT/discriminator/` (ElectraForPreTraining) and `OUT/generator/` (ElectraForMaskedLM); for a
 fine-tuned model directory, OUT itself is an `ElectraModel` folder (the encoder only: the task
 heads have no exact transformers class). Each folder holds:
@@ -23,6 +23,11 @@ Every HF parameter the architecture has must come from exactly one checkpoint va
 expected shape, and every checkpoint variable must be used (optimizer slots and `global_step`
 excepted; for a fine-tuned model, the `task_specific/` heads are listed as not exported):
 anything else is an ExportError.
+
+The import reads the same mapping backwards (`checkpoint_tensors`): kernels transposed back,
+the tied `generator_lm_head.weight` (saved by .bin files) checked against the word embeddings
+and dropped, as are the position-id buffers older transformers saved (`NON_WEIGHT_TENSORS`). A
+config.json field left out takes ElectraConfig's default (`HF_CONFIG_DEFAULTS`).
 
 This module needs NumPy and, to write the weights, the `safetensors` package; it never imports
 TensorFlow or PyTorch (the caller passes a function that reads one checkpoint variable).
@@ -52,6 +57,29 @@ NON_MODEL_VARIABLES = ("global_step",)
 TASK_HEAD_SCOPE = "task_specific/"
 # Our activations by their HuggingFace names ("gelu" is the exact erf GELU in both).
 HF_ACTIVATIONS = {"gelu": "gelu", "relu": "relu", "tanh": "tanh", "linear": "linear"}
+# model/modeling.py LAYER_NORM_EPSILON, as the original; transformers calls it layer_norm_eps.
+LAYER_NORM_EPS = 1e-12
+# transformers' ElectraConfig defaults, which apply to the fields a config.json leaves out.
+HF_CONFIG_DEFAULTS = {
+    "vocab_size": 30522, "embedding_size": 128, "hidden_size": 256, "num_hidden_layers": 12,
+    "num_attention_heads": 4, "intermediate_size": 1024, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512, "type_vocab_size": 2, "initializer_range": 0.02,
+    "layer_norm_eps": LAYER_NORM_EPS, "position_embedding_type": "absolute",
+    "tie_word_embeddings": True,
+}
+# The BertConfig fields (model/modeling.py) that an ElectraConfig carries under the same name.
+BERT_CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                      "intermediate_size", "hidden_act", "hidden_dropout_prob",
+                      "attention_probs_dropout_prob", "max_position_embeddings",
+                      "type_vocab_size", "initializer_range")
+# Which of our networks each transformers class holds (import_hf.py reads these).
+IMPORT_ROLES = {"ElectraForPreTraining": "discriminator", ENCODER_ARCHITECTURE: "discriminator",
+                "ElectraForMaskedLM": "generator"}
+# Saved tensors that are not weights: position-id buffers (transformers < 4.31 saved them).
+NON_WEIGHT_TENSORS = ("electra.embeddings.position_ids", "embeddings.position_ids")
+# The MLM output layer, tied to the generator's word embeddings (a .bin holds both).
+TIED_OUTPUT_WEIGHT = "generator_lm_head.weight"
 
 
 class Param(collections.namedtuple("Param", "tf_name transpose")):
@@ -83,7 +111,7 @@ def hf_electra_config(bert_config, embedding_size, role):
       "max_position_embeddings": bert_config.max_position_embeddings,
       "type_vocab_size": bert_config.type_vocab_size,
       "initializer_range": bert_config.initializer_range,
-      "layer_norm_eps": 1e-12,  # model/modeling.py LAYER_NORM_EPSILON, as the original
+      "layer_norm_eps": LAYER_NORM_EPS,
       "pad_token_id": 0,
   }
 
@@ -228,6 +256,70 @@ def check_all_used(mappings, tf_names, allowed_unused_prefix=None):
         f"{len(left)} checkpoint variable(s) have no place in the HF models: "
         f"{', '.join(left[:5])}{' ...' if len(left) > 5 else ''}")
   return allowed
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading (import_hf.py): HF parameters back to checkpoint variables.
+
+def with_hf_defaults(hf_config):
+  """config.json's values over ElectraConfig's defaults."""
+  return dict(HF_CONFIG_DEFAULTS, **hf_config)
+
+
+def config_problems(hf_config):
+  """What in a (defaults-filled) ElectraConfig our encoder cannot reproduce; [] if nothing."""
+  problems = []
+  if hf_config["hidden_act"] not in HF_ACTIVATIONS.values():
+    problems.append(f"hidden_act {hf_config['hidden_act']!r} (this project has "
+                    f"{', '.join(sorted(HF_ACTIVATIONS.values()))})")
+  if hf_config["layer_norm_eps"] != LAYER_NORM_EPS:
+    problems.append(f"layer_norm_eps {hf_config['layer_norm_eps']} (this project's LayerNorm "
+                    f"uses {LAYER_NORM_EPS}, as the original)")
+  if hf_config["position_embedding_type"] != "absolute":
+    problems.append(f"position_embedding_type {hf_config['position_embedding_type']!r} "
+                    f"(this project has absolute position embeddings only)")
+  return problems
+
+
+def bert_config_fields(hf_config):
+  """The BertConfig fields (model/modeling.py) of a defaults-filled ElectraConfig dict: the
+  inverse of `hf_electra_config`."""
+  ours = {hf: tf for tf, hf in HF_ACTIVATIONS.items()}
+  fields = {key: hf_config[key] for key in BERT_CONFIG_FIELDS}
+  fields["hidden_act"] = ours[hf_config["hidden_act"]]
+  return fields
+
+
+def import_mapping(architecture, hf_config, scope="electra", embedding_scope="electra/embeddings"):
+  """{HF name: Param} of one transformers model read back into our names: the discriminator
+  (ElectraForPreTraining, or ElectraModel: the encoder alone) or the generator tower under
+  `scope` with its embeddings under `embedding_scope` (ElectraForMaskedLM)."""
+  layers = hf_config["num_hidden_layers"]
+  projection = hf_config["embedding_size"] != hf_config["hidden_size"]
+  if architecture == "ElectraForPreTraining":
+    return discriminator_mapping(layers, projection)
+  if architecture == ENCODER_ARCHITECTURE:
+    return encoder_mapping("", "electra", "electra/embeddings", layers, projection)
+  if architecture == "ElectraForMaskedLM":
+    return generator_mapping(scope, embedding_scope, layers, projection)
+  raise ValueError(f"unknown architecture {architecture}")
+
+
+def checkpoint_shapes(mapping, hf_shapes):
+  """{checkpoint name: shape} that `mapping` makes of HF parameters shaped `hf_shapes`."""
+  return {param.tf_name: list(hf_shapes[hf_name])[::-1] if param.transpose
+          else list(hf_shapes[hf_name]) for hf_name, param in mapping.items()}
+
+
+def checkpoint_tensors(mapping, hf_tensors):
+  """{checkpoint name: float32 array} of the HF tensors `mapping` names (kernels transposed
+  back to TF's [in, out]); every name of the mapping must be in `hf_tensors`."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  tensors = collections.OrderedDict()
+  for hf_name, param in mapping.items():
+    value = np.asarray(hf_tensors[hf_name], dtype=np.float32)
+    tensors[param.tf_name] = np.ascontiguousarray(value.T if param.transpose else value)
+  return tensors
 
 
 # ----------------------------------------------------------------------------------------------

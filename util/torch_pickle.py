@@ -1,0 +1,242 @@
+"""Tensors of a PyTorch `torch.save` file (e.g. `pytorch_model.bin`) read without torch and
+without running any of the file's code.
+
+A `torch.save` file (torch >= 1.6) is a zip archive: `<archive>/data.pkl` is a pickle of the
+saved object whose tensors refer to raw storages `<archive>/data/<key>` (little-endian unless
+`<archive>/byteorder` says otherwise). A pickle is a program: its GLOBAL opcodes name any
+importable callable and REDUCE calls it, so `pickle.load` (and `torch.load` without
+`weights_only`) of an untrusted file can run anything. Here the pickle is first scanned, and only
+these opcodes and callables are accepted; anything else is refused before one opcode runs:
+
+  collections.OrderedDict              the state dict itself (and a tensor's empty hooks)
+  torch._utils._rebuild_tensor_v2      a tensor: (storage, offset, size, stride, ...)
+  torch.<Float|Double|Half|BFloat16|Long|Int|Short|Char|Byte|Bool>Storage
+                                       the storage types, only as persistent-id tags
+
+Each of them is replaced by a stand-in defined here (no torch import, no NumPy callable is
+reachable from the pickle); tensors become NumPy arrays copied out of their storage after
+checking that their size and strides stay inside it. bfloat16 becomes float32 (exactly).
+TensorFlow-free and torch-free: NumPy only.
+"""
+
+import collections
+import io
+import pickle
+import pickletools
+import zipfile
+
+import numpy as np
+
+
+class UnsafePickleError(ValueError):
+  """A file this reader refuses (not a torch zip, a forbidden opcode or callable, bad tensor)."""
+
+
+# torch storage type name -> NumPy dtype of its elements (bfloat16: raw 16-bit words).
+STORAGE_DTYPES = {
+    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+    "BFloat16Storage": np.uint16, "LongStorage": np.int64, "IntStorage": np.int32,
+    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+# Opcodes a state dict of tensors needs (protocols 2 to 5); everything else is refused, notably
+# INST / OBJ / NEWOBJ / NEWOBJ_EX (build arbitrary objects), EXT* (the copyreg registry) and the
+# text PERSID / out-of-band buffer opcodes.
+ALLOWED_OPCODES = frozenset("""
+    PROTO FRAME STOP MARK POP POP_MARK DUP
+    GLOBAL STACK_GLOBAL REDUCE BUILD BINPERSID
+    NONE NEWTRUE NEWFALSE INT BININT BININT1 BININT2 LONG LONG1 LONG4 FLOAT BINFLOAT
+    STRING BINSTRING SHORT_BINSTRING UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8
+    BINBYTES SHORT_BINBYTES BINBYTES8
+    EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 EMPTY_LIST LIST APPEND APPENDS
+    EMPTY_DICT DICT SETITEM SETITEMS
+    PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET LONG_BINGET
+""".split())
+
+
+class _StorageType:
+  """Stands in for torch.<X>Storage: only a tag naming the element type of a storage."""
+
+  def __init__(self, name):
+    self.name = name
+    self.dtype = np.dtype(STORAGE_DTYPES[name])
+
+  def __setstate__(self, state):
+    raise UnsafePickleError("the pickle modifies a storage type")
+
+
+class _Storage:
+  """One storage of the archive, as a flat NumPy array."""
+
+  def __init__(self, array, storage_type):
+    self.array = array
+    self.storage_type = storage_type
+
+  def __setstate__(self, state):
+    raise UnsafePickleError("the pickle modifies a storage")
+
+
+class _Tensor:
+  """What `_rebuild_tensor_v2` returns here: a copied NumPy array and its storage type."""
+
+  def __init__(self, array, storage_type):
+    self.array = array
+    self.storage_type = storage_type
+
+  def __setstate__(self, state):
+    raise UnsafePickleError("the pickle modifies a tensor")
+
+
+class _OrderedDict(collections.OrderedDict):
+  """collections.OrderedDict whose pickled attributes (a state dict's `_metadata`) are dropped
+  instead of being set."""
+
+  def __setstate__(self, state):
+    if not isinstance(state, dict):
+      raise UnsafePickleError("the pickle sets a dict's state to a non-dict")
+
+
+def _int_tuple(values, what):
+  if not isinstance(values, tuple) or not all(
+      isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+    raise UnsafePickleError(f"a tensor's {what} is not a tuple of non-negative integers")
+  return values
+
+
+def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
+                    metadata=None):
+  """torch._utils._rebuild_tensor_v2: a view of `storage`, copied; checked to stay inside it."""
+  del requires_grad, hooks, metadata  # training state, irrelevant to the values
+  if not isinstance(storage, _Storage):
+    raise UnsafePickleError("a tensor is rebuilt from something that is not a storage")
+  size, stride = _int_tuple(size, "size"), _int_tuple(stride, "stride")
+  (offset,) = _int_tuple((offset,), "offset")
+  if len(size) != len(stride):
+    raise UnsafePickleError("a tensor's size and stride differ in length")
+  array = storage.array
+  if 0 not in size:
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
+    if last >= array.size:
+      raise UnsafePickleError(f"a tensor reaches element {last} of a storage of {array.size}")
+  elif offset > array.size:
+    raise UnsafePickleError("a tensor starts beyond its storage")
+  item = array.itemsize
+  view = np.lib.stride_tricks.as_strided(array[offset:], shape=size,
+                                         strides=[s * item for s in stride], writeable=False)
+  return _Tensor(np.array(view), storage.storage_type)
+
+
+ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): _OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    **{("torch", name): _StorageType(name) for name in STORAGE_DTYPES},
+}
+
+
+def allowed_names():
+  return sorted(f"{module}.{name}" for module, name in ALLOWED_GLOBALS)
+
+
+def check_opcodes(data, source):
+  """Refuses a pickle using an opcode or a GLOBAL outside the allowed sets, before running it
+  (STACK_GLOBAL's names come from the stack: Unpickler.find_class checks those)."""
+  try:
+    for opcode, arg, _ in pickletools.genops(data):
+      if opcode.name not in ALLOWED_OPCODES:
+        raise UnsafePickleError(f"{source}: refused: the pickle uses the opcode {opcode.name}, "
+                                f"which a state dict of tensors does not need")
+      if opcode.name == "GLOBAL":
+        module, _, name = str(arg).partition(" ")
+        _check_global(module, name, source)
+  except (ValueError, EOFError) as e:
+    if isinstance(e, UnsafePickleError):
+      raise
+    raise UnsafePickleError(f"{source}: not a valid pickle ({e})") from None
+
+
+def _check_global(module, name, source):
+  if (module, name) not in ALLOWED_GLOBALS:
+    raise UnsafePickleError(
+        f"{source}: refused: the pickle calls {module}.{name} (only {', '.join(allowed_names())} "
+        f"are allowed); it could run code, do not torch.load it")
+  return ALLOWED_GLOBALS[(module, name)]
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+  """Resolves only the allowed globals, and persistent ids only as storages of the archive."""
+
+  def __init__(self, file, read_storage, source):
+    super().__init__(file)
+    self._read_storage = read_storage
+    self._source = source
+    self._storages = {}
+
+  def find_class(self, module, name):
+    return _check_global(module, name, self._source)
+
+  def persistent_load(self, pid):
+    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)):
+      raise UnsafePickleError(f"{self._source}: refused: a persistent id that is not a storage")
+    storage_type, key, numel = pid[1], pid[2], pid[4]
+    if key not in self._storages:
+      raw = self._read_storage(key)
+      if isinstance(numel, int) and numel * storage_type.dtype.itemsize > len(raw):
+        raise UnsafePickleError(f"{self._source}: storage {key} is shorter than it says")
+      usable = len(raw) - len(raw) % storage_type.dtype.itemsize
+      self._storages[key] = _Storage(np.frombuffer(raw[:usable], storage_type.dtype),
+                                     storage_type)
+    return self._storages[key]
+
+
+def _archive_prefix(names, source):
+  pickles = [name for name in names if name.endswith("/data.pkl") and name.count("/") == 1]
+  if len(pickles) != 1:
+    raise UnsafePickleError(f"{source}: not a torch.save archive (no single <name>/data.pkl)")
+  return pickles[0][:-len("data.pkl")]
+
+
+def _as_output(tensor, source, name):
+  if not isinstance(tensor, _Tensor):
+    raise UnsafePickleError(f"{source}: {name} is not a tensor")
+  array = tensor.array
+  if tensor.storage_type.name == "BFloat16Storage":  # bfloat16 is float32's upper half
+    array = (array.astype(np.uint32) << 16).view(np.float32)
+  return array
+
+
+def load_state_dict(path):
+  """{name: NumPy array} of a torch.save'd dict of tensors; UnsafePickleError (one line) for
+  a legacy (pre-zip) file, a forbidden opcode or callable, or a tensor outside its storage."""
+  source = str(path)
+  if not zipfile.is_zipfile(path):
+    raise UnsafePickleError(f"{source}: not a zip-format torch.save file (legacy torch < 1.6 "
+                            f"format or not PyTorch at all): re-save it with a recent torch or "
+                            f"use model.safetensors")
+  with zipfile.ZipFile(path) as archive:
+    prefix = _archive_prefix(archive.namelist(), source)
+    data = archive.read(prefix + "data.pkl")
+    check_opcodes(data, source)
+    byteorder = "little"
+    if prefix + "byteorder" in archive.namelist():
+      byteorder = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+    if byteorder != "little":
+      raise UnsafePickleError(f"{source}: byte order {byteorder!r} is not supported")
+
+    def read_storage(key):
+      try:
+        return archive.read(f"{prefix}data/{key}")
+      except KeyError:
+        raise UnsafePickleError(f"{source}: storage {key} is missing from the archive") from None
+
+    try:
+      loaded = _RestrictedUnpickler(io.BytesIO(data), read_storage, source).load()
+    except UnsafePickleError as e:
+      raise UnsafePickleError(str(e) if str(e).startswith(source) else f"{source}: {e}") from None
+    except Exception as e:  # pylint: disable=broad-except (any malformed pickle: one line)
+      raise UnsafePickleError(f"{source}: cannot read the pickle ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+  if not isinstance(loaded, dict):
+    raise UnsafePickleError(f"{source}: holds a {type(loaded).__name__}, not a dict of tensors")
+  return {str(name): _as_output(tensor, source, name) for name, tensor in loaded.items()}
