@@ -145,6 +145,7 @@ def our_logits(model_dir, inputs):
 
 def run(args, work):
   import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow  # pylint: disable=import-outside-toplevel,unused-import (not in the timing)
   from model import hf_import  # pylint: disable=import-outside-toplevel
   lines, sentences = corpus_sentences(args.corpus, args.sentences)
   vocab_file = os.path.join(work, "vocab.txt")

@@ -422,3 +422,18 @@ def test_h5_only_and_busy_output_are_refused(tmp_path):
   disc = copy_folder("discriminator", tmp_path / "disc2")
   assert "not empty" in import_error(disc, None, busy)
   assert os.listdir(busy) == ["keep.txt"]
+
+
+def test_help_and_refusals_do_not_import_tensorflow(tmp_path):
+  from tests.test_cli_help import PROBE  # pylint: disable=import-outside-toplevel
+  import subprocess  # pylint: disable=import-outside-toplevel
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run([sys.executable, "-c", PROBE.format(script="import_hf.py")], cwd=repo,
+                          capture_output=True, text=True, check=True)
+  assert "usage:" in result.stdout and result.stdout.strip().endswith("NO_TENSORFLOW")
+  probe = PROBE.replace('"--help"', f'"--discriminator-dir", {str(tmp_path / "none")!r}, '
+                                    f'"--output", {str(tmp_path / "out")!r}'
+                        ).format(script="import_hf.py")
+  result = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
+                          text=True, check=True)
+  assert result.stdout.strip() == "NO_TENSORFLOW"  # a refused folder fails before the import
