@@ -198,6 +198,24 @@ def test_model_directory_configs_and_vocabulary(tmp_path):
   assert {name: list(v.shape) for name, v in values.items() if name != "global_step"} == shapes
 
 
+def test_pretrain_config_rebuilds_the_checkpoint_for_continued_pretraining(tmp_path):
+  import configure_pretraining  # pylint: disable=import-outside-toplevel
+  from pretrain import electra_model  # pylint: disable=import-outside-toplevel
+  disc, gen = folders(tmp_path)
+  output = run_import(disc, gen, tmp_path / "data" / "models" / "hf")
+  with open(os.path.join(output, "pretrain_config.json"), encoding="utf-8") as f:
+    hparams = json.load(f)
+  config = configure_pretraining.PretrainingConfig("continued", str(tmp_path / "data"),
+                                                   init_checkpoint=output, **hparams)
+  config.vocab_file = os.path.join(output, "vocab.txt")
+  variables = electra_model.PretrainingModel(config).all_variables()
+  loaded, missing, unused = checkpoint_lib.init_from_checkpoint(config.init_checkpoint, variables)
+  assert (missing, unused) == ([], ["global_step"]) and len(loaded) == len(variables)
+  np.testing.assert_array_equal(variables["generator/encoder/layer_1/output/dense/kernel"].numpy(),
+                                fixture_values("generator")[
+                                    "electra.encoder.layer.1.output.dense.weight"].T)
+
+
 def test_export_of_the_import_gives_back_the_saved_tensors(tmp_path):
   disc, gen = folders(tmp_path, "pytorch_model.bin")
   output = run_import(disc, gen, tmp_path / "models" / "hf")
