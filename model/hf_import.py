@@ -6,8 +6,8 @@ import_hf.py is the command line of this module; model/hf_mapping.py holds the n
   weights     model.safetensors, else pytorch_model.bin, each possibly sharded
               (`<name>.index.json` + shards). safetensors is read with NumPy (8-byte header
               length, JSON header, raw little-endian bytes: a few lines, and unlike
-              safetensors.numpy it reads bfloat16); .bin with util/torch_pickle.py, which never
-              runs the pickle's code. tf_model.h5 is not read (it needs h5py, which this
+              safetensors.numpy it reads bfloat16); .bin (zip or legacy torch.save format) with
+              util/torch_pickle.py, which never runs the pickle's code. tf_model.h5 is not read (it needs h5py, which this
               project does not depend on).
   vocabulary  vocab.txt, else the WordPiece vocabulary inside tokenizer.json (transformers 5
               writes only that).

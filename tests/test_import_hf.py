@@ -1,7 +1,8 @@
 """import_hf.py: Hugging Face ELECTRA folders into release-layout model directories, no torch.
 
 tests/fixtures/hf_import was written by real transformers and torch
-(tools/make_hf_import_fixture.py): values.npz holds every saved tensor. The .bin files built
+(tools/make_hf_import_fixture.py): values.npz holds every saved tensor; the discriminator's
+.bin is in torch's zip format, the generator's in the legacy one. The .bin files built
 here (shards, malicious pickles) are written without torch: `write_torch_file` pickles NumPy
 arrays as torch.save does, through stand-ins registered under torch's names while pickling.
 """
@@ -347,6 +348,12 @@ def test_malicious_bin_is_refused_and_runs_nothing(tmp_path):
   assert not marker.exists() and not output.exists()
   assert not any(p.name.startswith(".out") for p in (tmp_path / "models").iterdir()) \
       if (tmp_path / "models").exists() else True
+  # The same pickle as a bare file (the legacy format's first pickle).
+  with open(os.path.join(disc, "pytorch_model.bin"), "wb") as f:
+    f.write(pickle.dumps(Exploit(), protocol=2))
+  message = import_error(disc, None, output)
+  assert "refused: the pickle calls" in message and "system" in message
+  assert not marker.exists() and not output.exists()
   # INST builds an object from a named class without any GLOBAL opcode: refused by opcode.
   inst = b"\x80\x02(X\x04\x00\x00\x00echoios\nsystem\n."
   write_torch_file(os.path.join(disc, "pytorch_model.bin"), {}, pickled=inst)

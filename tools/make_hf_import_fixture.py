@@ -12,7 +12,8 @@ discriminator/  ElectraForPreTraining: config.json, model.safetensors (save_pret
                 tokenizer_config.json from the tokenizer's save_pretrained (no vocab.txt: the
                 vocabulary is only in tokenizer.json, as transformers 5 writes it).
 generator/      ElectraForMaskedLM with the discriminator's embeddings (as the release shares
-                them), the same files plus vocab.txt; its .bin also holds the tied
+                them), the same files plus vocab.txt; its .bin is in torch's legacy (pre-zip)
+                format, as files saved in 2020 are, and also holds the tied
                 generator_lm_head.weight and the position-id buffer older transformers saved.
 values.npz      every saved tensor's values, keyed "<folder>/<parameter name>".
 
@@ -35,14 +36,16 @@ DISCRIMINATOR = dict(COMMON, hidden_size=16, num_attention_heads=2, intermediate
 GENERATOR = dict(COMMON, hidden_size=8, num_attention_heads=1, intermediate_size=32)
 
 
-def save_folder(model, tokenizer, directory, extra_bin_tensors=None, write_vocab=False):
+def save_folder(model, tokenizer, directory, extra_bin_tensors=None, write_vocab=False,
+                legacy_bin=False):
   """save_pretrained (safetensors) plus the torch.save'd .bin; returns the .bin's tensors."""
   os.makedirs(directory, exist_ok=True)
   model.save_pretrained(directory)
   tokenizer.save_pretrained(directory)
   state = model.state_dict()  # includes the tied output weight, as transformers 4's .bin did
   state.update(extra_bin_tensors or {})
-  torch.save(state, os.path.join(directory, "pytorch_model.bin"))
+  torch.save(state, os.path.join(directory, "pytorch_model.bin"),
+             _use_new_zipfile_serialization=not legacy_bin)
   if write_vocab:
     with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
       f.write("".join(token + "\n" for token in VOCAB))
@@ -74,7 +77,8 @@ def main(argv=None):
       ("discriminator", disc, None, False),
       ("generator", gen, {"electra.embeddings.position_ids":
                           torch.arange(COMMON["max_position_embeddings"])[None]}, True)):
-    state = save_folder(model, tokenizer, os.path.join(args.output, role), extra, write_vocab)
+    state = save_folder(model, tokenizer, os.path.join(args.output, role), extra, write_vocab,
+                        legacy_bin=role == "generator")
     values.update({f"{role}/{name}": tensor.numpy() for name, tensor in state.items()})
   np.savez_compressed(os.path.join(args.output, "values.npz"), **values)
   paths = [os.path.join(root, name) for root, _, names in os.walk(args.output) for name in names]

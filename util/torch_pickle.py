@@ -3,7 +3,10 @@ without running any of the file's code.
 
 A `torch.save` file (torch >= 1.6) is a zip archive: `<archive>/data.pkl` is a pickle of the
 saved object whose tensors refer to raw storages `<archive>/data/<key>` (little-endian unless
-`<archive>/byteorder` says otherwise). A pickle is a program: its GLOBAL opcodes name any
+`<archive>/byteorder` says otherwise). The legacy format (torch < 1.6, and
+`_use_new_zipfile_serialization=False`; many 2020 uploads) is five pickles in a row (magic
+number, protocol, system info, the object, its storage keys) followed by each storage as an
+8-byte element count and its raw bytes. A pickle is a program: its GLOBAL opcodes name any
 importable callable and REDUCE calls it, so `pickle.load` (and `torch.load` without
 `weights_only`) of an untrusted file can run anything. Here the pickle is first scanned, and only
 these opcodes and callables are accepted; anything else is refused before one opcode runs:
@@ -67,22 +70,49 @@ class _StorageType:
 
 
 class _Storage:
-  """One storage of the archive, as a flat NumPy array."""
+  """One storage of the file; `array` (flat) is set once its bytes are read (the legacy format
+  stores them after the pickle)."""
 
-  def __init__(self, array, storage_type):
-    self.array = array
+  def __init__(self, storage_type, numel):
     self.storage_type = storage_type
+    self.numel = numel
+    self.array = None
+
+  def set_bytes(self, raw, source, key):
+    dtype = self.storage_type.dtype
+    if len(raw) % dtype.itemsize or (isinstance(self.numel, int)
+                                     and len(raw) < self.numel * dtype.itemsize):
+      raise UnsafePickleError(f"{source}: storage {key} has {len(raw)} bytes, not "
+                              f"{self.numel} x {dtype.itemsize}")
+    self.array = np.frombuffer(raw, dtype)
 
   def __setstate__(self, state):
     raise UnsafePickleError("the pickle modifies a storage")
 
 
 class _Tensor:
-  """What `_rebuild_tensor_v2` returns here: a copied NumPy array and its storage type."""
+  """What `_rebuild_tensor_v2` returns here: a view of a storage, copied out by `value`."""
 
-  def __init__(self, array, storage_type):
-    self.array = array
-    self.storage_type = storage_type
+  def __init__(self, storage, offset, size, stride):
+    self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+
+  def value(self):
+    """The tensor as a NumPy array (bfloat16 widened to float32), checked to stay inside its
+    storage."""
+    array = self.storage.array
+    if 0 not in self.size:
+      last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+      if last >= array.size:
+        raise UnsafePickleError(f"a tensor reaches element {last} of a storage of {array.size}")
+    elif self.offset > array.size:
+      raise UnsafePickleError("a tensor starts beyond its storage")
+    view = np.lib.stride_tricks.as_strided(
+        array[self.offset:], shape=self.size,
+        strides=[s * array.itemsize for s in self.stride], writeable=False)
+    value = np.array(view)
+    if self.storage.storage_type.name == "BFloat16Storage":  # float32's upper half
+      value = (value.astype(np.uint32) << 16).view(np.float32)
+    return value
 
   def __setstate__(self, state):
     raise UnsafePickleError("the pickle modifies a tensor")
@@ -106,7 +136,7 @@ def _int_tuple(values, what):
 
 def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None,
                     metadata=None):
-  """torch._utils._rebuild_tensor_v2: a view of `storage`, copied; checked to stay inside it."""
+  """torch._utils._rebuild_tensor_v2: a view of `storage` (its values are read later)."""
   del requires_grad, hooks, metadata  # training state, irrelevant to the values
   if not isinstance(storage, _Storage):
     raise UnsafePickleError("a tensor is rebuilt from something that is not a storage")
@@ -114,17 +144,7 @@ def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=No
   (offset,) = _int_tuple((offset,), "offset")
   if len(size) != len(stride):
     raise UnsafePickleError("a tensor's size and stride differ in length")
-  array = storage.array
-  if 0 not in size:
-    last = offset + sum((n - 1) * s for n, s in zip(size, stride))
-    if last >= array.size:
-      raise UnsafePickleError(f"a tensor reaches element {last} of a storage of {array.size}")
-  elif offset > array.size:
-    raise UnsafePickleError("a tensor starts beyond its storage")
-  item = array.itemsize
-  view = np.lib.stride_tricks.as_strided(array[offset:], shape=size,
-                                         strides=[s * item for s in stride], writeable=False)
-  return _Tensor(np.array(view), storage.storage_type)
+  return _Tensor(storage, offset, size, stride)
 
 
 ALLOWED_GLOBALS = {
@@ -142,8 +162,9 @@ def allowed_names():
 
 
 def check_opcodes(data, source):
-  """Refuses a pickle using an opcode or a GLOBAL outside the allowed sets, before running it
-  (STACK_GLOBAL's names come from the stack: Unpickler.find_class checks those)."""
+  """Refuses a pickle (bytes, or a file positioned at one: left after its STOP) using an
+  opcode or a GLOBAL outside the allowed sets, before running it (STACK_GLOBAL's names come
+  from the stack: Unpickler.find_class checks those)."""
   try:
     for opcode, arg, _ in pickletools.genops(data):
       if opcode.name not in ALLOWED_OPCODES:
@@ -169,28 +190,40 @@ def _check_global(module, name, source):
 class _RestrictedUnpickler(pickle.Unpickler):
   """Resolves only the allowed globals, and persistent ids only as storages of the archive."""
 
-  def __init__(self, file, read_storage, source):
-    super().__init__(file)
-    self._read_storage = read_storage
+  def __init__(self, data, source, storages, read_storage=None):
+    super().__init__(io.BytesIO(data))
     self._source = source
-    self._storages = {}
+    self._storages = storages  # {key: _Storage}, shared by the caller
+    self._read_storage = read_storage  # zip: key -> bytes; legacy: None (bytes come later)
 
   def find_class(self, module, name):
     return _check_global(module, name, self._source)
 
   def persistent_load(self, pid):
-    if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
-            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)):
+    # zip: ("storage", type, key, location, numel); legacy: the same + view_metadata (None).
+    if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)
+            and (len(pid) == 5 or pid[5] is None)):
       raise UnsafePickleError(f"{self._source}: refused: a persistent id that is not a storage")
     storage_type, key, numel = pid[1], pid[2], pid[4]
     if key not in self._storages:
-      raw = self._read_storage(key)
-      if isinstance(numel, int) and numel * storage_type.dtype.itemsize > len(raw):
-        raise UnsafePickleError(f"{self._source}: storage {key} is shorter than it says")
-      usable = len(raw) - len(raw) % storage_type.dtype.itemsize
-      self._storages[key] = _Storage(np.frombuffer(raw[:usable], storage_type.dtype),
-                                     storage_type)
+      storage = _Storage(storage_type, numel)
+      if self._read_storage is not None:
+        storage.set_bytes(self._read_storage(key), self._source, key)
+      self._storages[key] = storage
     return self._storages[key]
+
+
+def _unpickle(data, source, storages, read_storage=None):
+  """check_opcodes, then the restricted unpickler; every failure one UnsafePickleError line."""
+  check_opcodes(data, source)
+  try:
+    return _RestrictedUnpickler(data, source, storages, read_storage).load()
+  except UnsafePickleError as e:
+    raise UnsafePickleError(str(e) if str(e).startswith(source) else f"{source}: {e}") from None
+  except Exception as e:  # pylint: disable=broad-except (any malformed pickle: one line)
+    raise UnsafePickleError(f"{source}: cannot read the pickle ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def _archive_prefix(names, source):
@@ -200,29 +233,26 @@ def _archive_prefix(names, source):
   return pickles[0][:-len("data.pkl")]
 
 
-def _as_output(tensor, source, name):
-  if not isinstance(tensor, _Tensor):
-    raise UnsafePickleError(f"{source}: {name} is not a tensor")
-  array = tensor.array
-  if tensor.storage_type.name == "BFloat16Storage":  # bfloat16 is float32's upper half
-    array = (array.astype(np.uint32) << 16).view(np.float32)
-  return array
+def _tensors(loaded, source):
+  if not isinstance(loaded, dict):
+    raise UnsafePickleError(f"{source}: holds a {type(loaded).__name__}, not a dict of tensors")
+  tensors = {}
+  for name, tensor in loaded.items():
+    if not isinstance(tensor, _Tensor) or tensor.storage.array is None:
+      raise UnsafePickleError(f"{source}: {name} is not a tensor with stored values")
+    try:
+      tensors[str(name)] = tensor.value()
+    except UnsafePickleError as e:
+      raise UnsafePickleError(f"{source}: {name}: {e}") from None
+  return tensors
 
 
-def load_state_dict(path):
-  """{name: NumPy array} of a torch.save'd dict of tensors; UnsafePickleError (one line) for
-  a legacy (pre-zip) file, a forbidden opcode or callable, or a tensor outside its storage."""
-  source = str(path)
-  if not zipfile.is_zipfile(path):
-    raise UnsafePickleError(f"{source}: not a zip-format torch.save file (legacy torch < 1.6 "
-                            f"format or not PyTorch at all): re-save it with a recent torch or "
-                            f"use model.safetensors")
+def _load_zip(path, source):
   with zipfile.ZipFile(path) as archive:
-    prefix = _archive_prefix(archive.namelist(), source)
-    data = archive.read(prefix + "data.pkl")
-    check_opcodes(data, source)
+    names = archive.namelist()
+    prefix = _archive_prefix(names, source)
     byteorder = "little"
-    if prefix + "byteorder" in archive.namelist():
+    if prefix + "byteorder" in names:
       byteorder = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
     if byteorder != "little":
       raise UnsafePickleError(f"{source}: byte order {byteorder!r} is not supported")
@@ -233,13 +263,54 @@ def load_state_dict(path):
       except KeyError:
         raise UnsafePickleError(f"{source}: storage {key} is missing from the archive") from None
 
-    try:
-      loaded = _RestrictedUnpickler(io.BytesIO(data), read_storage, source).load()
-    except UnsafePickleError as e:
-      raise UnsafePickleError(str(e) if str(e).startswith(source) else f"{source}: {e}") from None
-    except Exception as e:  # pylint: disable=broad-except (any malformed pickle: one line)
-      raise UnsafePickleError(f"{source}: cannot read the pickle ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
-  if not isinstance(loaded, dict):
-    raise UnsafePickleError(f"{source}: holds a {type(loaded).__name__}, not a dict of tensors")
-  return {str(name): _as_output(tensor, source, name) for name, tensor in loaded.items()}
+    return _tensors(_unpickle(archive.read(prefix + "data.pkl"), source, {}, read_storage),
+                    source)
+
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+
+def _next_pickle(f, source, storages=None):
+  """The next pickle of a legacy file, checked and run restricted."""
+  start = f.tell()
+  check_opcodes(f, source)  # leaves f after the pickle's STOP
+  end = f.tell()
+  f.seek(start)
+  return _unpickle(f.read(end - start), source, {} if storages is None else storages)
+
+
+def _load_legacy(path, source):
+  with open(path, "rb") as f:
+    if _next_pickle(f, source) != LEGACY_MAGIC:
+      raise UnsafePickleError(f"{source}: not a torch.save file (no torch magic number)")
+    if _next_pickle(f, source) != LEGACY_PROTOCOL:
+      raise UnsafePickleError(f"{source}: unknown legacy torch.save protocol")
+    sys_info = _next_pickle(f, source)
+    if not isinstance(sys_info, dict) or not sys_info.get("little_endian", False):
+      raise UnsafePickleError(f"{source}: only little-endian torch.save files are supported")
+    storages = {}
+    loaded = _next_pickle(f, source, storages)
+    keys = _next_pickle(f, source)
+    if not isinstance(keys, list) or sorted(map(str, keys)) != sorted(storages):
+      raise UnsafePickleError(f"{source}: the storage list disagrees with the tensors")
+    for key in keys:
+      count = int.from_bytes(f.read(8), "little")
+      storage = storages[key]
+      storage.set_bytes(f.read(count * storage.storage_type.dtype.itemsize), source, key)
+  return _tensors(loaded, source)
+
+
+def load_state_dict(path):
+  """{name: NumPy array} of a torch.save'd dict of tensors (zip or legacy format);
+  UnsafePickleError (one line) for a forbidden opcode or callable, a tensor outside its storage
+  or a file that is not torch.save's."""
+  source = str(path)
+  if zipfile.is_zipfile(path):
+    return _load_zip(path, source)
+  try:
+    return _load_legacy(path, source)
+  except UnsafePickleError as e:
+    if "not a valid pickle" in str(e) or "no torch magic" in str(e):
+      raise UnsafePickleError(f"{source}: neither a zip nor a legacy torch.save file") from None
+    raise
