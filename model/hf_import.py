@@ -6,9 +6,9 @@ import_hf.py is the command line of this module; model/hf_mapping.py holds the n
   weights     model.safetensors, else pytorch_model.bin, each possibly sharded
               (`<name>.index.json` + shards). safetensors is read with NumPy (8-byte header
               length, JSON header, raw little-endian bytes: a few lines, and unlike
-              safetensors.numpy it reads bfloat16); .bin (zip or legacy torch.save format) with
-              util/torch_pickle.py, which never runs the pickle's code. tf_model.h5 is not read (it needs h5py, which this
-              project does not depend on).
+              safetensors.numpy it reads bfloat16); .bin (zip or legacy torch.save format)
+              with util/torch_pickle.py, which never runs the pickle's code. tf_model.h5 is
+              not read (it needs h5py, which this project does not depend on).
   vocabulary  vocab.txt, else the WordPiece vocabulary inside tokenizer.json (transformers 5
               writes only that).
   lower-case  tokenizer_config.json's do_lower_case (ElectraTokenizer's default true if absent).

@@ -1,9 +1,10 @@
 """Our TF1-named ELECTRA checkpoint variables as Hugging Face transformers parameters, both ways.
 
-export_hf.py (model/hf_export.py) and import_hf.py (model/hf_import.py) use this module. For a pre-trained model it writes
-`OUT/discriminator/` (ElectraForPreTraining) and `OUT/generator/` (ElectraForMaskedLM); for a
-fine-tuned model directory, OUT itself is an `ElectraModel` folder (the encoder only: the task
-heads have no exact transformers class). Each folder holds:
+export_hf.py (model/hf_export.py) and import_hf.py (model/hf_import.py) use this module. For a
+pre-trained model the export writes `OUT/discriminator/` (ElectraForPreTraining) and
+`OUT/generator/` (ElectraForMaskedLM); for a fine-tuned model directory, OUT itself is an
+`ElectraModel` folder (the encoder only: the task heads have no exact transformers class). Each
+folder holds:
 
   config.json              ElectraConfig (HF field names)
   model.safetensors        float32 weights, HF parameter names, written from NumPy

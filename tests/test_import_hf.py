@@ -430,10 +430,11 @@ def test_differing_embeddings_need_a_choice(tmp_path):
   message = import_error(disc, gen, tmp_path / "out")
   assert "embeddings differ (max |delta| 0.5" in message and "--embeddings-from" in message
   assert not (tmp_path / "out").exists()
-  for choice, source in (("generator", tensors), ("discriminator", fixture_values("discriminator"))):
+  for choice, source in (("generator", tensors),
+                         ("discriminator", fixture_values("discriminator"))):
     output = run_import(disc, gen, tmp_path / "models" / choice, "--embeddings-from", choice)
-    np.testing.assert_array_equal(checkpoint_values(output)["electra/embeddings/position_embeddings"],
-                                  source[name])
+    np.testing.assert_array_equal(
+        checkpoint_values(output)["electra/embeddings/position_embeddings"], source[name])
 
 
 def test_h5_only_and_busy_output_are_refused(tmp_path):
@@ -462,3 +463,19 @@ def test_help_and_refusals_do_not_import_tensorflow(tmp_path):
   result = subprocess.run([sys.executable, "-c", probe], cwd=repo, capture_output=True,
                           text=True, check=True)
   assert result.stdout.strip() == "NO_TENSORFLOW"  # a refused folder fails before the import
+
+
+def test_electra_model_folder_imports_as_the_encoder(tmp_path):
+  disc = copy_folder("discriminator", tmp_path / "encoder")
+  path = os.path.join(disc, "model.safetensors")
+  tensors = {name[len("electra."):]: value
+             for name, value in safetensors_numpy.load_file(path).items()
+             if name.startswith("electra.")}
+  safetensors_numpy.save_file(tensors, path)
+  edit_json(os.path.join(disc, "config.json"), architectures=["ElectraModel"])
+  values = checkpoint_values(run_import(disc, None, tmp_path / "models" / "encoder"))
+  assert set(values) == {name for name in checkpoint_values(run_import(
+      copy_folder("discriminator", tmp_path / "disc"), None, tmp_path / "models" / "disc"))
+                         if not name.startswith("discriminator_predictions/")}
+  np.testing.assert_array_equal(values["electra/embeddings_project/kernel"],
+                                tensors["embeddings_project.weight"].T)
