@@ -25,6 +25,7 @@ import sys
 from model import hf_import
 from util import cli
 from util import export_output
+from util import utils
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter quiet.
 
@@ -82,6 +83,8 @@ def main(argv=None):
     output = hf_import.write_model_dir(model, output, args.overwrite)
   except export_output.ExportError as e:
     cli.fail(PROGRAM, str(e))
+  except OSError as e:  # an unreadable file, a full disk
+    cli.fail(PROGRAM, utils.describe_error(e))
   for line in model.notes + ([note] if note else []):
     log(f"{PROGRAM}: {line}")
   sources = [model.disc] + ([model.gen] if model.gen is not None else [])

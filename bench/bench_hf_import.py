@@ -8,7 +8,8 @@ them) builds an ElectraForPreTraining and an ElectraForMaskedLM of the released 
 (vocab 21128, embedding 128, hidden 256, 12 layers, 4 heads, intermediate 1024; generator
 hidden 64, 1 head, intermediate 256, 12 layers, the discriminator's embeddings) with random
 weights, saves both with save_pretrained (model.safetensors) and as pytorch_model.bin
-(torch.save of the state dict, transformers 4's .bin format), and computes their logits on
+(torch.save of the state dict, transformers 4's .bin format, in torch's zip and legacy
+formats), and computes their logits on
 real Chinese sentences. Here each format is imported (model/hf_import.py, timed), the model
 directory is loaded the way export_hf.py loads one (model/hf_export.load_pretrained), and our
 discriminator and generator logits are compared at the real (unpadded) positions. The input
@@ -35,7 +36,9 @@ DISCRIMINATOR = {"vocab_size": VOCAB_SIZE, "embedding_size": 128, "hidden_size":
                  "num_hidden_layers": 12, "num_attention_heads": 4, "intermediate_size": 1024,
                  "max_position_embeddings": 512}
 GENERATOR = dict(DISCRIMINATOR, hidden_size=64, num_attention_heads=1, intermediate_size=256)
-FORMATS = ("safetensors", "bin")
+# save_pretrained's safetensors; torch.save's zip .bin (transformers 4's save_pretrained wrote
+# it) and its legacy pre-zip format (torch < 1.6, as older uploads are).
+FORMATS = ("safetensors", "bin", "bin_legacy")
 ROLES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}
 
 
@@ -82,7 +85,8 @@ def peer_side(args):
       else:
         model.config.architectures = [ROLES[role]]
         model.config.save_pretrained(folder)
-        torch.save(model.state_dict(), os.path.join(folder, "pytorch_model.bin"))
+        torch.save(model.state_dict(), os.path.join(folder, "pytorch_model.bin"),
+                   _use_new_zipfile_serialization=fmt == "bin")
       with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write(vocab)
       with open(os.path.join(folder, "tokenizer_config.json"), "w", encoding="utf-8") as f:

@@ -102,7 +102,10 @@ def read_safetensors(path):
   if not isinstance(header, dict):
     raise HfImportError(f"{path} is not a safetensors file (header is not an object)")
   header.pop("__metadata__", None)
-  data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_length)
+  if size == 8 + header_length:  # no data (np.memmap refuses an empty region)
+    data = np.zeros([0], np.uint8)
+  else:
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_length)
   return {name: _safetensors_tensor(path, name, entry, data)
           for name, entry in header.items()}
 
@@ -115,7 +118,8 @@ def _safetensors_tensor(path, name, entry, data):
   except (KeyError, TypeError, ValueError):
     raise HfImportError(f"{path}: tensor {name} has an unsupported dtype or a bad header "
                         f"entry ({entry})") from None
-  if not (0 <= begin <= end <= data.size and end - begin == math.prod(shape) * dtype.itemsize):
+  if not (min(shape, default=0) >= 0 and 0 <= begin <= end <= data.size
+          and end - begin == math.prod(shape) * dtype.itemsize):
     raise HfImportError(f"{path}: tensor {name}'s bytes [{begin}, {end}) do not fit its shape "
                         f"{shape} or the file")
   array = np.array(data[begin:end]).view(dtype).reshape(shape)

@@ -270,12 +270,14 @@ def test_sharded_bin_written_without_torch(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # Export -> import round trip on the four released layouts (tiny sizes).
 
-# (model_size, embedding_size, overrides) shaped like RELEASED's four layouts, tiny.
+# (model_size, embedding_size, overrides) shaped like RELEASED's four layouts, tiny; and the
+# untied_generator_embeddings variant (the generator's own embeddings, no projection).
 TINY_LAYOUTS = {
     "small": ("small", 16, {"hidden_size": 32, "num_hidden_layers": 2}),
     "small_ex": ("small", 32, {"hidden_size": 32, "num_hidden_layers": 4}),
     "base": ("base", 48, {"hidden_size": 48, "num_hidden_layers": 2}),
     "large": ("large", 64, {"hidden_size": 64, "num_hidden_layers": 3}),
+    "untied_embeddings": ("small", 16, {"hidden_size": 32, "num_hidden_layers": 2}),
 }
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(0x4E00 + i) for i in range(19)]
 
@@ -286,7 +288,10 @@ def test_export_then_import_is_bit_identical(tmp_path, layout):
   disc = modeling.get_bert_config(size, len(VOCAB), dict(overrides, max_position_embeddings=32))
   gen = modeling.get_generator_config(disc, 0.25)
   tf.random.set_seed(len(layout))
-  networks = modeling.ElectraNetworks(disc, gen, embedding_size=embedding)
+  untied = layout == "untied_embeddings"
+  networks = modeling.ElectraNetworks(disc, gen, embedding_size=embedding,
+                                      untied_generator_embeddings=untied)
+  assert ("generator/embeddings/word_embeddings" in modeling.named_variables(networks)) == untied
   variables = {name: v.numpy() for name, v in modeling.named_variables(networks).items()}
   for name in variables:  # LayerNorm and biases start as 1 and 0: make them distinguishable
     if name.endswith(("/beta", "/gamma", "/bias")):
@@ -309,6 +314,8 @@ def test_export_then_import_is_bit_identical(tmp_path, layout):
   for name in ("discriminator_config.json", "generator_config.json"):
     assert json.loads((source / name).read_text()) == json.loads(
         open(os.path.join(output, name), encoding="utf-8").read())
+  with open(os.path.join(output, "pretrain_config.json"), encoding="utf-8") as f:
+    assert json.load(f)["untied_generator_embeddings"] == untied
 
 
 @pytest.mark.parametrize("layout,size,embedding_size,overrides", RELEASED)
