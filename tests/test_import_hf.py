@@ -486,3 +486,16 @@ def test_electra_model_folder_imports_as_the_encoder(tmp_path):
                          if not name.startswith("discriminator_predictions/")}
   np.testing.assert_array_equal(values["electra/embeddings_project/kernel"],
                                 tensors["embeddings_project.weight"].T)
+
+
+def test_untied_output_layer_is_refused(tmp_path):
+  disc, gen = folders(tmp_path, "pytorch_model.bin")
+  tensors = {name: value for name, value in fixture_values("generator").items()
+             if value.dtype == np.float32}  # position ids left out
+  tensors["generator_lm_head.weight"] = tensors["generator_lm_head.weight"] + 1
+  write_torch_file(os.path.join(gen, "pytorch_model.bin"), tensors)
+  message = import_error(disc, gen, tmp_path / "out")
+  assert "generator_lm_head.weight differs from the word embeddings" in message
+  edit_json(os.path.join(gen, "config.json"), tie_word_embeddings=False)
+  assert "tie_word_embeddings is false" in import_error(disc, gen, tmp_path / "out")
+  assert not (tmp_path / "out").exists()
