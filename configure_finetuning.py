@@ -212,6 +212,14 @@ class FinetuningConfig(hparams_lib.Config):
     self.train_batch_size = 32
     self.num_train_epochs = 3.0
     self.log_examples = True
+    # The original's tiny debug model (3 layers, 144 wide, 4 heads), as pre-training's debug
+    # builds it. A released checkpoint does not fit it, so its encoder starts from random
+    # weights. A model pre-trained here keeps its own sizes (from its directory's config, applied
+    # after this) and its weights.
+    if not hparams_lib.path_exists(
+        os.path.join(self.pretrained_model_dir, MODEL_DIR_ENCODER_CONFIG)):
+      self.model_hparam_overrides = dict(sizes.DEBUG_ENCODER, **self.model_hparam_overrides)
+      self.init_checkpoint = None
 
   def update(self, kwargs):
     if "task_names" in kwargs:

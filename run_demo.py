@@ -208,7 +208,8 @@ class Demo:
         learning_rate=s["finetune_learning_rate"], train_batch_size=s["finetune_batch_size"],
         log_every_steps=s["finetune_log_every"], iterations_per_loop=s["finetune_log_every"])
     if task == "cmrc2018":
-      hparams.update(max_seq_length=s["qa_seq_length"], num_train_epochs=s["qa_epochs"])
+      hparams.update(max_seq_length=s["qa_seq_length"], num_train_epochs=s["qa_epochs"],
+                     write_test_outputs=True)  # the dev predictions the report lists
     else:
       hparams.update(max_seq_length=s["cls_seq_length"], num_train_epochs=s["cls_epochs"])
     path = self.hparams_file(f"finetune_{task}", hparams)

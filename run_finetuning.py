@@ -91,7 +91,7 @@ class TrialRunner:
       multipliers = optimization.layerwise_lr_multipliers(
           self.model.trainable_variables, self.model.bert_config.num_hidden_layers,
           config.layerwise_lr_decay, legacy_top_layer=config.legacy_layerwise_lr)
-    warmup = int(num_train_steps * config.warmup_proportion)
+    warmup = optimization.warmup_steps(num_train_steps, config.warmup_proportion)
     return optimization.AdamWeightDecay(
         lambda step: optimization.learning_rate(step, config.learning_rate, num_train_steps,
                                                 warmup),
@@ -107,7 +107,7 @@ class TrialRunner:
   def train(self):
     self.write_model_files()
     prepared = self.preprocessor.prepare("train", is_training=True)
-    steps = preprocessing.n_train_steps(prepared.n_examples, self.config.train_batch_size,
+    steps = preprocessing.n_train_steps(prepared.n_records, self.config.train_batch_size,
                                         self.config.num_train_epochs)
     if steps < 1:
       fail(f"{prepared.n_examples} training examples make no full batch of "

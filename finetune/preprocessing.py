@@ -8,9 +8,12 @@ reuses the file only when the fingerprint is identical, so stale caches (the cau
 as Chinese-ELECTRA#50) are rebuilt instead of silently reused.
 
 Every record has the shared features input_ids / input_mask / segment_ids [max_seq_length],
-task_id and valid (scalars) plus every task's own features (zeros for the other tasks). Eval and
-predict files are padded to a multiple of the batch size with records whose task_id is the
-number of tasks and valid is 0, so batches can keep a static shape without dropping examples.
+task_id and valid (scalars) plus every task's own features (zeros for the other tasks). Every
+file is padded to a multiple of its batch size with records whose task_id is the number of tasks
+and valid is 0, as the original: eval and predict batches keep a static shape without dropping
+examples, and a training run counts its steps from the padded count (`n_train_steps`), so its
+learning-rate schedule is the original's. A padding record adds nothing to the loss: the model
+weighs each example's loss by whether its task_id is the task's own.
 
 Examples are featurized task by task in `get_examples` order (QA tasks rely on that to rebuild
 their eids from a cached file); training records are shuffled only after serialization.
@@ -39,8 +42,10 @@ FORMAT_VERSION = 1
 DEFAULT_SHUFFLE_BUFFER = 10000
 
 
-def n_train_steps(n_examples, batch_size, epochs):
-  return int(n_examples // batch_size * epochs)
+def n_train_steps(n_records, batch_size, epochs):
+  """Training steps as the original counts them: whole batches of the PADDED record count
+  (`PreparedData.n_records`) per epoch, times the epochs, rounded down."""
+  return int(n_records // batch_size * epochs)
 
 
 def shared_feature_specs(max_seq_length):
@@ -129,10 +134,9 @@ class Preprocessor:
         "vocab_sha256": fileio.sha256(config.vocab_file),
         "inputs": self._input_stats(split),
     }
+    fingerprint["pad_to_multiple_of"] = batch_size
     if is_training:
       fingerprint["shuffle_seed"] = config.seed
-    else:
-      fingerprint["pad_to_multiple_of"] = batch_size
     for task in self.tasks:
       fingerprint.update(task.cache_settings())
     return json.loads(json.dumps(fingerprint))  # normalised like a round trip through disk
@@ -210,8 +214,9 @@ class Preprocessor:
     if is_training:
       records = list(records)
       random.Random(self.config.seed).shuffle(records)
-    pad_to = 1 if is_training else batch_size
-    n_examples, n_records = _write_atomically(tfrecord_path, records, pad_to,
+    # Padding goes after the shuffled records, as the original writes it; the training
+    # pipeline's own shuffle spreads it over the epoch.
+    n_examples, n_records = _write_atomically(tfrecord_path, records, batch_size,
                                               self._padding_record())
     metadata = {"n_examples": n_examples, "n_records": n_records, "fingerprint": fingerprint,
                 # Scoring needs them; training never does.

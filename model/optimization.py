@@ -23,6 +23,13 @@ def learning_rate(step, base_lr, num_train_steps, num_warmup_steps, power=1.0):
   return decayed
 
 
+def warmup_steps(num_train_steps, warmup_proportion, min_warmup_steps=0):
+  """The original's warm-up length: max(num_train_steps * warmup_proportion, min_warmup_steps),
+  NOT rounded (e.g. 12.3 for 123 steps at 0.1), so the warm-up factor step / warmup_steps is the
+  original's at every step."""
+  return max(num_train_steps * warmup_proportion, min_warmup_steps)
+
+
 def _layer_depth(name, num_layers, head_depth):
   """Depth of a variable for layer-wise decay: 0 embeddings, i+1 layer i, head_depth task heads."""
   if "/embeddings/" in name or "/embeddings_project/" in name:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from configure_finetuning import FinetuningConfig
 from finetune import preprocessing
 from finetune import task_builder
+from model import optimization
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("好不错你是谁我很差他她")
 LCQMC_ROWS = ["你好\t你好\t1", "你是谁\t我是谁\t0", "他很好\t她很好\t0", "我好\t我很好\t1",
@@ -59,6 +60,83 @@ def read_all(prepared):
 def test_n_train_steps():
   assert preprocessing.n_train_steps(100, 32, 3.0) == 9
   assert preprocessing.n_train_steps(100, 32, 2.5) == 7
+
+
+def test_train_records_are_padded_and_steps_counted_as_the_original(data_dir):
+  # 10 training pairs, batches of 4: the original writes 2 zero-weight records after the
+  # shuffled ones and counts 12 // 4 = 3 steps per epoch (unpadded: 10 // 4 = 2).
+  preprocessor, _ = make_preprocessor(data_dir, train_batch_size=4)
+  prepared = preprocessor.prepare("train", is_training=True)
+  assert (prepared.n_examples, prepared.n_records) == (10, 12)
+  records = read_all(prepared)
+  np.testing.assert_array_equal(records["valid"], [1] * 10 + [0] * 2)
+  np.testing.assert_array_equal(records["task_id"][10:], [1, 1])  # = number of tasks
+  steps = preprocessing.n_train_steps(prepared.n_records, 4, 2.5)
+  assert steps == int(12 // 4 * 2.5) == 7
+  # Warm-up: 7 * 0.1 = 0.7 steps, not rounded (int() would make it 0: no warm-up at all).
+  warmup = optimization.warmup_steps(steps, 0.1)
+  assert warmup == pytest.approx(0.7)
+  rates = [float(optimization.learning_rate(step, 1.0, steps, warmup)) for step in (0, 1, 3)]
+  assert rates == pytest.approx([0.0, 6 / 7, 4 / 7])
+
+
+def test_train_cache_records_its_batch_size(data_dir):
+  make_preprocessor(data_dir, train_batch_size=4)[0].prepare("train", is_training=True)
+  preprocessor, tasks = make_preprocessor(data_dir, train_batch_size=3)
+  calls = count_reads(tasks)
+  prepared = preprocessor.prepare("train", is_training=True)
+  assert calls == ["train"] and prepared.n_records == 12
+
+
+def zero_weight_batch(tasks, max_seq_length, n_real):
+  """n_real fabricated rows of each task, then the preprocessor's padding record, as numpy."""
+  specs = preprocessing.all_feature_specs(max_seq_length, tasks)
+  rng = np.random.default_rng(0)
+  rows = []
+  for task in tasks:
+    for _ in range(n_real):
+      row = {spec.name: np.zeros(spec.shape, np.int32) for spec in specs}
+      row["input_ids"] = rng.integers(5, len(VOCAB), max_seq_length).astype(np.int32)
+      row["input_mask"][:] = 1
+      row["task_id"], row["valid"] = np.int32(task.task_id), np.int32(1)
+      if f"{task.name}_label_weights" in row:
+        row[f"{task.name}_label_weights"][1:-1] = 1
+      rows.append(row)
+  parsed = tf.train.Example.FromString(preprocessing.Preprocessor(
+      tasks[0].config, tasks)._padding_record())  # pylint: disable=protected-access
+  padding = {spec.name: np.array(parsed.features.feature[spec.name].int64_list.value,
+                                 np.int32).reshape(spec.shape) for spec in specs}
+  return {name: np.stack([row[name] for row in rows]) for name in rows[0]}, padding
+
+
+@pytest.mark.parametrize("task_names", [("lcqmc",), ("cmrc2018",), ("peoples_daily_ner",)])
+def test_padding_record_changes_neither_loss_nor_gradient(data_dir, task_names):
+  from finetune.finetuning_model import FinetuningModel  # pylint: disable=import-outside-toplevel
+  config = FinetuningConfig(
+      "m", str(data_dir), task_names=list(task_names), max_seq_length=12, vocab_size=len(VOCAB),
+      embedding_size=16, beam_size=3,
+      model_hparam_overrides={"hidden_size": 16, "num_hidden_layers": 1,
+                              "num_attention_heads": 2, "intermediate_size": 32})
+  tasks = task_builder.get_tasks(config)
+  tf.random.set_seed(0)
+  model = FinetuningModel(config, tasks)
+  real, padding = zero_weight_batch(tasks, 12, n_real=3)
+  padded = {name: np.concatenate([real[name], padding[name][None]]) for name in real}
+
+  def loss_and_grads(batch):
+    with tf.GradientTape() as tape:
+      loss, _ = model.loss({k: tf.constant(v) for k, v in batch.items()}, training=False)
+    variables = model.trainable_variables
+    grads = tape.gradient(loss, list(variables.values()))
+    return float(loss), {name: tf.convert_to_tensor(g).numpy()
+                         for name, g in zip(variables, grads) if g is not None}
+
+  loss, grads = loss_and_grads(real)
+  padded_loss, padded_grads = loss_and_grads(padded)
+  assert loss > 0 and padded_loss == pytest.approx(loss, rel=1e-5)
+  assert set(padded_grads) == set(grads)
+  for name, grad in grads.items():
+    np.testing.assert_allclose(padded_grads[name], grad, rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_round_trip_and_padding_to_batch_multiple(data_dir):
@@ -127,11 +205,11 @@ def test_cache_is_rebuilt_when_something_changed(data_dir, change):
     assert prepared.n_records == 6
 
 
-def test_train_records_are_shuffled_by_seed_and_not_padded(data_dir):
+def test_train_records_are_shuffled_by_seed(data_dir):
   def train_eids(seed):
     preprocessor, _ = make_preprocessor(data_dir, seed=seed, use_tfrecords_if_existing=False)
     prepared = preprocessor.prepare("train", is_training=True)
-    assert prepared.n_examples == prepared.n_records == 10
+    assert prepared.n_examples == prepared.n_records == 10  # 5 batches of 2: no padding
     eids = [int(tf.train.Example.FromString(r.numpy()).features.feature["lcqmc_eid"]
                 .int64_list.value[0]) for r in tf.data.TFRecordDataset(prepared.tfrecord_path)]
     return eids

@@ -239,6 +239,8 @@ def test_scorer_collects_batches_writes_files_and_scores(tmp_path, fake_evaluato
   dataset, predictions = fake_evaluator[0]
   assert dataset == task.get_dataset_json("dev")
   assert predictions == {"Q1": "Nexon", "Q2": "Hello World", "Q3": "", "Q4": "北京", "Q5": ""}
+  assert not (tmp_path / "qa").exists()  # scoring writes nothing
+  scorer.write_predictions()
   written = json.loads((tmp_path / "qa" / "cmrc2018_dev_preds.json").read_text("utf-8"))
   assert written == predictions
   nbest = json.loads((tmp_path / "qa" / "cmrc2018_dev_nbest.json").read_text("utf-8"))
@@ -279,3 +281,41 @@ def test_missing_outputs_are_reported(tmp_path):
     predict(task, [0], {"start_top_index": np.zeros((1, 2), int)})
   with pytest.raises(KeyError, match="eid"):
     task.get_scorer("dev").update({"start_logits": np.zeros((1, 4))})
+
+
+@pytest.mark.parametrize("num_trials", [1, 3])
+def test_write_outputs_keeps_each_trials_predictions(tmp_path, num_trials):
+  task = make_task(tmp_path, max_seq_length=96, write_test_outputs=True, n_writes_test=2,
+                   num_trials=num_trials)
+  qa_dir = tmp_path / "qa"
+  task.config.qa_preds_file = lambda name: str(qa_dir / (name + "_preds.json"))
+  examples, windows = dev_records(task)
+  (record,) = windows["Q4"]
+  answers = {1: "北京", 2: "中国"}
+  for trial, text in answers.items():
+    outputs = joint_outputs(1)
+    start, end = span_positions(record, examples["Q4"].context, text)
+    set_beam(outputs, 0, 0, start, -0.1, [(end, -0.1)])
+    scorer = task.get_scorer("dev")
+    scorer.update({"eid": np.array([record.eid]), **outputs})
+    task.write_outputs(scorer, "dev", trial)
+  read = lambda name: json.loads((qa_dir / name).read_text("utf-8"))
+  assert read("cmrc2018_dev_preds.json")["Q4"] == "中国"  # the original's name: the latest trial
+  if num_trials == 1:
+    assert sorted(p.name for p in qa_dir.iterdir()) == ["cmrc2018_dev_nbest.json",
+                                                       "cmrc2018_dev_preds.json"]
+    return
+  for trial, text in answers.items():
+    assert read(f"cmrc2018_dev_{trial}_preds.json")["Q4"] == text
+    assert read(f"cmrc2018_dev_{trial}_nbest.json")["Q4"][0]["text"] == text
+  task.write_outputs(scorer, "dev", 3)  # beyond n_writes_test: nothing more
+  assert not (qa_dir / "cmrc2018_dev_3_preds.json").exists()
+
+
+def test_write_outputs_honours_write_test_outputs(tmp_path):
+  task = make_task(tmp_path, max_seq_length=96, write_test_outputs=False)
+  task.config.qa_preds_file = lambda name: str(tmp_path / "qa" / (name + "_preds.json"))
+  scorer = task.get_scorer("dev")
+  scorer.update({"eid": np.array([0]), **joint_outputs(1)})
+  task.write_outputs(scorer, "dev", 1)
+  assert not (tmp_path / "qa").exists()

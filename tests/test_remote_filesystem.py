@@ -84,7 +84,8 @@ def test_build_pretrain_finetune_and_predict_on_ram_paths(tmp_path):
   assert "chnsenticorp/dev/accuracy" in scalar_tags(
       f"{model}/results/tensorboard/chnsenticorp/trial_1")
 
-  trials = finetune(data, task_names=["cmrc2018"], doc_stride=8, max_query_length=8)
+  trials = finetune(data, task_names=["cmrc2018"], doc_stride=8, max_query_length=8,
+                    write_test_outputs=True)
   assert trials[0]["results"]["cmrc2018"]["dev"]["total"] == 3
   preds = json.loads(fileio.read_bytes(f"{model}/results/cmrc2018_qa/cmrc2018_dev_preds.json"))
   assert set(preds) == {"Q0", "Q1", "Q2"}

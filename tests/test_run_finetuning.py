@@ -94,7 +94,8 @@ def test_classification_trials_write_results_with_max_and_mean(data_dir):
 def test_qa_writes_a_prediction_for_every_question_and_scores_it(data_dir):
   trials = run_finetuning.main(argv(data_dir, task_names=["cmrc2018"], num_train_epochs=1,
                                     train_batch_size=2, eval_batch_size=2, doc_stride=8,
-                                    max_query_length=8, do_test=False))
+                                    max_query_length=8, do_test=False,
+                                    write_test_outputs=True))
   dev = trials[0]["results"]["cmrc2018"]["dev"]
   assert set(dev) >= {"em", "f1"} and dev["total"] == 3
   preds_path = data_dir / "models" / "tiny" / "results" / "cmrc2018_qa" / "cmrc2018_dev_preds.json"

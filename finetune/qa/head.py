@@ -2,7 +2,10 @@
 beam search at inference) and an answerable classifier, as the original QA head.
 
 Variables under `task_specific/<task>/`: `dense` (start), `qa_hidden` + `dense_1` (end, joint) or
-`dense_1` (end, independent), then `dense_2` + `dense_3` for the answerable classifier.
+`dense_1` (end, independent), then `dense_2` + `dense_3` for the answerable classifier, which
+reads concat([CLS] vector, start-weighted vector) in that order, as the original (`qa_tasks.py`),
+so a QA checkpoint fine-tuned by the original code loads with its `dense_2` kernel's halves where
+this head expects them.
 
 The joint end network applies `qa_hidden` to concat(start_vector, token_vector). That dense layer
 is split into its start half and token half, so the token half is computed once per sequence
@@ -102,7 +105,7 @@ class QAHead(tf.Module):
     if self.answerable_uses_start_logits:
       start_probs = tf.cast(tf.nn.softmax(start_logits), hidden.dtype)
       start_vector = tf.einsum("bl,blh->bh", start_probs, hidden)
-      inner = self.answerable_hidden(tf.concat([start_vector, hidden[:, 0]], axis=-1))
+      inner = self.answerable_hidden(tf.concat([hidden[:, 0], start_vector], axis=-1))
     else:
       inner = hidden[:, 0]
     return tf.cast(tf.squeeze(self.answerable_dense(inner), -1), tf.float32)

@@ -222,9 +222,11 @@ class QAScorer:
   are selected by `task.own_rows`. Rows with a negative eid are ignored; when an eid arrives
   twice the first row is kept. Answers are computed once, whoever asks first.
 
-  Files: `<output_dir>/<task>_<split>_preds.json` ({qas_id: text}) and `..._nbest.json`; without
-  output_dir, `config.qa_preds_file("<task>_<split>")` names the predictions file; when that is
-  empty, nothing is written.
+  Scoring needs no file. `write_predictions(trial)` writes `<task>_<split>_preds.json`
+  ({qas_id: text}) and `..._nbest.json`, or `<task>_<split>_<trial>_preds.json` / `_nbest.json`
+  for one trial of several, into output_dir; without output_dir,
+  `config.qa_preds_file("<task>_<split>[_<trial>]")` names the predictions file, and when that
+  is empty nothing is written.
   """
 
   def __init__(self, config, task, split="dev", output_dir=None):
@@ -234,7 +236,7 @@ class QAScorer:
     self.output_dir = output_dir
     self._batches = []
     self._predictions = None  # (predictions, n-best), computed once from all updates
-    self._written = False
+    self._written = set()  # the prediction paths written since the last update
 
   def update(self, outputs):
     """Adds one batch (dict of numpy arrays with a leading batch dimension). Rows of padding
@@ -246,7 +248,7 @@ class QAScorer:
     kept = {key: rows[key] for key in JOINT_KEYS + PLAIN_KEYS if key in rows}
     self._batches.append((rows["eid"].astype(np.int64).reshape(-1), kept))
     self._predictions = None
-    self._written = False
+    self._written = set()
 
   def collected(self):
     """(eids [N], outputs) of all updates, without padding rows and repeated eids."""
@@ -266,9 +268,10 @@ class QAScorer:
     keep &= real
     return eids[keep], {key: value[keep] for key, value in outputs.items()}
 
-  def prediction_paths(self):
-    """(predictions path, n-best path), or (None, None) when nothing should be written."""
-    stem = f"{self.task.name}_{self.split}"
+  def prediction_paths(self, trial=None):
+    """(predictions path, n-best path), or (None, None) when nothing should be written; with
+    `trial`, the names of that trial's own copies."""
+    stem = f"{self.task.name}_{self.split}" + ("" if trial is None else f"_{trial}")
     if self.output_dir:
       return (os.path.join(self.output_dir, stem + "_preds.json"),
               os.path.join(self.output_dir, stem + "_nbest.json"))
@@ -293,21 +296,23 @@ class QAScorer:
           self.config.max_answer_length)
     return self._predictions
 
-  def write_predictions(self):
-    """Writes the predictions and n-best json files (once); returns {qas_id: text}."""
+  def write_predictions(self, trial=None):
+    """Writes the predictions and n-best json files (once per name, see prediction_paths);
+    returns {qas_id: text}."""
     predictions, nbest = self.predictions()
-    preds_path, nbest_path = self.prediction_paths()
-    if preds_path and not self._written:
-      self._written = True
+    preds_path, nbest_path = self.prediction_paths(trial)
+    if preds_path and preds_path not in self._written:
+      self._written.add(preds_path)
       _write_json(preds_path, predictions, indent=2)
       _write_json(nbest_path, nbest)  # large: kept compact
       logger.info("wrote %d predictions to %s", len(predictions), preds_path)
     return predictions
 
   def get_results(self):
-    """Writes the predictions and returns CMRC 2018 / DRCD scores (percentages):
-    {"em", "f1", "average", "total", "skip"}; only "total" when the split has no answers."""
-    predictions = self.write_predictions()
+    """CMRC 2018 / DRCD scores (percentages) of the predictions: {"em", "f1", "average",
+    "total", "skip"}; only "total" when the split has no answers. Writes no file (the task's
+    write_outputs does, as write_test_outputs asks)."""
+    predictions, _ = self.predictions()
     dataset = self.task.get_dataset_json(self.split)
     if not _has_answers(dataset):
       return {"total": len(predictions)}

@@ -8,6 +8,12 @@ prediction time (ymcui/Chinese-ELECTRA#50, #72: `KeyError` while writing predict
 feature of a split gets the next integer of a running counter as `<task>_eid`, and the task
 keeps a Python-side record (`QAFeature`) of what that id means, so post-processing can map
 every model output back to its question and window.
+
+Outputs (`write_outputs`, with write_test_outputs, for the first n_writes_test trials):
+`results/<tasks>_qa/<task>_<split>_preds.json` ({question id: answer}) and `..._nbest.json`
+under the original's names, holding the latest such trial's; in a run of several trials also
+each trial's own `<task>_<split>_<trial>_preds.json` / `_nbest.json`, so the predictions behind
+every line of the results table (and its max) are kept. Scoring itself writes nothing.
 """
 
 import dataclasses
@@ -368,10 +374,18 @@ class QATask(task_lib.Task):
     return postprocess.QAScorer(self.config, self, split)
 
   def write_outputs(self, scorer, split, trial):
-    """The predictions and n-best files, for every trial as the original (written by the
-    scorer when it scores; this writes them when the split had no answers to score)."""
-    del split, trial  # The scorer knows its split; the file names come from the config.
+    """With write_test_outputs, for the first n_writes_test trials: the predictions and n-best
+    files under the original's names, `results/<tasks>_qa/<task>_<split>_preds.json` and
+    `..._nbest.json` (the latest such trial's), and, when the run has several trials, this
+    trial's own copies `<task>_<split>_<trial>_preds.json` / `_nbest.json`, so that the
+    predictions behind every line of the results table stay."""
+    del split  # The scorer knows its split.
+    config = self.config
+    if not (config.write_test_outputs and trial <= config.n_writes_test):
+      return
     scorer.write_predictions()
+    if config.num_trials != 1:
+      scorer.write_predictions(trial)
 
   def serving_info(self):
     config = self.config
