@@ -12,9 +12,8 @@ Differences from the original, on purpose:
 - vocab_size defaults to 21128 (the Chinese BERT vocabulary of every released Chinese model).
 - do_test (from Chinese-ELECTRA) reads the "test" split: test.tsv / test.json, falling back to the
   Chinese code's eval.tsv / eval.json.
-- A task's defaults come from its package, not from its name: cmrc2018 and drcd get the QA
-  defaults (the original only matched names containing "squad" or "qa", so they silently fell
-  back to 128 tokens and 3 epochs).
+- A task's defaults come from its package (finetune/<kind>/defaults.py), not from its name: the
+  original matched substrings of task names, which the Chinese QA tasks miss.
 - The encoder's sizes come from the pre-trained model when it records them, so a params file
   written for one size fine-tunes a model of any size.
 - Path helpers are methods (`raw_data_dir(task)`, `model_dir(trial)`, `qa_preds_file(name)`, ...)

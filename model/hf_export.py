@@ -25,6 +25,10 @@ PRETRAIN_CONFIG_FILE = "pretrain_config.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 WORD_EMBEDDINGS = "electra/embeddings/word_embeddings"
+# Variables of the generator (its own encoder or embeddings, and its MLM head). A checkpoint with
+# none of them holds the discriminator alone (e.g. the bundled model, which keeps only its
+# electra/* encoder): it is exported as the discriminator folder only.
+GENERATOR_PREFIXES = ("generator/", "generator_predictions/")
 ExportError = export_output.ExportError  # (one class: a mistake the user can fix)
 
 
@@ -66,7 +70,7 @@ class PretrainedSizes:
   """The discriminator and generator BertConfigs and embedding sizes of a pre-trained model."""
 
   def __init__(self, disc, gen, disc_embedding, gen_embedding, tied_generator,
-               untied_embeddings, sources):
+               untied_embeddings, sources, has_generator=True):
     self.disc = disc
     self.gen = gen
     self.disc_embedding = disc_embedding
@@ -74,6 +78,12 @@ class PretrainedSizes:
     self.tied_generator = tied_generator  # the generator IS the discriminator encoder
     self.untied_embeddings = untied_embeddings  # generator has its own H_gen-wide embeddings
     self.sources = sources
+    self.has_generator = has_generator  # False: a discriminator-only checkpoint
+
+
+def has_generator(shapes):
+  """Whether checkpoint shapes {name: shape} hold any generator variable."""
+  return any(name.startswith(GENERATOR_PREFIXES) for name in shapes)
 
 
 def _discriminator_config(path, pretrain, model_size, vocab_size, sources):
@@ -143,12 +153,15 @@ def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=Non
     untied_embeddings = "generator/embeddings/word_embeddings" in shapes
   flags_given = any(flag is not None for flag in (generator_hidden_size, generator_layers,
                                                   model_size, vocab_size))
-  gen = _generator_config(path, pretrain, disc, untied_generator, flags_given,
-                          generator_hidden_size, generator_layers, sources)
+  with_generator = not shapes or has_generator(shapes)
+  gen = disc  # a discriminator-only checkpoint: nothing to size
+  if with_generator:
+    gen = _generator_config(path, pretrain, disc, untied_generator, flags_given,
+                            generator_hidden_size, generator_layers, sources)
   embedding_size = _embedding_size(pretrain, disc, word, model_size, embedding_size, sources)
   gen_embedding = gen.hidden_size if untied_embeddings else embedding_size
   return PretrainedSizes(disc, gen, embedding_size, gen_embedding, not untied_generator,
-                         untied_embeddings, sources)
+                         untied_embeddings, sources, has_generator=with_generator)
 
 
 def _expected_shapes(scope, config, embedding_scope, embedding_size):
@@ -170,7 +183,7 @@ def check_sizes(sizes, shapes):
   """Disagreements between `sizes` and the checkpoint's variable shapes (empty if none)."""
   expected = _expected_shapes("electra", sizes.disc, "electra/embeddings", sizes.disc_embedding)
   networks = [("electra", sizes.disc)]
-  if not sizes.tied_generator:
+  if sizes.has_generator and not sizes.tied_generator:
     embedding_scope = "generator/embeddings" if sizes.untied_embeddings else "electra/embeddings"
     expected.update(_expected_shapes("generator", sizes.gen, embedding_scope,
                                      sizes.gen_embedding))
@@ -231,17 +244,23 @@ def export_configs(pretrained_dir, output_dir=None, **size_flags):
   prefix, _, sizes, notes = load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     notes.append(f"no checkpoint found in {pretrained_dir}: sizes not checked")
+  if not sizes.has_generator:
+    notes.append("the checkpoint holds no generator: only the discriminator's config is written")
   fileio.makedirs(output_dir)
   paths = {}
-  for role, config, embedding in (("discriminator", sizes.disc, sizes.disc_embedding),
-                                  ("generator", sizes.gen, sizes.gen_embedding)):
+  roles = [("discriminator", sizes.disc, sizes.disc_embedding)]
+  if sizes.has_generator:
+    roles.append(("generator", sizes.gen, sizes.gen_embedding))
+  for role, config, embedding in roles:
     paths[role] = os.path.join(output_dir, HF_CONFIG_FILES[role])
     utils.write_json(hf_mapping.hf_electra_config(config, embedding, role), paths[role])
   return paths, prefix, notes
 
 
 def pretrained_models(sizes, shapes):
-  """[(role, architecture, HF config dict, {HF name: Param})] of a pre-training checkpoint."""
+  """[(role, architecture, HF config dict, {HF name: Param})] of a pre-training checkpoint: the
+  discriminator (ElectraForPreTraining, or ElectraModel without its head) and, when the
+  checkpoint has one, the generator (ElectraForMaskedLM)."""
   disc_config = hf_mapping.hf_electra_config(sizes.disc, sizes.disc_embedding, "discriminator")
   disc_projection = sizes.disc_embedding != sizes.disc.hidden_size
   if "discriminator_predictions/dense/kernel" in shapes:
@@ -252,6 +271,8 @@ def pretrained_models(sizes, shapes):
     disc = ("discriminator", encoder, dict(disc_config, architectures=[encoder]),
             hf_mapping.encoder_mapping("", "electra", "electra/embeddings",
                                        sizes.disc.num_hidden_layers, disc_projection))
+  if not sizes.has_generator:
+    return [disc]
   if sizes.gen.hidden_act != "gelu":
     raise ExportError(f"the generator's hidden_act is {sizes.gen.hidden_act}: transformers' "
                       f"ElectraGeneratorPredictions always applies gelu")
@@ -267,7 +288,10 @@ def pretrained_models(sizes, shapes):
 
 def _sharing_notes(sizes, architectures):
   notes = []
-  if sizes.tied_generator:
+  if not sizes.has_generator:
+    notes.append("the checkpoint holds no generator (generator/*, generator_predictions/*): "
+                 "only discriminator/ is written")
+  elif sizes.tied_generator:
     notes.append("the generator is the discriminator's encoder (untied_generator false): "
                  "generator/ holds a copy of it with the MLM head")
   elif not sizes.untied_embeddings:
@@ -279,7 +303,8 @@ def _sharing_notes(sizes, architectures):
 
 def export_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=None,
                       **size_flags):
-  """Writes HF_OUTPUT/discriminator and /generator; returns ({role: path}, prefix, notes)."""
+  """Writes HF_OUTPUT/discriminator and, when the checkpoint has a generator, /generator;
+  returns ({role: path}, prefix, notes)."""
   prefix, shapes, sizes, notes = load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     raise ExportError(f"no checkpoint found in {pretrained_dir}")
@@ -301,6 +326,11 @@ def export_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=Non
   output = export_output.write_staged(hf_output, "--hf-output", overwrite, write)
   notes.append(f"vocabulary: {vocab}, do_lower_case {do_lower_case}")
   return {role: os.path.join(output, role) for role, _, _ in converted}, prefix, notes
+
+
+def folder_architecture(folder):
+  """The transformers class a written folder's config.json names."""
+  return utils.load_json(os.path.join(folder, "config.json"))["architectures"][0]
 
 
 def export_encoder(prefix, bert_config, vocab_file, do_lower_case, hf_output, overwrite=False):
