@@ -136,20 +136,25 @@ class RecordedSizes:
   generator: dict
 
 
+def _layers_and_width(shapes, scope):
+  """(number of transformer layers, their width) of the encoder under `scope`; width None when
+  it has no layers."""
+  query = f"{scope}/encoder/layer_{{}}/attention/self/query/kernel"
+  layers = 0
+  while query.format(layers) in shapes:
+    layers += 1
+  return layers, (shapes[query.format(0)][1] if layers else None)
+
+
 def sizes_from_shapes(shapes, scope="electra"):
   """(encoder fields, embedding width) recorded by checkpoint variable shapes {name: shape} of
   the encoder under `scope`; None when the checkpoint has no such encoder."""
   word = shapes.get(f"{scope}/embeddings/word_embeddings")
   if word is None:
     return None
-  layer = f"{scope}/encoder/layer_{{}}"
-  layers = 0
-  while f"{layer.format(layers)}/attention/self/query/kernel" in shapes:
-    layers += 1
-  query = shapes.get(f"{layer.format(0)}/attention/self/query/kernel")
-  fields = {"vocab_size": word[0], "hidden_size": query[1] if query else word[1],
-            "num_hidden_layers": layers}
-  optional = {"intermediate_size": (f"{layer.format(0)}/intermediate/dense/kernel", 1),
+  layers, width = _layers_and_width(shapes, scope)
+  fields = {"vocab_size": word[0], "hidden_size": width or word[1], "num_hidden_layers": layers}
+  optional = {"intermediate_size": (f"{scope}/encoder/layer_0/intermediate/dense/kernel", 1),
               "max_position_embeddings": (f"{scope}/embeddings/position_embeddings", 0),
               "type_vocab_size": (f"{scope}/embeddings/token_type_embeddings", 0)}
   for field, (name, axis) in optional.items():
@@ -159,12 +164,13 @@ def sizes_from_shapes(shapes, scope="electra"):
 
 
 def _generator_fractions(shapes, encoder):
-  generator = sizes_from_shapes(shapes, "generator")
-  if generator is None or not generator[0]["num_hidden_layers"]:
+  """The generator's width and depth as fractions of the discriminator's, when the checkpoint
+  has a generator encoder of its own (generator/encoder/...)."""
+  layers, width = _layers_and_width(shapes, "generator")
+  if not layers:
     return {}
-  fields = generator[0]
-  return {"generator_hidden_size": fields["hidden_size"] / encoder["hidden_size"],
-          "generator_layers": fields["num_hidden_layers"] / encoder["num_hidden_layers"]}
+  return {"generator_hidden_size": width / encoder["hidden_size"],
+          "generator_layers": layers / encoder["num_hidden_layers"]}
 
 
 def model_directory(path):

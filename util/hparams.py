@@ -189,7 +189,8 @@ RANGES = {
     "train_batch_size": COUNT,
     "eval_batch_size": COUNT,
     "predict_batch_size": COUNT,
-    "max_seq_length": Range(3),  # [CLS] x [SEP]; the top is the model's max_position_embeddings
+    # [CLS] x [SEP] at least; at most the model's max_position_embeddings (check_ranges)
+    "max_seq_length": Range(3),
     "iterations_per_loop": COUNT,
     "save_checkpoints_steps": COUNT,
     "log_every_steps": COUNT,
@@ -214,7 +215,7 @@ RANGES = {
     "temperature": POSITIVE,
     "generator_hidden_size": Range(0, 1, open_low=True),
     "generator_layers": Range(0, 1, open_low=True),
-    "max_predictions_per_seq": Range(1, or_none=True),  # the top is max_seq_length
+    "max_predictions_per_seq": Range(1, or_none=True),  # at most max_seq_length (check_ranges)
 }
 
 # Fields of model_hparam_overrides (BertConfig).
@@ -341,8 +342,6 @@ class Config:
   def check_ranges(self):
     """ValueError (one line naming the key and its valid range) for the first value out of
     range; the constructors call it once every default, size and user value is in place."""
-    for key, valid in sorted(self.hparam_ranges().items()):
-      check_range(key, getattr(self, key), valid)
     overrides = self.model_hparam_overrides
     if not isinstance(overrides, dict):
       raise ValueError(f"Hyper-parameter 'model_hparam_overrides' must be a JSON object, got "
@@ -350,13 +349,16 @@ class Config:
     for field, value in sorted(overrides.items()):
       if field in ENCODER_RANGES:
         check_range(f"model_hparam_overrides.{field}", value, ENCODER_RANGES[field])
+    ranges, why = self.hparam_ranges(), {}
+    # Bounds that depend on other values: the model's positions, the sequence length.
     positions = self.max_position_embeddings()
-    check_range("max_seq_length", self.max_seq_length, Range(3, positions),
-                f" (the model's max_position_embeddings is {positions})")
-    predictions = getattr(self, "max_predictions_per_seq", None)
-    if predictions is not None:
-      check_range("max_predictions_per_seq", predictions, Range(1, self.max_seq_length),
-                  f" (at most max_seq_length {self.max_seq_length})")
+    ranges["max_seq_length"] = dataclasses.replace(RANGES["max_seq_length"], high=positions)
+    why["max_seq_length"] = f" (the model's max_position_embeddings is {positions})"
+    if getattr(self, "max_predictions_per_seq", None) is not None:
+      ranges["max_predictions_per_seq"] = Range(1, self.max_seq_length)
+      why["max_predictions_per_seq"] = f" (at most max_seq_length {self.max_seq_length})"
+    for key, valid in sorted(ranges.items()):
+      check_range(key, getattr(self, key), valid, why.get(key, ""))
 
   # ---- sizes recorded by the pre-trained model ----
 
