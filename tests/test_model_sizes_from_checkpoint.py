@@ -91,17 +91,22 @@ def test_a_written_size_that_contradicts_the_model_names_key_and_place(released_
   with pytest.raises(ValueError) as info:
     FinetuningConfig.from_args(dict(args, hparams=string))
   message = str(info.value)
-  assert message.startswith("model_size 'base' in the --hparams JSON string contradicts")
-  assert "hidden_size 16" in message and "\n" not in message
+  assert message.startswith("model_size 'base' contradicts checkpoint ")
+  assert message.endswith("remove model_size from the --hparams JSON string")
+  assert "which has hidden_size 16" in message and "\n" not in message
   params = tmp_path / "mine.json"
   params.write_text(json.dumps({"task_names": ["xnli"],
                                 "model_hparam_overrides": {"num_hidden_layers": 3}}))
-  with pytest.raises(ValueError, match=r"model_hparam_overrides.num_hidden_layers 3 in hparams "
-                                       r"file '.*mine.json' contradicts checkpoint .*model.ckpt-5"):
+  with pytest.raises(ValueError, match=r"model_hparam_overrides.num_hidden_layers 3 contradicts "
+                                       r"checkpoint .*model.ckpt-5.*: remove model_hparam_"
+                                       r"overrides.num_hidden_layers from hparams file "
+                                       r"'.*mine.json'"):
     FinetuningConfig.from_args(dict(args, hparams=str(params)))
-  with pytest.raises(ValueError, match="vocab_size 21128 in the --hparams JSON string"):
+  with pytest.raises(ValueError, match="vocab_size 21128 contradicts .*: remove vocab_size from "
+                                       "the --hparams JSON string"):
     FinetuningConfig.from_args(dict(args, hparams='{"vocab_size": 21128}'))
-  with pytest.raises(ValueError, match="embedding_size 16 in the hyper-parameters"):
+  with pytest.raises(ValueError, match="embedding_size 16 contradicts .*which has embedding_size "
+                                       "8 .*: remove embedding_size from the hyper-parameters"):
     FinetuningConfig("tiny", released_like, embedding_size=16)
 
 
@@ -149,7 +154,8 @@ def test_continued_pretraining_takes_the_models_sizes(tmp_path):
   assert config.vocab_size == VOCAB and config.embedding_size == EMBEDDING
   assert config.encoder_hparams()["hidden_size"] == 16
   assert (config.generator_hidden_size, config.generator_layers) == (0.5, 0.5)
-  with pytest.raises(ValueError, match="generator_hidden_size 0.25 in the hyper-parameters"):
+  with pytest.raises(ValueError, match="generator_hidden_size 0.25 contradicts .*which has "
+                                       "generator_hidden_size 0.5"):
     PretrainingConfig("next", str(tmp_path), init_checkpoint=str(tmp_path / "start"),
                       max_seq_length=64, generator_hidden_size=0.25)
 

@@ -371,9 +371,9 @@ class Config:
     model's own sizes; anywhere else they count as written by the user.
     """
     for key, value, field, have in self._contradictions(recorded, explicit, source):
-      raise ValueError(f"{key} {value!r} in {source.label} contradicts {recorded.source}, "
-                       f"which has {field} {have} (the pre-trained model's size); remove "
-                       f"{key} from {source.label}")
+      raise ValueError(f"{key} {value!r} contradicts {recorded.source}, which has {field} "
+                       f"{have} (the pre-trained model's size): remove {key} from "
+                       f"{source.label}")
     encoder = dict(recorded.encoder)
     self.vocab_size = encoder.pop("vocab_size", self.vocab_size)
     self.model_hparam_overrides = {**(explicit.get("model_hparam_overrides") or {}), **encoder}
