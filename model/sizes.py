@@ -134,6 +134,8 @@ class RecordedSizes:
   encoder: dict
   embedding_size: Optional[int]
   generator: dict
+  embedding_source: str = ""  # where embedding_size was read, when not `source`
+  generator_source: str = ""  # where the generator's fractions were read, when not `source`
 
 
 def _layers_and_width(shapes, scope):
@@ -226,15 +228,17 @@ def _recorded_from_files(directory):
   # size's default (128 for small) decides, so it is read from the checkpoint when there is one.
   if "embedding_size" in pretrain:
     embedding = pretrain["embedding_size"] or encoder.get("hidden_size")
+    embedding_source = pretrain_path
   else:
-    embedding = _embedding_from_checkpoint(directory)
-  return RecordedSizes(encoder_path, encoder, embedding, {})
+    embedding, embedding_source = _embedding_from_checkpoint(directory)
+  return RecordedSizes(encoder_path, encoder, embedding, {}, embedding_source)
 
 
 def _embedding_from_checkpoint(directory):
-  _, shapes = checkpoint_shapes(directory)
+  """(embedding width, "checkpoint PREFIX") of the directory's checkpoint, or (None, "")."""
+  prefix, shapes = checkpoint_shapes(directory)
   found = sizes_from_shapes(shapes)
-  return found[1] if found else None
+  return (found[1], f"checkpoint {prefix}") if found else (None, "")
 
 
 def read_recorded_sizes(path, with_generator=False):
@@ -253,7 +257,8 @@ def read_recorded_sizes(path, with_generator=False):
     return recorded
   prefix, shapes = checkpoint_shapes(path)
   if recorded is not None:
-    return dataclasses.replace(recorded, generator=_generator_fractions(shapes, recorded.encoder))
+    return dataclasses.replace(recorded, generator=_generator_fractions(shapes, recorded.encoder),
+                               generator_source=f"checkpoint {prefix}")
   found = sizes_from_shapes(shapes)
   if found is None:
     return None

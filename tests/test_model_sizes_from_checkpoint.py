@@ -136,6 +136,19 @@ def test_config_files_win_and_name_the_released_size(tmp_path):
   assert config.learning_rate == 3e-4  # written in the params file: kept
 
 
+def test_a_contradiction_names_the_file_that_records_the_size(tmp_path):
+  model_dir = tmp_path / "models" / "mine"
+  model_dir.mkdir(parents=True)
+  (model_dir / "discriminator_config.json").write_text(tiny_bert_config().to_json_string())
+  (model_dir / "pretrain_config.json").write_text(json.dumps({"embedding_size": EMBEDDING}))
+  with pytest.raises(ValueError, match=r"embedding_size 16 contradicts .*pretrain_config.json, "
+                                       r"which has embedding_size 8"):
+    FinetuningConfig("mine", str(tmp_path), embedding_size=16)
+  with pytest.raises(ValueError, match=r"hidden_size 32 contradicts .*discriminator_config.json, "
+                                       r"which has hidden_size 16"):
+    FinetuningConfig("mine", str(tmp_path), model_hparam_overrides={"hidden_size": 32})
+
+
 def test_the_bundled_model_fine_tunes_with_the_release_params():
   config = FinetuningConfig.from_args({"data_dir": SHIPPED_DATA, "model_name": "electra-mini",
                                        "hparams": RELEASE_PARAMS})
@@ -154,8 +167,8 @@ def test_continued_pretraining_takes_the_models_sizes(tmp_path):
   assert config.vocab_size == VOCAB and config.embedding_size == EMBEDDING
   assert config.encoder_hparams()["hidden_size"] == 16
   assert (config.generator_hidden_size, config.generator_layers) == (0.5, 0.5)
-  with pytest.raises(ValueError, match="generator_hidden_size 0.25 contradicts .*which has "
-                                       "generator_hidden_size 0.5"):
+  with pytest.raises(ValueError, match="generator_hidden_size 0.25 contradicts checkpoint "
+                                       ".*model.ckpt-5, which has generator_hidden_size 0.5"):
     PretrainingConfig("next", str(tmp_path), init_checkpoint=str(tmp_path / "start"),
                       max_seq_length=64, generator_hidden_size=0.25)
 

@@ -370,8 +370,8 @@ class Config:
     written for (every release file says "small"/"base" and 21128): they give way to the
     model's own sizes; anywhere else they count as written by the user.
     """
-    for key, value, field, have in self._contradictions(recorded, explicit, source):
-      raise ValueError(f"{key} {value!r} contradicts {recorded.source}, which has {field} "
+    for key, value, field, have, where in self._contradictions(recorded, explicit, source):
+      raise ValueError(f"{key} {value!r} contradicts {where}, which has {field} "
                        f"{have} (the pre-trained model's size): remove {key} from "
                        f"{source.label}")
     encoder = dict(recorded.encoder)
@@ -404,31 +404,35 @@ class Config:
     return {}
 
   def _contradictions(self, recorded, explicit, source):
-    """(key as written, value, recorded field, recorded value) of each written size the model
-    contradicts."""
+    """(key as written, value, recorded field, recorded value, where it is recorded) of each
+    written size the model contradicts."""
     have = recorded.encoder
     found = []
     overrides = explicit.get("model_hparam_overrides") or {}
     for field, value in sorted(overrides.items()):
       if field in have and have[field] != value:
-        found.append((f"model_hparam_overrides.{field}", value, field, have[field]))
+        found.append((f"model_hparam_overrides.{field}", value, field, have[field],
+                      recorded.source))
     written_by_user = source.kind != "file"
     if "vocab_size" in explicit and written_by_user and "vocab_size" in have and (
         explicit["vocab_size"] != have["vocab_size"]):
-      found.append(("vocab_size", explicit["vocab_size"], "vocab_size", have["vocab_size"]))
+      found.append(("vocab_size", explicit["vocab_size"], "vocab_size", have["vocab_size"],
+                    recorded.source))
     if "model_size" in explicit and written_by_user:
       size = sizes.get(explicit["model_size"])
       for field in ("hidden_size", "num_hidden_layers"):
         if field not in overrides and field in have and getattr(size, field) != have[field]:
-          found.append(("model_size", explicit["model_size"], field, have[field]))
+          found.append(("model_size", explicit["model_size"], field, have[field],
+                        recorded.source))
     if "embedding_size" in explicit and recorded.embedding_size is not None:
       value = explicit["embedding_size"] or have.get("hidden_size")
       if value != recorded.embedding_size:
         found.append(("embedding_size", explicit["embedding_size"], "embedding_size",
-                      recorded.embedding_size))
+                      recorded.embedding_size, recorded.embedding_source or recorded.source))
     for key, value in sorted(recorded.generator.items()):
       if key in explicit and abs(explicit[key] - value) > 1e-6:
-        found.append((key, explicit[key], key, round(value, 6)))
+        found.append((key, explicit[key], key, round(value, 6),
+                      recorded.generator_source or recorded.source))
     return found
 
   def to_dict(self):
