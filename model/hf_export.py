@@ -3,8 +3,10 @@
 export_hf.py is the command line of this module; model/hf_mapping.py maps the names and writes
 the folders. A pre-training directory's sizes come from the flags, else discriminator_config.json,
 generator_config.json and pretrain_config.json written by run_pretraining.py, else the
-checkpoint and the model size's defaults, and are checked against the checkpoint's variable
-shapes before anything is written.
+checkpoint's variable shapes (model/sizes.sizes_from_shapes; the heads, which no shape records,
+one per 64 hidden units as in the original), and are checked against the checkpoint's variable
+shapes before anything is written. A checkpoint without generator variables (the bundled model
+keeps only the discriminator's encoder) is exported as the discriminator alone.
 
 TensorFlow is imported only to read checkpoints (and for remote paths), so importing this module
 is cheap.
@@ -99,10 +101,25 @@ def _discriminator_config(path, pretrain, model_size, vocab_size, sources):
   return modeling.BertConfig.from_json_file(path(DISCRIMINATOR_CONFIG_FILE))
 
 
+def _discriminator_from_shapes(fields, pretrain, sources):
+  """The discriminator's BertConfig from the checkpoint's shapes (model/sizes.sizes_from_shapes);
+  the heads, which shapes do not record, from pretrain_config.json's overrides, else one per 64
+  hidden units (the original's rule)."""
+  from model import modeling  # pylint: disable=import-outside-toplevel
+  heads = (pretrain.get("model_hparam_overrides") or {}).get("num_attention_heads")
+  sources.append("discriminator: the checkpoint's variable shapes" +
+                 ("" if heads else ", heads by the one-per-64-units rule"))
+  values = dict(model_sizes.derived_sizes(fields["hidden_size"]), **fields)
+  if heads:
+    values["num_attention_heads"] = heads
+  return modeling.BertConfig.from_dict(values)
+
+
 def _generator_config(path, pretrain, disc, untied_generator, flags_given, hidden_fraction,
-                      layers_fraction, sources):
+                      layers_fraction, sources, shapes=None):
   """The discriminator's own config (tied generator), generator_config.json unless a size
-  flag is given, else the generator sizing rule."""
+  flag is given, else the generator sizing rule with the flags' fractions, else the
+  checkpoint's, else pretrain_config.json's."""
   from model import modeling  # pylint: disable=import-outside-toplevel
   if not untied_generator:
     sources.append("generator: the discriminator's encoder (tied generator)")
@@ -110,10 +127,11 @@ def _generator_config(path, pretrain, disc, untied_generator, flags_given, hidde
   if not flags_given and fileio.exists(path(GENERATOR_CONFIG_FILE)):
     sources.append(f"generator: {GENERATOR_CONFIG_FILE}")
     return modeling.BertConfig.from_json_file(path(GENERATOR_CONFIG_FILE))
-  hidden = hidden_fraction or pretrain.get("generator_hidden_size",
-                                           model_sizes.GENERATOR_HIDDEN_FRACTION)
-  layers = layers_fraction or pretrain.get("generator_layers",
-                                           model_sizes.GENERATOR_LAYERS_FRACTION)
+  recorded = model_sizes.generator_fractions(shapes or {}, disc.to_dict())
+  hidden = hidden_fraction or recorded.get("generator_hidden_size") or pretrain.get(
+      "generator_hidden_size", model_sizes.GENERATOR_HIDDEN_FRACTION)
+  layers = layers_fraction or recorded.get("generator_layers") or pretrain.get(
+      "generator_layers", model_sizes.GENERATOR_LAYERS_FRACTION)
   sources.append(f"generator: {hidden} x hidden, {layers} x layers of the discriminator")
   return modeling.get_generator_config(disc, hidden, layers)
 
@@ -136,15 +154,19 @@ def _embedding_size(pretrain, disc, word, model_size, embedding_size, sources):
 
 def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=None,
                      vocab_size=None, generator_hidden_size=None, generator_layers=None):
-  """Sizes from the flags, else the directory's JSONs, else the checkpoint / size defaults."""
+  """Sizes from the flags, else the directory's JSONs, else the checkpoint's shapes."""
   path = lambda name: os.path.join(pretrained_dir, name)
   pretrain = read_pretrain_config(pretrained_dir)
   sources = []
   word = shapes.get(WORD_EMBEDDINGS)
-  if vocab_size is None and word is not None and not fileio.exists(
-      path(DISCRIMINATOR_CONFIG_FILE)):
-    vocab_size = word[0]
-  disc = _discriminator_config(path, pretrain, model_size, vocab_size, sources)
+  has_config_file = fileio.exists(path(DISCRIMINATOR_CONFIG_FILE))
+  recorded = model_sizes.sizes_from_shapes(shapes)
+  if model_size is None and vocab_size is None and not has_config_file and recorded:
+    disc = _discriminator_from_shapes(recorded[0], pretrain, sources)
+  else:
+    if vocab_size is None and word is not None and not has_config_file:
+      vocab_size = word[0]
+    disc = _discriminator_config(path, pretrain, model_size, vocab_size, sources)
   untied_generator = pretrain.get("untied_generator", True) and pretrain.get(
       "electra_objective", True)
   untied_embeddings = bool(pretrain.get("untied_generator_embeddings", False))
@@ -157,7 +179,7 @@ def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=Non
   gen = disc  # a discriminator-only checkpoint: nothing to size
   if with_generator:
     gen = _generator_config(path, pretrain, disc, untied_generator, flags_given,
-                            generator_hidden_size, generator_layers, sources)
+                            generator_hidden_size, generator_layers, sources, shapes)
   embedding_size = _embedding_size(pretrain, disc, word, model_size, embedding_size, sources)
   gen_embedding = gen.hidden_size if untied_embeddings else embedding_size
   return PretrainedSizes(disc, gen, embedding_size, gen_embedding, not untied_generator,

@@ -165,7 +165,7 @@ def sizes_from_shapes(shapes, scope="electra"):
   return fields, word[1]
 
 
-def _generator_fractions(shapes, encoder):
+def generator_fractions(shapes, encoder):
   """The generator's width and depth as fractions of the discriminator's, when the checkpoint
   has a generator encoder of its own (generator/encoder/...)."""
   layers, width = _layers_and_width(shapes, "generator")
@@ -257,14 +257,14 @@ def read_recorded_sizes(path, with_generator=False):
     return recorded
   prefix, shapes = checkpoint_shapes(path)
   if recorded is not None:
-    return dataclasses.replace(recorded, generator=_generator_fractions(shapes, recorded.encoder),
+    return dataclasses.replace(recorded, generator=generator_fractions(shapes, recorded.encoder),
                                generator_source=f"checkpoint {prefix}")
   found = sizes_from_shapes(shapes)
   if found is None:
     return None
   encoder, embedding = found
   return RecordedSizes(f"checkpoint {prefix}", encoder, embedding,
-                       _generator_fractions(shapes, encoder))
+                       generator_fractions(shapes, encoder))
 
 
 def size_name(hidden_size, num_hidden_layers):

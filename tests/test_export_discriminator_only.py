@@ -1,5 +1,6 @@
 """export_model.py --pretrained-dir on a checkpoint that holds only the discriminator's encoder
-(as the bundled sample_data/models/electra-mini does)."""
+(as the bundled sample_data/models/electra-mini does), and on a checkpoint without config files
+(as a released model unpacks), whose sizes come from its variable shapes."""
 
 import json
 import os
@@ -59,3 +60,27 @@ def test_config_only_export_writes_the_discriminators_config(encoder_only_dir, t
   paths = export_model.main(["--pretrained-dir", str(root), "--output", str(tmp_path / "c")])
   assert sorted(os.listdir(tmp_path / "c")) == ["hf_discriminator_config.json"]
   assert sorted(paths) == ["discriminator"]
+
+
+def test_a_checkpoint_without_config_files_is_sized_by_its_shapes(tmp_path):
+  root = tmp_path / "models" / "released"
+  root.mkdir(parents=True)
+  disc = modeling.BertConfig.from_dict({"vocab_size": len(VOCAB), "hidden_size": 128,
+                                        "num_hidden_layers": 2, "num_attention_heads": 2,
+                                        "intermediate_size": 96, "max_position_embeddings": 64})
+  networks = modeling.ElectraNetworks(disc, modeling.get_generator_config(disc, 0.5),
+                                      embedding_size=8)
+  checkpoint_lib.CheckpointManager(str(root)).save(modeling.named_variables(networks), 9)
+  (root / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB), encoding="utf-8")
+  out = tmp_path / "hf"
+  export_model.main(["--pretrained-dir", str(root), "--hf-output", str(out)])
+  configs = {}
+  for role in ("discriminator", "generator"):
+    with open(out / role / "config.json", encoding="utf-8") as f:
+      configs[role] = json.load(f)
+  disc_config, gen_config = configs["discriminator"], configs["generator"]
+  assert (disc_config["hidden_size"], disc_config["num_hidden_layers"]) == (128, 2)
+  assert (disc_config["intermediate_size"], disc_config["max_position_embeddings"]) == (96, 64)
+  assert disc_config["num_attention_heads"] == 2  # 128 / 64: the original's rule
+  assert (gen_config["hidden_size"], gen_config["num_hidden_layers"]) == (64, 2)
+  assert disc_config["embedding_size"] == gen_config["embedding_size"] == 8
