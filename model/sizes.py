@@ -116,6 +116,12 @@ def generator_sizes(hidden_size, num_hidden_layers, hidden_fraction=GENERATOR_HI
 # Written by run_pretraining.py beside its checkpoints.
 ENCODER_CONFIG_FILE = "discriminator_config.json"
 PRETRAIN_CONFIG_FILE = "pretrain_config.json"
+# The BertConfig fields that fix a model's weights (their shapes, or what they compute): a model
+# records them and a run may not change them. The others (dropout, initializer_range) are
+# training choices that a run may set.
+ARCHITECTURE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                       "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                       "hidden_act")
 # BertConfig's max_position_embeddings when a config gives none (model/modeling.py).
 DEFAULT_MAX_POSITION_EMBEDDINGS = 512
 

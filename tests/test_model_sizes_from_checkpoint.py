@@ -149,6 +149,19 @@ def test_a_contradiction_names_the_file_that_records_the_size(tmp_path):
     FinetuningConfig("mine", str(tmp_path), model_hparam_overrides={"hidden_size": 32})
 
 
+def test_training_choices_of_the_encoder_stay_the_users(tmp_path):
+  model_dir = tmp_path / "models" / "mine"
+  model_dir.mkdir(parents=True)
+  (model_dir / "discriminator_config.json").write_text(tiny_bert_config().to_json_string())
+  config = FinetuningConfig("mine", str(tmp_path), model_hparam_overrides={
+      "hidden_dropout_prob": 0.3, "num_hidden_layers": 2})
+  encoder = config.encoder_hparams()
+  assert encoder["hidden_dropout_prob"] == 0.3 and encoder["attention_probs_dropout_prob"] == 0.1
+  assert encoder["num_hidden_layers"] == 2 and encoder["hidden_size"] == 16
+  with pytest.raises(ValueError, match="model_hparam_overrides.hidden_act 'relu' contradicts"):
+    FinetuningConfig("mine", str(tmp_path), model_hparam_overrides={"hidden_act": "relu"})
+
+
 def test_the_bundled_model_fine_tunes_with_the_release_params():
   config = FinetuningConfig.from_args({"data_dir": SHIPPED_DATA, "model_name": "electra-mini",
                                        "hparams": RELEASE_PARAMS})

@@ -374,9 +374,13 @@ class Config:
       raise ValueError(f"{key} {value!r} contradicts {where}, which has {field} "
                        f"{have} (the pre-trained model's size): remove {key} from "
                        f"{source.label}")
-    encoder = dict(recorded.encoder)
+    encoder = {key: value for key, value in recorded.encoder.items()
+               if key in sizes.ARCHITECTURE_FIELDS}
     self.vocab_size = encoder.pop("vocab_size", self.vocab_size)
-    self.model_hparam_overrides = {**(explicit.get("model_hparam_overrides") or {}), **encoder}
+    # The model's recorded training choices (dropout, ...), unless the user wrote others.
+    self.model_hparam_overrides = {**recorded.encoder, **(explicit.get("model_hparam_overrides")
+                                                          or {}), **encoder}
+    self.model_hparam_overrides.pop("vocab_size", None)
     if recorded.embedding_size is not None:
       self.embedding_size = recorded.embedding_size
     for key, value in recorded.generator.items():
@@ -410,7 +414,7 @@ class Config:
     found = []
     overrides = explicit.get("model_hparam_overrides") or {}
     for field, value in sorted(overrides.items()):
-      if field in have and have[field] != value:
+      if field in sizes.ARCHITECTURE_FIELDS and field in have and have[field] != value:
         found.append((f"model_hparam_overrides.{field}", value, field, have[field],
                       recorded.source))
     written_by_user = source.kind != "file"
