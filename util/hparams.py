@@ -370,10 +370,11 @@ class Config:
     written for (every release file says "small"/"base" and 21128): they give way to the
     model's own sizes; anywhere else they count as written by the user.
     """
-    for key, value, field, have, where in self._contradictions(recorded, explicit, source):
-      raise ValueError(f"{key} {value!r} contradicts {where}, which has {field} "
-                       f"{have} (the pre-trained model's size): remove {key} from "
-                       f"{source.label}")
+    contradictions = self._contradictions(recorded, explicit, source)
+    if contradictions:
+      key, value, field, have, where = contradictions[0]
+      raise ValueError(f"{key} {value!r} contradicts {where}, which has {field} {have} (the "
+                       f"pre-trained model's size): remove {key} from {source.label}")
     encoder = {key: value for key, value in recorded.encoder.items()
                if key in sizes.ARCHITECTURE_FIELDS}
     self.vocab_size = encoder.pop("vocab_size", self.vocab_size)
@@ -410,34 +411,9 @@ class Config:
   def _contradictions(self, recorded, explicit, source):
     """(key as written, value, recorded field, recorded value, where it is recorded) of each
     written size the model contradicts."""
-    have = recorded.encoder
-    found = []
-    overrides = explicit.get("model_hparam_overrides") or {}
-    for field, value in sorted(overrides.items()):
-      if field in sizes.ARCHITECTURE_FIELDS and field in have and have[field] != value:
-        found.append((f"model_hparam_overrides.{field}", value, field, have[field],
-                      recorded.source))
-    written_by_user = source.kind != "file"
-    if "vocab_size" in explicit and written_by_user and "vocab_size" in have and (
-        explicit["vocab_size"] != have["vocab_size"]):
-      found.append(("vocab_size", explicit["vocab_size"], "vocab_size", have["vocab_size"],
-                    recorded.source))
-    if "model_size" in explicit and written_by_user:
-      size = sizes.get(explicit["model_size"])
-      for field in ("hidden_size", "num_hidden_layers"):
-        if field not in overrides and field in have and getattr(size, field) != have[field]:
-          found.append(("model_size", explicit["model_size"], field, have[field],
-                        recorded.source))
-    if "embedding_size" in explicit and recorded.embedding_size is not None:
-      value = explicit["embedding_size"] or have.get("hidden_size")
-      if value != recorded.embedding_size:
-        found.append(("embedding_size", explicit["embedding_size"], "embedding_size",
-                      recorded.embedding_size, recorded.embedding_source or recorded.source))
-    for key, value in sorted(recorded.generator.items()):
-      if key in explicit and abs(explicit[key] - value) > 1e-6:
-        found.append((key, explicit[key], key, round(value, 6),
-                      recorded.generator_source or recorded.source))
-    return found
+    return (_override_contradictions(recorded, explicit)
+            + (_named_size_contradictions(recorded, explicit) if source.kind != "file" else [])
+            + _width_contradictions(recorded, explicit))
 
   def to_dict(self):
     return {k: getattr(self, k) for k in self.hparam_names()}
@@ -469,6 +445,50 @@ class Config:
         raise ValueError(f"No {key} given: pass {flag} or put \"{key}\" in the --hparams JSON")
     return cls(hparams.pop("model_name"), hparams.pop("data_dir"), hparams_source=source,
                **hparams)
+
+
+# The written sizes that contradict a model's recorded ones (Config._contradictions): tuples of
+# (key as written, value, recorded field, recorded value, where it is recorded).
+
+def _override_contradictions(recorded, explicit):
+  found = []
+  for field, value in sorted((explicit.get("model_hparam_overrides") or {}).items()):
+    have = recorded.encoder.get(field, value)
+    if field in sizes.ARCHITECTURE_FIELDS and have != value:
+      found.append((f"model_hparam_overrides.{field}", value, field, have, recorded.source))
+  return found
+
+
+def _named_size_contradictions(recorded, explicit):
+  """vocab_size and model_size (what model_size fixes: width and depth, unless an override
+  gives them)."""
+  have, found = recorded.encoder, []
+  if "vocab_size" in have and explicit.get("vocab_size", have["vocab_size"]) != have["vocab_size"]:
+    found.append(("vocab_size", explicit["vocab_size"], "vocab_size", have["vocab_size"],
+                  recorded.source))
+  if "model_size" in explicit:
+    size = sizes.get(explicit["model_size"])
+    overrides = explicit.get("model_hparam_overrides") or {}
+    for field in ("hidden_size", "num_hidden_layers"):
+      if field not in overrides and getattr(size, field) != have.get(field, getattr(size, field)):
+        found.append(("model_size", explicit["model_size"], field, have[field],
+                      recorded.source))
+  return found
+
+
+def _width_contradictions(recorded, explicit):
+  """The embedding width and the generator's fractions."""
+  found = []
+  if "embedding_size" in explicit and recorded.embedding_size is not None:
+    value = explicit["embedding_size"] or recorded.encoder.get("hidden_size")
+    if value != recorded.embedding_size:
+      found.append(("embedding_size", explicit["embedding_size"], "embedding_size",
+                    recorded.embedding_size, recorded.embedding_source or recorded.source))
+  for key, value in sorted(recorded.generator.items()):
+    if key in explicit and abs(explicit[key] - value) > 1e-6:
+      found.append((key, explicit[key], key, round(value, 6),
+                    recorded.generator_source or recorded.source))
+  return found
 
 
 def help_epilog(config_class, config_file, params_example):
