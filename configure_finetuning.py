@@ -1,35 +1,32 @@
 """Fine-tuning configuration: every hyper-parameter of the original ELECTRA with its default.
 
+Where values come from, later ones winning: the defaults below; the hyper-parameters the kinds of
+task declare (finetune/<kind>/defaults.py, through the registry finetune/task_builder.py), and
+the values a run of one task alone starts from (QA: max_seq_length 512, 2 epochs); the model
+size's defaults (model/sizes.py); what the user wrote (--hparams); then the sizes the pre-trained
+model records (its discriminator_config.json / pretrain_config.json, else its checkpoint's
+variable shapes: model/sizes.read_recorded_sizes), which a written size may not contradict.
+Every value is then checked against its valid range (util/hparams.RANGES).
+
 Differences from the original, on purpose:
 - vocab_size defaults to 21128 (the Chinese BERT vocabulary of every released Chinese model).
 - do_test (from Chinese-ELECTRA) reads the "test" split: test.tsv / test.json, falling back to the
   Chinese code's eval.tsv / eval.json.
-- cmrc2018 and drcd get the QA single-task defaults (max_seq_length 512, 2 epochs). The original
-  only matched names containing "squad" or "qa", so they silently fell back to 128 tokens and 3
-  epochs unless the user passed the README's settings.
+- A task's defaults come from its package (finetune/<kind>/defaults.py), not from its name: the
+  original matched substrings of task names, which the Chinese QA tasks miss.
+- The encoder's sizes come from the pre-trained model when it records them, so a params file
+  written for one size fine-tunes a model of any size.
 - Path helpers are methods (`raw_data_dir(task)`, `model_dir(trial)`, `qa_preds_file(name)`, ...)
   instead of bound `str.format` attributes, so the config stays serialisable.
 - Additions: seed, jit_compile, mixed_precision, legacy_layerwise_lr, log_every_steps, strategy.
 """
 
-import json
 import os
 
+from finetune import task_builder
 from model import sizes
 from util import device_options
 from util import hparams as hparams_lib
-
-# Written by run_pretraining.py beside the checkpoints: the encoder's sizes, so fine-tuning a
-# model pre-trained here needs no sizes repeated by hand.
-MODEL_DIR_ENCODER_CONFIG = "discriminator_config.json"
-MODEL_DIR_PRETRAIN_CONFIG = "pretrain_config.json"
-
-# QA tasks whose names the original's "squad"/"qa" substring test misses.
-CHINESE_QA_TASKS = ("cmrc2018", "drcd")
-
-
-def is_qa_task(task_name):
-  return "squad" in task_name or "qa" in task_name or task_name in CHINESE_QA_TASKS
 
 
 def normalize_task_names(task_names):
@@ -52,12 +49,8 @@ class FinetuningConfig(hparams_lib.Config):
       "mixed_precision": device_options.PRECISIONS,
       "strategy": device_options.STRATEGIES,
   }
-  _NO_EFFECT = dict(
-      hparams_lib.Config._NO_EFFECT,
-      qa_na_threshold="it decides unanswerable questions of SQuAD 2.0-style data; CMRC 2018 "
-                      "and DRCD have none")
 
-  def __init__(self, model_name, data_dir, **kwargs):
+  def __init__(self, model_name, data_dir, hparams_source=hparams_lib.CODE_SOURCE, **kwargs):
     if "task_names" in kwargs:
       kwargs = dict(kwargs, task_names=normalize_task_names(kwargs["task_names"]))
     self.model_name = model_name
@@ -68,47 +61,24 @@ class FinetuningConfig(hparams_lib.Config):
     self._set_paths(kwargs.get("task_names", self.task_names), kwargs.get("debug", False))
 
     self.update(kwargs)
+    task_builder.check_task_names(self.task_names)
     self._apply_task_defaults()
     self._apply_size_defaults()
     if self.debug:
       self._apply_debug_defaults()
     # Applied a second time so that explicit user values win over the defaults above.
     self.update(kwargs)
-    self._apply_model_dir_config(kwargs)
+    if hparams_source.kind != "saved":  # a saved config holds the sizes it was trained with
+      recorded = sizes.read_recorded_sizes(self.init_checkpoint)
+      if recorded is not None:
+        self._take_recorded_sizes(recorded, kwargs, hparams_source)
+    self.check_ranges()
 
-  def _apply_model_dir_config(self, explicit):
-    """The pre-trained model directory's own config supplies the encoder sizes the JSON does
-    not set; an explicit value that contradicts it is a ValueError (a wrong-size model)."""
-    path = os.path.join(self.pretrained_model_dir, MODEL_DIR_ENCODER_CONFIG)
-    if not hparams_lib.path_exists(path):
-      return
-    saved = _load_json_file(path)
-    given = dict(explicit.get("model_hparam_overrides") or {})
-    if "vocab_size" in explicit:
-      given["vocab_size"] = explicit["vocab_size"]
-    if "model_size" in explicit:
-      implied = self.encoder_hparams()
-      given.update({k: implied[k] for k in ("hidden_size", "num_hidden_layers")
-                    if k not in given})
-    for key, value in sorted(given.items()):
-      if key in saved and saved[key] != value:
-        raise ValueError(f"{key} {value} contradicts {path}, which has {key} {saved[key]} "
-                         f"(the pre-trained model's size); remove it from the hyper-parameters")
-    self.vocab_size = saved.get("vocab_size", self.vocab_size)
-    self.model_hparam_overrides = {k: v for k, v in saved.items() if k != "vocab_size"}
-    self._apply_model_dir_embedding_size(explicit)
+  def hparam_ranges(self):
+    return dict(super().hparam_ranges(), **self._task_ranges)
 
-  def _apply_model_dir_embedding_size(self, explicit):
-    path = os.path.join(self.pretrained_model_dir, MODEL_DIR_PRETRAIN_CONFIG)
-    if not hparams_lib.path_exists(path):
-      return
-    saved = _load_json_file(path)
-    if "embedding_size" not in saved:
-      return
-    if "embedding_size" in explicit and explicit["embedding_size"] != saved["embedding_size"]:
-      raise ValueError(f"embedding_size {explicit['embedding_size']} contradicts {path}, which "
-                       f"has embedding_size {saved['embedding_size']}")
-    self.embedding_size = saved["embedding_size"]
+  def _size_defaults(self, name):
+    return sizes.get(name).finetuning_defaults()
 
   def _set_defaults(self):
     # general
@@ -121,7 +91,7 @@ class FinetuningConfig(hparams_lib.Config):
     self.keep_all_models = True  # False: delete all but the last trial's checkpoint
     # model
     self.model_size = sizes.DEFAULT_MODEL_SIZE  # the sizes and their defaults: model/sizes.py
-    self.task_names = ["chunk"]
+    self.task_names = []  # required to run: run_finetuning.py refuses an empty list
     self.model_hparam_overrides = {}  # BertConfig fields overriding the model_size defaults
     self.embedding_size = None  # None: same as the hidden size
     self.vocab_size = 21128
@@ -145,24 +115,18 @@ class FinetuningConfig(hparams_lib.Config):
     self.train_batch_size = 32
     self.eval_batch_size = 32
     self.predict_batch_size = 32
-    # Paraphrase tasks (LCQMC, BQ Corpus): train on both sentence orders. The Chinese release
-    # did not (it applied this only to English MRPC/STS), so params/params_{lcqmc,bqcorpus}*.json
-    # turn it off to reproduce its numbers.
-    self.double_unordered = True
-    # QA
-    self.max_query_length = 64
-    self.doc_stride = 128
-    self.n_best_size = 20
-    self.max_answer_length = 30
-    self.answerable_classifier = True
-    self.answerable_uses_start_logits = True
-    self.answerable_weight = 0.5
-    self.joint_prediction = True  # predict the end conditioned on the start
-    self.beam_size = 20
-    self.qa_na_threshold = -2.75  # SQuAD 2.0 only: refused here (_NO_EFFECT)
     # runtime (additions to the original)
     self.seed = 1  # trial t uses seed + t - 1
     self._set_runtime_defaults()
+    self._set_task_hparams()
+
+  def _set_task_hparams(self):
+    """The hyper-parameters the kinds of task declare (finetune/<kind>/defaults.py), so that
+    any of them may be given whatever the tasks of the run."""
+    defaults, self._task_ranges, no_effect = task_builder.task_hparams()
+    self._NO_EFFECT = dict(hparams_lib.Config._NO_EFFECT, **no_effect)
+    for key, value in defaults.items():
+      setattr(self, key, value)
 
   def _set_paths(self, task_names, debug):
     tasks = ",".join(task_names)
@@ -186,19 +150,12 @@ class FinetuningConfig(hparams_lib.Config):
     self.test_predictions_dir = os.path.join(self.pretrained_model_dir, "test_predictions")
 
   def _apply_task_defaults(self):
+    """A run of one task starts from the values its kind declares (as the original, which
+    changed the defaults only for single-task runs)."""
     if len(self.task_names) != 1:
       return
-    task_name = self.task_names[0]
-    if task_name in ("rte", "sts"):
-      self.num_train_epochs = 10.0
-    elif is_qa_task(task_name):
-      self.max_seq_length = 512
-      self.num_train_epochs = 2.0
-      self.write_test_outputs = False
-    elif task_name == "chunk":
-      self.max_seq_length = 256
-    else:
-      self.num_train_epochs = 3.0
+    for key, value in task_builder.kind_defaults(self.task_names[0]).single_task.items():
+      setattr(self, key, value)
 
   def _apply_size_defaults(self):
     for key, value in sizes.get(self.model_size).finetuning_defaults().items():
@@ -244,14 +201,8 @@ class FinetuningConfig(hparams_lib.Config):
       return self.tensorboard_results_dir
     return os.path.join(self.tensorboard_results_dir, f"trial_{trial}")
 
-  def qa_eval_file(self, name):
-    return os.path.join(self.qa_dir, f"{name}_eval.json")
-
   def qa_preds_file(self, name):
     return os.path.join(self.qa_dir, f"{name}_preds.json")
-
-  def qa_na_file(self, name):
-    return os.path.join(self.qa_dir, f"{name}_null_odds.json")
 
   def test_predictions(self, task_name, split, trial):
     return os.path.join(self.test_predictions_dir,
@@ -266,9 +217,3 @@ class FinetuningConfig(hparams_lib.Config):
     return hparams_lib.encoder_hparams(
         self.model_size, self.vocab_size, self.model_hparam_overrides)
 
-
-def _load_json_file(path):
-  try:
-    return json.loads(hparams_lib._read_text(path))  # pylint: disable=protected-access
-  except (ValueError, UnicodeDecodeError) as e:
-    raise ValueError(f"{path} is not valid JSON ({e})") from None

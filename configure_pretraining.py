@@ -7,6 +7,11 @@ batch 256, 1M steps, embedding 768; large: lr 1e-4 (the Chinese README; the Engl
 2e-4), batch 96, 2M steps, embedding 1024. Generators are 1/4 of the discriminator's hidden size for
 every size (as in the released checkpoints). Other hparams keep the defaults below.
 
+Sizes: model_size (model/sizes.py) with model_hparam_overrides, or, when init_checkpoint names
+a model to continue pre-training, the sizes that model records (its config files, else its
+checkpoint's variable shapes); a size written in the hyper-parameters may not contradict them.
+Every value is checked against its valid range (util/hparams.RANGES) when the config is built.
+
 Deviation from the original: vocab_size defaults to 21128 (not 30522) so that a default pre-training
 run and a default fine-tuning run agree on the embedding shape.
 """
@@ -27,7 +32,7 @@ class PretrainingConfig(hparams_lib.Config):
       "strategy": device_options.STRATEGIES,
   }
 
-  def __init__(self, model_name, data_dir, **kwargs):
+  def __init__(self, model_name, data_dir, hparams_source=hparams_lib.CODE_SOURCE, **kwargs):
     self.model_name = model_name
     self.data_dir = data_dir
     self._set_defaults()
@@ -39,10 +44,20 @@ class PretrainingConfig(hparams_lib.Config):
       self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
     if self.debug:
       self._apply_debug_defaults()
-    for key, value in sizes.get(self.model_size).pretraining_defaults().items():
+    for key, value in self._size_defaults(self.model_size).items():
       setattr(self, key, value)
     # Applied a second time so that explicit user values win over the debug / size defaults.
     self.update(kwargs)
+    # Continued pre-training: the model it starts from decides the sizes (debug replaces the
+    # encoder with its tiny model, which cannot load another model's weights anyway).
+    if self.init_checkpoint and not self.debug:
+      recorded = sizes.read_recorded_sizes(self.init_checkpoint, with_generator=True)
+      if recorded is not None:
+        self._take_recorded_sizes(recorded, kwargs, hparams_source)
+    self.check_ranges()
+
+  def _size_defaults(self, name):
+    return sizes.get(name).pretraining_defaults()
 
   def _set_defaults(self):
     # general

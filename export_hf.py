@@ -122,13 +122,14 @@ def run_pretrained(args, program=PROGRAM):
           f"--pretrained-dir {shlex.quote(args.pretrained_dir)} --hf-output DIR")
     return paths
   print(f"Exported {prefix} to Hugging Face transformers folders:")
+  classes = {role: hf_export.folder_architecture(path) for role, path in paths.items()}
   for role, path in paths.items():
-    print(f"  {role}: {path} ({hf_mapping.PRETRAINED_ARCHITECTURES[role]})")
+    print(f"  {role}: {path} ({classes[role]})")
   print(f"Load them with PyTorch ({hf_mapping.INSTALL_HINT}; no TensorFlow needed):")
-  print(f"  from transformers import AutoTokenizer, ElectraForPreTraining, ElectraForMaskedLM\n"
-        f"  tokenizer = AutoTokenizer.from_pretrained({paths['discriminator']!r})\n"
-        f"  discriminator = ElectraForPreTraining.from_pretrained({paths['discriminator']!r})\n"
-        f"  generator = ElectraForMaskedLM.from_pretrained({paths['generator']!r})")
+  print(f"  from transformers import AutoTokenizer, {', '.join(sorted(set(classes.values())))}\n"
+        f"  tokenizer = AutoTokenizer.from_pretrained({paths['discriminator']!r})")
+  for role, path in paths.items():
+    print(f"  {role} = {classes[role]}.from_pretrained({path!r})")
   return paths
 
 

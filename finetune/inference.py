@@ -22,14 +22,16 @@ import configure_finetuning
 from finetune import preprocessing
 from finetune import task as task_lib
 from finetune import task_builder
-from finetune.classification.tasks import ClassificationExample
 from finetune.finetuning_model import FinetuningModel
-from finetune.qa.prediction import PREDICT_SPLIT, QAInput, qa_examples  # pylint: disable=unused-import
 from util import checkpoint as checkpoint_lib
+from util import hparams as hparams_lib
 
 logger = logging.getLogger(__name__)
 
 MODEL_CONFIG_FILE = "finetuning_config.json"
+# The saved config already holds the sizes the model was fine-tuned with: the pre-trained model
+# it started from is not read again (it may have moved or changed since).
+SAVED_SOURCE = hparams_lib.HParamsSource("saved", MODEL_CONFIG_FILE)
 VOCAB_FILE = "vocab.txt"
 
 
@@ -72,13 +74,15 @@ def load_config(model_dir):
     raise ModelDirError(f"{config_path} does not hold a JSON object")
   model_name = values.pop("model_name", None) or os.path.basename(os.path.normpath(model_dir))
   data_dir = values.pop("data_dir", None) or model_dir
-  known = set(configure_finetuning.FinetuningConfig(model_name, data_dir).hparam_names())
+  known = set(configure_finetuning.FinetuningConfig(
+      model_name, data_dir, hparams_source=SAVED_SOURCE).hparam_names())
   unknown = sorted(set(values) - known)
   if unknown:
     logger.warning("Ignoring unknown entries of %s: %s", config_path, ", ".join(unknown))
   try:
     config = configure_finetuning.FinetuningConfig(
-        model_name, data_dir, **{key: value for key, value in values.items() if key in known})
+        model_name, data_dir, hparams_source=SAVED_SOURCE,
+        **{key: value for key, value in values.items() if key in known})
   except ValueError as e:
     raise ModelDirError(f"bad {config_path}: {e}") from None
   config.vocab_file = vocab_path
@@ -109,10 +113,6 @@ def load_finetuned(model_dir, compute_dtype=tf.float32):
 # ----------------------------------------------------------------------------------------------
 # Tasks.
 
-def is_qa(task):
-  return task.serving_info().get("task_type") == "qa"
-
-
 def select_task(tasks, name=None):
   """The task called `name`, or the only task; ModelDirError when that is ambiguous."""
   names = [task.name for task in tasks]
@@ -128,14 +128,6 @@ def select_task(tasks, name=None):
 
 # ----------------------------------------------------------------------------------------------
 # Featurisation and batching.
-
-def classification_features(task, texts):
-  """One record per (text_a, text_b or None), through the task's own featurize."""
-  # The label only fills <task>_label_ids, which prediction ignores.
-  return [feature for index, (text_a, text_b) in enumerate(texts)
-          for feature in task.featurize(ClassificationExample(
-              task.name, index, text_a, text_b, task.label_list[0]), is_training=False)]
-
 
 def batches(features, feature_specs, batch_size, trim=False):
   """Dicts of int32 arrays of at most `batch_size` rows; features a dict lacks (other tasks')

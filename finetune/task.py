@@ -5,7 +5,10 @@ featurising them into fixed-length integer features, the TensorFlow head on top 
 encoder, the scorer, the files it writes after evaluation, and the raw-input prediction and
 serving outputs used by predict.py and export_model.py. Code outside `finetune/` only calls
 these methods; a new kind of task is one package under `finetune/` plus a registry entry in
-`finetune/task_builder.py`.
+`finetune/task_builder.py`. The package's TensorFlow-free `defaults.py` declares the
+hyper-parameters the kind reads (`HPARAMS`, their `RANGES`, `NO_EFFECT` keys kept for the
+original's files) and the values a run of one such task alone starts from
+(`SINGLE_TASK_DEFAULTS`); configure_finetuning.py reads them through the registry.
 
 Names. A task declares and reads its features and outputs under plain names ("label_ids",
 "logits"). Several tasks share one record and one batch, so on disk and in the model's outputs

@@ -3,8 +3,10 @@
 export_hf.py is the command line of this module; model/hf_mapping.py maps the names and writes
 the folders. A pre-training directory's sizes come from the flags, else discriminator_config.json,
 generator_config.json and pretrain_config.json written by run_pretraining.py, else the
-checkpoint and the model size's defaults, and are checked against the checkpoint's variable
-shapes before anything is written.
+checkpoint's variable shapes (model/sizes.sizes_from_shapes; the heads, which no shape records,
+one per 64 hidden units as in the original), and are checked against the checkpoint's variable
+shapes before anything is written. A checkpoint without generator variables (the bundled model
+keeps only the discriminator's encoder) is exported as the discriminator alone.
 
 TensorFlow is imported only to read checkpoints (and for remote paths), so importing this module
 is cheap.
@@ -25,6 +27,10 @@ PRETRAIN_CONFIG_FILE = "pretrain_config.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 WORD_EMBEDDINGS = "electra/embeddings/word_embeddings"
+# Variables of the generator (its own encoder or embeddings, and its MLM head). A checkpoint with
+# none of them holds the discriminator alone (e.g. the bundled model, which keeps only its
+# electra/* encoder): it is exported as the discriminator folder only.
+GENERATOR_PREFIXES = ("generator/", "generator_predictions/")
 ExportError = export_output.ExportError  # (one class: a mistake the user can fix)
 
 
@@ -66,7 +72,7 @@ class PretrainedSizes:
   """The discriminator and generator BertConfigs and embedding sizes of a pre-trained model."""
 
   def __init__(self, disc, gen, disc_embedding, gen_embedding, tied_generator,
-               untied_embeddings, sources):
+               untied_embeddings, sources, has_generator=True):
     self.disc = disc
     self.gen = gen
     self.disc_embedding = disc_embedding
@@ -74,6 +80,12 @@ class PretrainedSizes:
     self.tied_generator = tied_generator  # the generator IS the discriminator encoder
     self.untied_embeddings = untied_embeddings  # generator has its own H_gen-wide embeddings
     self.sources = sources
+    self.has_generator = has_generator  # False: a discriminator-only checkpoint
+
+
+def has_generator(shapes):
+  """Whether checkpoint shapes {name: shape} hold any generator variable."""
+  return any(name.startswith(GENERATOR_PREFIXES) for name in shapes)
 
 
 def _discriminator_config(path, pretrain, model_size, vocab_size, sources):
@@ -89,10 +101,25 @@ def _discriminator_config(path, pretrain, model_size, vocab_size, sources):
   return modeling.BertConfig.from_json_file(path(DISCRIMINATOR_CONFIG_FILE))
 
 
+def _discriminator_from_shapes(fields, pretrain, sources):
+  """The discriminator's BertConfig from the checkpoint's shapes (model/sizes.sizes_from_shapes);
+  the heads, which shapes do not record, from pretrain_config.json's overrides, else one per 64
+  hidden units (the original's rule)."""
+  from model import modeling  # pylint: disable=import-outside-toplevel
+  heads = (pretrain.get("model_hparam_overrides") or {}).get("num_attention_heads")
+  sources.append("discriminator: the checkpoint's variable shapes" +
+                 ("" if heads else ", heads by the one-per-64-units rule"))
+  values = dict(model_sizes.derived_sizes(fields["hidden_size"]), **fields)
+  if heads:
+    values["num_attention_heads"] = heads
+  return modeling.BertConfig.from_dict(values)
+
+
 def _generator_config(path, pretrain, disc, untied_generator, flags_given, hidden_fraction,
-                      layers_fraction, sources):
+                      layers_fraction, sources, shapes=None):
   """The discriminator's own config (tied generator), generator_config.json unless a size
-  flag is given, else the generator sizing rule."""
+  flag is given, else the generator sizing rule with the flags' fractions, else the
+  checkpoint's, else pretrain_config.json's."""
   from model import modeling  # pylint: disable=import-outside-toplevel
   if not untied_generator:
     sources.append("generator: the discriminator's encoder (tied generator)")
@@ -100,10 +127,11 @@ def _generator_config(path, pretrain, disc, untied_generator, flags_given, hidde
   if not flags_given and fileio.exists(path(GENERATOR_CONFIG_FILE)):
     sources.append(f"generator: {GENERATOR_CONFIG_FILE}")
     return modeling.BertConfig.from_json_file(path(GENERATOR_CONFIG_FILE))
-  hidden = hidden_fraction or pretrain.get("generator_hidden_size",
-                                           model_sizes.GENERATOR_HIDDEN_FRACTION)
-  layers = layers_fraction or pretrain.get("generator_layers",
-                                           model_sizes.GENERATOR_LAYERS_FRACTION)
+  recorded = model_sizes.generator_fractions(shapes or {}, disc.to_dict())
+  hidden = hidden_fraction or recorded.get("generator_hidden_size") or pretrain.get(
+      "generator_hidden_size", model_sizes.GENERATOR_HIDDEN_FRACTION)
+  layers = layers_fraction or recorded.get("generator_layers") or pretrain.get(
+      "generator_layers", model_sizes.GENERATOR_LAYERS_FRACTION)
   sources.append(f"generator: {hidden} x hidden, {layers} x layers of the discriminator")
   return modeling.get_generator_config(disc, hidden, layers)
 
@@ -126,15 +154,19 @@ def _embedding_size(pretrain, disc, word, model_size, embedding_size, sources):
 
 def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=None,
                      vocab_size=None, generator_hidden_size=None, generator_layers=None):
-  """Sizes from the flags, else the directory's JSONs, else the checkpoint / size defaults."""
+  """Sizes from the flags, else the directory's JSONs, else the checkpoint's shapes."""
   path = lambda name: os.path.join(pretrained_dir, name)
   pretrain = read_pretrain_config(pretrained_dir)
   sources = []
   word = shapes.get(WORD_EMBEDDINGS)
-  if vocab_size is None and word is not None and not fileio.exists(
-      path(DISCRIMINATOR_CONFIG_FILE)):
-    vocab_size = word[0]
-  disc = _discriminator_config(path, pretrain, model_size, vocab_size, sources)
+  has_config_file = fileio.exists(path(DISCRIMINATOR_CONFIG_FILE))
+  recorded = model_sizes.sizes_from_shapes(shapes)
+  if model_size is None and vocab_size is None and not has_config_file and recorded:
+    disc = _discriminator_from_shapes(recorded[0], pretrain, sources)
+  else:
+    if vocab_size is None and word is not None and not has_config_file:
+      vocab_size = word[0]
+    disc = _discriminator_config(path, pretrain, model_size, vocab_size, sources)
   untied_generator = pretrain.get("untied_generator", True) and pretrain.get(
       "electra_objective", True)
   untied_embeddings = bool(pretrain.get("untied_generator_embeddings", False))
@@ -143,12 +175,15 @@ def pretrained_sizes(pretrained_dir, shapes, model_size=None, embedding_size=Non
     untied_embeddings = "generator/embeddings/word_embeddings" in shapes
   flags_given = any(flag is not None for flag in (generator_hidden_size, generator_layers,
                                                   model_size, vocab_size))
-  gen = _generator_config(path, pretrain, disc, untied_generator, flags_given,
-                          generator_hidden_size, generator_layers, sources)
+  with_generator = not shapes or has_generator(shapes)
+  gen = disc  # a discriminator-only checkpoint: nothing to size
+  if with_generator:
+    gen = _generator_config(path, pretrain, disc, untied_generator, flags_given,
+                            generator_hidden_size, generator_layers, sources, shapes)
   embedding_size = _embedding_size(pretrain, disc, word, model_size, embedding_size, sources)
   gen_embedding = gen.hidden_size if untied_embeddings else embedding_size
   return PretrainedSizes(disc, gen, embedding_size, gen_embedding, not untied_generator,
-                         untied_embeddings, sources)
+                         untied_embeddings, sources, has_generator=with_generator)
 
 
 def _expected_shapes(scope, config, embedding_scope, embedding_size):
@@ -170,7 +205,7 @@ def check_sizes(sizes, shapes):
   """Disagreements between `sizes` and the checkpoint's variable shapes (empty if none)."""
   expected = _expected_shapes("electra", sizes.disc, "electra/embeddings", sizes.disc_embedding)
   networks = [("electra", sizes.disc)]
-  if not sizes.tied_generator:
+  if sizes.has_generator and not sizes.tied_generator:
     embedding_scope = "generator/embeddings" if sizes.untied_embeddings else "electra/embeddings"
     expected.update(_expected_shapes("generator", sizes.gen, embedding_scope,
                                      sizes.gen_embedding))
@@ -231,17 +266,23 @@ def export_configs(pretrained_dir, output_dir=None, **size_flags):
   prefix, _, sizes, notes = load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     notes.append(f"no checkpoint found in {pretrained_dir}: sizes not checked")
+  if not sizes.has_generator:
+    notes.append("the checkpoint holds no generator: only the discriminator's config is written")
   fileio.makedirs(output_dir)
   paths = {}
-  for role, config, embedding in (("discriminator", sizes.disc, sizes.disc_embedding),
-                                  ("generator", sizes.gen, sizes.gen_embedding)):
+  roles = [("discriminator", sizes.disc, sizes.disc_embedding)]
+  if sizes.has_generator:
+    roles.append(("generator", sizes.gen, sizes.gen_embedding))
+  for role, config, embedding in roles:
     paths[role] = os.path.join(output_dir, HF_CONFIG_FILES[role])
     utils.write_json(hf_mapping.hf_electra_config(config, embedding, role), paths[role])
   return paths, prefix, notes
 
 
 def pretrained_models(sizes, shapes):
-  """[(role, architecture, HF config dict, {HF name: Param})] of a pre-training checkpoint."""
+  """[(role, architecture, HF config dict, {HF name: Param})] of a pre-training checkpoint: the
+  discriminator (ElectraForPreTraining, or ElectraModel without its head) and, when the
+  checkpoint has one, the generator (ElectraForMaskedLM)."""
   disc_config = hf_mapping.hf_electra_config(sizes.disc, sizes.disc_embedding, "discriminator")
   disc_projection = sizes.disc_embedding != sizes.disc.hidden_size
   if "discriminator_predictions/dense/kernel" in shapes:
@@ -252,6 +293,8 @@ def pretrained_models(sizes, shapes):
     disc = ("discriminator", encoder, dict(disc_config, architectures=[encoder]),
             hf_mapping.encoder_mapping("", "electra", "electra/embeddings",
                                        sizes.disc.num_hidden_layers, disc_projection))
+  if not sizes.has_generator:
+    return [disc]
   if sizes.gen.hidden_act != "gelu":
     raise ExportError(f"the generator's hidden_act is {sizes.gen.hidden_act}: transformers' "
                       f"ElectraGeneratorPredictions always applies gelu")
@@ -267,7 +310,10 @@ def pretrained_models(sizes, shapes):
 
 def _sharing_notes(sizes, architectures):
   notes = []
-  if sizes.tied_generator:
+  if not sizes.has_generator:
+    notes.append("the checkpoint holds no generator (generator/*, generator_predictions/*): "
+                 "only discriminator/ is written")
+  elif sizes.tied_generator:
     notes.append("the generator is the discriminator's encoder (untied_generator false): "
                  "generator/ holds a copy of it with the MLM head")
   elif not sizes.untied_embeddings:
@@ -279,7 +325,8 @@ def _sharing_notes(sizes, architectures):
 
 def export_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=None,
                       **size_flags):
-  """Writes HF_OUTPUT/discriminator and /generator; returns ({role: path}, prefix, notes)."""
+  """Writes HF_OUTPUT/discriminator and, when the checkpoint has a generator, /generator;
+  returns ({role: path}, prefix, notes)."""
   prefix, shapes, sizes, notes = load_pretrained(pretrained_dir, **size_flags)
   if prefix is None:
     raise ExportError(f"no checkpoint found in {pretrained_dir}")
@@ -301,6 +348,11 @@ def export_pretrained(pretrained_dir, hf_output, overwrite=False, vocab_file=Non
   output = export_output.write_staged(hf_output, "--hf-output", overwrite, write)
   notes.append(f"vocabulary: {vocab}, do_lower_case {do_lower_case}")
   return {role: os.path.join(output, role) for role, _, _ in converted}, prefix, notes
+
+
+def folder_architecture(folder):
+  """The transformers class a written folder's config.json names."""
+  return utils.load_json(os.path.join(folder, "config.json"))["architectures"][0]
 
 
 def export_encoder(prefix, bert_config, vocab_file, do_lower_case, hf_output, overwrite=False):

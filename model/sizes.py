@@ -12,6 +12,8 @@ pre-training each size) are not defaults of the original; they live in params/pr
 """
 
 import dataclasses
+import json
+import os
 from typing import Optional
 
 # Width of one attention head: heads = max(1, hidden_size // HEAD_SIZE), as in the original.
@@ -104,3 +106,176 @@ def generator_sizes(hidden_size, num_hidden_layers, hidden_fraction=GENERATOR_HI
   hidden = int(round(hidden_size * hidden_fraction))
   layers = int(round(num_hidden_layers * layers_fraction))
   return {"hidden_size": hidden, "num_hidden_layers": layers, **derived_sizes(hidden)}
+
+
+# ----------------------------------------------------------------------------------------------
+# The sizes a pre-trained model records about itself. Fine-tuning, export and continued
+# pre-training take them from the model instead of from model_size, so that a model of any size
+# works with any recipe (params/*.json).
+
+# Written by run_pretraining.py beside its checkpoints.
+ENCODER_CONFIG_FILE = "discriminator_config.json"
+PRETRAIN_CONFIG_FILE = "pretrain_config.json"
+# The BertConfig fields that fix a model's weights (their shapes, or what they compute): a model
+# records them and a run may not change them. The others (dropout, initializer_range) are
+# training choices that a run may set.
+ARCHITECTURE_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                       "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                       "hidden_act")
+# BertConfig's max_position_embeddings when a config gives none (model/modeling.py).
+DEFAULT_MAX_POSITION_EMBEDDINGS = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedSizes:
+  """What a model directory or checkpoint says about the model's sizes.
+
+  `encoder`: BertConfig fields, vocab_size included (from discriminator_config.json: all of
+  them; from variable shapes: vocab, hidden, layers, intermediate, positions, token types, never
+  the heads). `embedding_size`: the embedding width, or None when only "same as hidden" is known
+  (the config files' null). `generator`: generator_hidden_size / generator_layers fractions when
+  the checkpoint has a generator. `source`: the file or checkpoint they were read from.
+  """
+  source: str
+  encoder: dict
+  embedding_size: Optional[int]
+  generator: dict
+  embedding_source: str = ""  # where embedding_size was read, when not `source`
+  generator_source: str = ""  # where the generator's fractions were read, when not `source`
+
+
+def _layers_and_width(shapes, scope):
+  """(number of transformer layers, their width) of the encoder under `scope`; width None when
+  it has no layers."""
+  query = f"{scope}/encoder/layer_{{}}/attention/self/query/kernel"
+  layers = 0
+  while query.format(layers) in shapes:
+    layers += 1
+  return layers, (shapes[query.format(0)][1] if layers else None)
+
+
+def sizes_from_shapes(shapes, scope="electra"):
+  """(encoder fields, embedding width) recorded by checkpoint variable shapes {name: shape} of
+  the encoder under `scope`; None when the checkpoint has no such encoder."""
+  word = shapes.get(f"{scope}/embeddings/word_embeddings")
+  if word is None:
+    return None
+  layers, width = _layers_and_width(shapes, scope)
+  fields = {"vocab_size": word[0], "hidden_size": width or word[1], "num_hidden_layers": layers}
+  optional = {"intermediate_size": (f"{scope}/encoder/layer_0/intermediate/dense/kernel", 1),
+              "max_position_embeddings": (f"{scope}/embeddings/position_embeddings", 0),
+              "type_vocab_size": (f"{scope}/embeddings/token_type_embeddings", 0)}
+  for field, (name, axis) in optional.items():
+    if name in shapes:
+      fields[field] = shapes[name][axis]
+  return fields, word[1]
+
+
+def generator_fractions(shapes, encoder):
+  """The generator's width and depth as fractions of the discriminator's, when the checkpoint
+  has a generator encoder of its own (generator/encoder/...)."""
+  layers, width = _layers_and_width(shapes, "generator")
+  if not layers:
+    return {}
+  return {"generator_hidden_size": width / encoder["hidden_size"],
+          "generator_layers": layers / encoder["num_hidden_layers"]}
+
+
+def model_directory(path):
+  """The directory of a model given as a directory or as a checkpoint prefix."""
+  from util import fileio  # pylint: disable=import-outside-toplevel
+  return path if fileio.isdir(path) else os.path.dirname(str(path))
+
+
+def _has_checkpoint(path):
+  from util import fileio  # pylint: disable=import-outside-toplevel
+  if fileio.isdir(path):
+    return any(name.endswith(".index") for name in fileio.listdir(path))
+  return fileio.exists(f"{path}.index")
+
+
+def checkpoint_shapes(path):
+  """(prefix, {name: shape list}) of the checkpoint at `path` (a directory or a prefix), or
+  (None, {}) when there is none. TensorFlow is imported only when there is one to read."""
+  if not path or not _has_checkpoint(path):
+    return None, {}
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
+  try:
+    prefix = checkpoint_lib.resolve_checkpoint(path)
+  except FileNotFoundError:
+    return None, {}
+  reader = checkpoint_lib.open_checkpoint(prefix)
+  return prefix, {name: list(shape) for name, shape in
+                  reader.get_variable_to_shape_map().items()}
+
+
+def _read_json(path):
+  from util import fileio  # pylint: disable=import-outside-toplevel
+  try:
+    with fileio.open_file(path) as f:
+      value = json.load(f)
+  except (ValueError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path} is not valid JSON ({e})") from None
+  if not isinstance(value, dict):
+    raise ValueError(f"{path} does not hold a JSON object")
+  return value
+
+
+def _recorded_from_files(directory):
+  """From run_pretraining.py's config files in `directory`, or None when it has none."""
+  from util import fileio  # pylint: disable=import-outside-toplevel
+  encoder_path = os.path.join(directory, ENCODER_CONFIG_FILE)
+  if not fileio.exists(encoder_path):
+    return None
+  encoder = _read_json(encoder_path)
+  pretrain_path = os.path.join(directory, PRETRAIN_CONFIG_FILE)
+  pretrain = _read_json(pretrain_path) if fileio.exists(pretrain_path) else {}
+  # pretrain_config.json's null embedding_size means the hidden size; without the file the
+  # size's default (128 for small) decides, so it is read from the checkpoint when there is one.
+  if "embedding_size" in pretrain:
+    embedding = pretrain["embedding_size"] or encoder.get("hidden_size")
+    embedding_source = pretrain_path
+  else:
+    embedding, embedding_source = _embedding_from_checkpoint(directory)
+  return RecordedSizes(encoder_path, encoder, embedding, {}, embedding_source)
+
+
+def _embedding_from_checkpoint(directory):
+  """(embedding width, "checkpoint PREFIX") of the directory's checkpoint, or (None, "")."""
+  prefix, shapes = checkpoint_shapes(directory)
+  found = sizes_from_shapes(shapes)
+  return (found[1], f"checkpoint {prefix}") if found else (None, "")
+
+
+def read_recorded_sizes(path, with_generator=False):
+  """The sizes the model at `path` (a model directory or a checkpoint prefix) records: its
+  config files (as run_pretraining.py writes them), else its checkpoint's variable shapes;
+  None when there is nothing to read. `with_generator` also reads the generator's fractions
+  from the checkpoint. A ValueError names an unreadable config file."""
+  from util import fileio  # pylint: disable=import-outside-toplevel
+  if not path:
+    return None
+  directory = model_directory(path)
+  if not fileio.isdir(directory):
+    return None
+  recorded = _recorded_from_files(directory)
+  if recorded is not None and not with_generator:
+    return recorded
+  prefix, shapes = checkpoint_shapes(path)
+  if recorded is not None:
+    return dataclasses.replace(recorded, generator=generator_fractions(shapes, recorded.encoder),
+                               generator_source=f"checkpoint {prefix}")
+  found = sizes_from_shapes(shapes)
+  if found is None:
+    return None
+  encoder, embedding = found
+  return RecordedSizes(f"checkpoint {prefix}", encoder, embedding,
+                       generator_fractions(shapes, encoder))
+
+
+def size_name(hidden_size, num_hidden_layers):
+  """The name of the released size with this width and depth, or None."""
+  for size in MODEL_SIZES.values():
+    if (size.hidden_size, size.num_hidden_layers) == (hidden_size, num_hidden_layers):
+      return size.name
+  return None

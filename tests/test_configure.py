@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from configure_finetuning import FinetuningConfig, is_qa_task
+from configure_finetuning import FinetuningConfig
 from configure_pretraining import PretrainingConfig
 from model import sizes
 from util import hparams
@@ -263,17 +263,26 @@ def test_vocab_file_prefers_the_model_directory(tmp_path):
   assert config.vocab_file == str(model_dir / "vocab.txt")
 
 
-@pytest.mark.parametrize("task", ["cmrc2018", "drcd", "squadv1"])
+@pytest.mark.parametrize("task", ["cmrc2018", "drcd"])
 def test_qa_tasks_get_qa_defaults(task):
   config = FinetuningConfig("m", "/d", task_names=[task])
-  assert is_qa_task(task)
   assert (config.max_seq_length, config.num_train_epochs) == (512, 2.0)
+  assert not config.write_test_outputs
 
 
 def test_classification_task_defaults():
   config = FinetuningConfig("m", "/d", task_names=["chnsenticorp"])
   assert (config.max_seq_length, config.num_train_epochs) == (128, 3.0)
-  assert not is_qa_task("chnsenticorp")
+
+
+def test_several_tasks_keep_the_shared_defaults():
+  config = FinetuningConfig("m", "/d", task_names=["cmrc2018", "chnsenticorp"], debug=False)
+  assert (config.max_seq_length, config.num_train_epochs) == (128, 3.0)
+
+
+def test_unknown_task_is_refused_when_the_config_is_built():
+  with pytest.raises(ValueError, match=r"Unknown task\(s\) \['chunk'\]"):
+    FinetuningConfig("m", "/d", task_names=["chunk"])
 
 
 def test_finetuning_user_values_win_over_task_and_size_defaults():

@@ -18,6 +18,7 @@ from finetune import inference
 from finetune import task_builder
 from finetune.classification.tasks import ClassificationExample
 from finetune.finetuning_model import FinetuningModel
+from finetune.qa.prediction import QAInput, qa_examples
 from model import tokenization
 from util import checkpoint as checkpoint_lib
 from util import utils
@@ -200,6 +201,13 @@ def test_predict_help_runs_without_tensorflow():
 # export_model.py: SavedModel
 
 
+def classification_features(task, texts):
+  """One record per (text_a, text_b), through the task's own featurize (as predict_raw)."""
+  return [feature for index, (text_a, text_b) in enumerate(texts)
+          for feature in task.featurize(ClassificationExample(
+              task.name, index, text_a, text_b, task.label_list[0]), is_training=False)]
+
+
 def serve(export_dir, features):
   loaded = tf.saved_model.load(export_dir)
   signature = loaded.signatures[export_model.SIGNATURE_KEY]
@@ -219,7 +227,7 @@ def cls_export(cls_model, tmp_path_factory):
 def test_export_classification_serves_the_same_probabilities(cls_model, cls_export):
   _, config, tasks, model = cls_model
   task = tasks[1]
-  features = inference.classification_features(task, PAIRS)
+  features = classification_features(task, PAIRS)
   stacked = {k: np.array([f[k] for f in features]) for k in ("input_ids", "input_mask",
                                                               "segment_ids")}
   loaded, outputs = serve(cls_export, stacked)
@@ -254,7 +262,7 @@ def test_export_qa_serves_the_models_logits_and_beams(qa_model, tmp_path):
   task = tasks[0]
   export_dir = str(tmp_path / "qa")
   export_model.main(["--model-dir", model_dir, "--output", export_dir])
-  examples = inference.qa_examples(task, [inference.QAInput(q, CONTEXT) for q in QUESTIONS])
+  examples = qa_examples(task, [QAInput(q, CONTEXT) for q in QUESTIONS])
   features = [f for example in examples for f in task.featurize(example, False)]
   stacked = {k: np.array([f[k] for f in features], np.int32)
              for k in ("input_ids", "input_mask", "segment_ids")}

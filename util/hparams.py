@@ -6,9 +6,11 @@ plain instance attribute, and `update` refuses keys that are not, so a typo in a
 loudly instead of being ignored.
 """
 
+import dataclasses
 import difflib
 import json
 import logging
+import math
 import os
 
 from model import sizes
@@ -85,23 +87,45 @@ def _parse_json_object(text, source):
   return value
 
 
+@dataclasses.dataclass(frozen=True)
+class HParamsSource:
+  """Where a config's hyper-parameters were written, for messages about them.
+
+  kind: "file" (a params file), "string" (a JSON object on the command line), "code" (keyword
+  arguments) or "saved" (a fine-tuned model's own finetuning_config.json: already resolved, so
+  the pre-trained model is not read again).
+  """
+  kind: str
+  label: str
+
+
+CODE_SOURCE = HParamsSource("code", "the hyper-parameters")
+
+
+def load_hparams_with_source(value):
+  """(hyper-parameter dict, HParamsSource) of `value` (see load_hparams)."""
+  if value is None:
+    return {}, CODE_SOURCE
+  if isinstance(value, dict):
+    return dict(value), CODE_SOURCE
+  text = str(value).strip()
+  if not text:
+    return {}, CODE_SOURCE
+  if text.startswith(("{", "[")):
+    return (_parse_json_object(text, "the --hparams string"),
+            HParamsSource("string", "the --hparams JSON string"))
+  path = resolve_hparams_path(text)
+  label = f"hparams file '{path}'"
+  return _parse_json_object(_read_text(path), label), HParamsSource("file", label)
+
+
 def load_hparams(value):
   """Returns the hyper-parameter dict given by `value`.
 
   `value` may be None/"" (no overrides), a dict, a JSON object string, or a path to a JSON file;
   a bare file name that does not exist in the working directory is looked up in params/.
   """
-  if value is None:
-    return {}
-  if isinstance(value, dict):
-    return dict(value)
-  text = str(value).strip()
-  if not text:
-    return {}
-  if text.startswith(("{", "[")):
-    return _parse_json_object(text, "the --hparams string")
-  path = resolve_hparams_path(text)
-  return _parse_json_object(_read_text(path), f"hparams file '{path}'")
+  return load_hparams_with_source(value)[0]
 
 
 def encoder_hparams(model_size, vocab_size, overrides=None, debug=False):
@@ -112,6 +136,109 @@ def encoder_hparams(model_size, vocab_size, overrides=None, debug=False):
   if debug:
     fields.update(sizes.DEBUG_ENCODER)
   return fields
+
+
+# ----------------------------------------------------------------------------------------------
+# Valid ranges: the one table of constraints of both configs (a config checks the keys it has;
+# a task kind adds its own hyper-parameters' ranges beside their defaults, finetune/*/defaults.py).
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+  """An interval of valid values; `open_low` / `open_high` exclude that end, `or_none` also
+  accepts None (a value derived later) and `or_negative` any negative value (a switch)."""
+  low: float = -math.inf
+  high: float = math.inf
+  open_low: bool = False
+  open_high: bool = False
+  or_none: bool = False
+  or_negative: str = ""  # what a negative value means, when it is allowed
+
+  def contains(self, value):
+    if value is None:
+      return self.or_none
+    if self.or_negative and value < 0:
+      return True
+    above = value > self.low if self.open_low else value >= self.low
+    below = value < self.high if self.open_high else value <= self.high
+    return above and below
+
+  def describe(self):
+    low = "-inf" if self.low == -math.inf else f"{self.low:g}"
+    high = "inf" if self.high == math.inf else f"{self.high:g}"
+    text = f"{'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+    if self.high == math.inf:
+      text = f"{text[:-1]})"
+    if self.or_negative:
+      text += f", or negative ({self.or_negative})"
+    if self.or_none:
+      text += " or null"
+    return text
+
+
+COUNT = Range(1)  # a positive integer: batch sizes, steps, lengths
+NON_NEGATIVE = Range(0)
+POSITIVE = Range(0, open_low=True)
+FRACTION = Range(0, 1)  # [0, 1]
+PROBABILITY_OPEN = Range(0, 1, open_low=True, open_high=True)  # (0, 1)
+DROPOUT = Range(0, 1, open_high=True)  # [0, 1): 1 would drop everything
+
+RANGES = {
+    # shared by pre-training and fine-tuning
+    "learning_rate": POSITIVE,
+    "weight_decay_rate": FRACTION,
+    "train_batch_size": COUNT,
+    "eval_batch_size": COUNT,
+    "predict_batch_size": COUNT,
+    # [CLS] x [SEP] at least; at most the model's max_position_embeddings (check_ranges)
+    "max_seq_length": Range(3),
+    "iterations_per_loop": COUNT,
+    "save_checkpoints_steps": COUNT,
+    "log_every_steps": COUNT,
+    "vocab_size": COUNT,
+    "embedding_size": Range(1, or_none=True),
+    "seed": Range(0, 2 ** 31 - 1),
+    # fine-tuning
+    "num_trials": Range(1, or_negative="run trials until stopped"),
+    "num_train_epochs": POSITIVE,
+    "warmup_proportion": FRACTION,
+    "layerwise_lr_decay": FRACTION,  # 0: no layer-wise decay
+    "n_writes_test": NON_NEGATIVE,
+    # pre-training
+    "num_train_steps": COUNT,
+    "num_warmup_steps": NON_NEGATIVE,
+    "num_eval_steps": COUNT,
+    "keep_checkpoint_max": COUNT,
+    "mask_prob": PROBABILITY_OPEN,
+    "gen_weight": NON_NEGATIVE,
+    "disc_weight": NON_NEGATIVE,
+    "lr_decay_power": NON_NEGATIVE,
+    "temperature": POSITIVE,
+    "generator_hidden_size": Range(0, 1, open_low=True),
+    "generator_layers": Range(0, 1, open_low=True),
+    "max_predictions_per_seq": Range(1, or_none=True),  # at most max_seq_length (check_ranges)
+}
+
+# Fields of model_hparam_overrides (BertConfig).
+ENCODER_RANGES = {
+    "hidden_size": COUNT,
+    "num_hidden_layers": COUNT,
+    "num_attention_heads": COUNT,
+    "intermediate_size": COUNT,
+    "max_position_embeddings": COUNT,
+    "type_vocab_size": COUNT,
+    "vocab_size": COUNT,
+    "hidden_dropout_prob": DROPOUT,
+    "attention_probs_dropout_prob": DROPOUT,
+    "initializer_range": POSITIVE,
+}
+
+
+def check_range(key, value, valid, why=""):
+  """ValueError (one line, with the valid range) when `value` is outside `valid`."""
+  if isinstance(value, bool) or not (value is None or isinstance(value, (int, float))):
+    return  # the type check reports these
+  if not valid.contains(value):
+    raise ValueError(f"Hyper-parameter '{key}' must be in {valid.describe()}{why}, got {value!r}")
 
 
 def _type_name(value):
@@ -201,6 +328,93 @@ class Config:
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     raise ValueError(f"Unknown hyper-parameter '{key}'{hint}")
 
+  # ---- valid ranges ----
+
+  def hparam_ranges(self):
+    """{key: Range} of this config's hyper-parameters (RANGES restricted to its keys)."""
+    names = set(self.hparam_names())
+    return {key: valid for key, valid in RANGES.items() if key in names}
+
+  def max_position_embeddings(self):
+    return (self.model_hparam_overrides or {}).get("max_position_embeddings",
+                                                   sizes.DEFAULT_MAX_POSITION_EMBEDDINGS)
+
+  def check_ranges(self):
+    """ValueError (one line naming the key and its valid range) for the first value out of
+    range; the constructors call it once every default, size and user value is in place."""
+    overrides = self.model_hparam_overrides
+    if not isinstance(overrides, dict):
+      raise ValueError(f"Hyper-parameter 'model_hparam_overrides' must be a JSON object, got "
+                       f"{overrides!r}")
+    for field, value in sorted(overrides.items()):
+      if field in ENCODER_RANGES:
+        check_range(f"model_hparam_overrides.{field}", value, ENCODER_RANGES[field])
+    ranges, why = self.hparam_ranges(), {}
+    # Bounds that depend on other values: the model's positions, the sequence length.
+    positions = self.max_position_embeddings()
+    ranges["max_seq_length"] = dataclasses.replace(RANGES["max_seq_length"], high=positions)
+    why["max_seq_length"] = f" (the model's max_position_embeddings is {positions})"
+    if getattr(self, "max_predictions_per_seq", None) is not None:
+      ranges["max_predictions_per_seq"] = Range(1, self.max_seq_length)
+      why["max_predictions_per_seq"] = f" (at most max_seq_length {self.max_seq_length})"
+    for key, valid in sorted(ranges.items()):
+      check_range(key, getattr(self, key), valid, why.get(key, ""))
+
+  # ---- sizes recorded by the pre-trained model ----
+
+  def _take_recorded_sizes(self, recorded, explicit, source):
+    """Makes the encoder sizes those `recorded` by the model (model/sizes.RecordedSizes).
+
+    A size the user wrote that contradicts the model is a ValueError naming the key and where
+    it was written. model_size and vocab_size in a params file name the model the recipe was
+    written for (every release file says "small"/"base" and 21128): they give way to the
+    model's own sizes; anywhere else they count as written by the user.
+    """
+    contradictions = self._contradictions(recorded, explicit, source)
+    if contradictions:
+      key, value, field, have, where = contradictions[0]
+      raise ValueError(f"{key} {value!r} contradicts {where}, which has {field} {have} (the "
+                       f"pre-trained model's size): remove {key} from {source.label}")
+    encoder = {key: value for key, value in recorded.encoder.items()
+               if key in sizes.ARCHITECTURE_FIELDS}
+    self.vocab_size = encoder.pop("vocab_size", self.vocab_size)
+    # The model's recorded training choices (dropout, ...), unless the user wrote others.
+    self.model_hparam_overrides = {**recorded.encoder, **(explicit.get("model_hparam_overrides")
+                                                          or {}), **encoder}
+    self.model_hparam_overrides.pop("vocab_size", None)
+    if recorded.embedding_size is not None:
+      self.embedding_size = recorded.embedding_size
+    for key, value in recorded.generator.items():
+      if hasattr(self, key):
+        setattr(self, key, value)
+    self._take_recorded_size_name(explicit, source)
+
+  def _take_recorded_size_name(self, explicit, source):
+    """model_size becomes the released size the model has (if it has one), and that size's
+    defaults apply to the keys the user did not write."""
+    encoder = self.model_hparam_overrides
+    name = sizes.size_name(encoder.get("hidden_size"), encoder.get("num_hidden_layers"))
+    written = "model_size" in explicit and source.kind != "file"
+    if name is None or name == self.model_size or written:
+      return
+    _logger.info("model_size %s: the size of the pre-trained model", name)
+    self.model_size = name
+    for key, value in self._size_defaults(name).items():
+      if key not in explicit and key != "embedding_size":
+        setattr(self, key, value)
+
+  def _size_defaults(self, name):
+    """{key: value} that model size `name` sets in this kind of config."""
+    del name
+    return {}
+
+  def _contradictions(self, recorded, explicit, source):
+    """(key as written, value, recorded field, recorded value, where it is recorded) of each
+    written size the model contradicts."""
+    return (_override_contradictions(recorded, explicit)
+            + (_named_size_contradictions(recorded, explicit) if source.kind != "file" else [])
+            + _width_contradictions(recorded, explicit))
+
   def to_dict(self):
     return {k: getattr(self, k) for k in self.hparam_names()}
 
@@ -222,14 +436,59 @@ class Config:
     """
     args = dict(args) if isinstance(args, dict) else dict(vars(args))
     args = {k.replace("-", "_"): v for k, v in args.items()}
-    hparams = load_hparams(args.get("hparams"))
+    hparams, source = load_hparams_with_source(args.get("hparams"))
     for key in cls._CONSTRUCTOR_ONLY:
       if args.get(key) is not None:
         hparams[key] = args[key]
       elif hparams.get(key) is None:
         flag = "--" + key.replace("_", "-")
         raise ValueError(f"No {key} given: pass {flag} or put \"{key}\" in the --hparams JSON")
-    return cls(hparams.pop("model_name"), hparams.pop("data_dir"), **hparams)
+    return cls(hparams.pop("model_name"), hparams.pop("data_dir"), hparams_source=source,
+               **hparams)
+
+
+# The written sizes that contradict a model's recorded ones (Config._contradictions): tuples of
+# (key as written, value, recorded field, recorded value, where it is recorded).
+
+def _override_contradictions(recorded, explicit):
+  found = []
+  for field, value in sorted((explicit.get("model_hparam_overrides") or {}).items()):
+    have = recorded.encoder.get(field, value)
+    if field in sizes.ARCHITECTURE_FIELDS and have != value:
+      found.append((f"model_hparam_overrides.{field}", value, field, have, recorded.source))
+  return found
+
+
+def _named_size_contradictions(recorded, explicit):
+  """vocab_size and model_size (what model_size fixes: width and depth, unless an override
+  gives them)."""
+  have, found = recorded.encoder, []
+  if "vocab_size" in have and explicit.get("vocab_size", have["vocab_size"]) != have["vocab_size"]:
+    found.append(("vocab_size", explicit["vocab_size"], "vocab_size", have["vocab_size"],
+                  recorded.source))
+  if "model_size" in explicit:
+    size = sizes.get(explicit["model_size"])
+    overrides = explicit.get("model_hparam_overrides") or {}
+    for field in ("hidden_size", "num_hidden_layers"):
+      if field not in overrides and getattr(size, field) != have.get(field, getattr(size, field)):
+        found.append(("model_size", explicit["model_size"], field, have[field],
+                      recorded.source))
+  return found
+
+
+def _width_contradictions(recorded, explicit):
+  """The embedding width and the generator's fractions."""
+  found = []
+  if "embedding_size" in explicit and recorded.embedding_size is not None:
+    value = explicit["embedding_size"] or recorded.encoder.get("hidden_size")
+    if value != recorded.embedding_size:
+      found.append(("embedding_size", explicit["embedding_size"], "embedding_size",
+                    recorded.embedding_size, recorded.embedding_source or recorded.source))
+  for key, value in sorted(recorded.generator.items()):
+    if key in explicit and abs(explicit[key] - value) > 1e-6:
+      found.append((key, explicit[key], key, round(value, 6),
+                    recorded.generator_source or recorded.source))
+  return found
 
 
 def help_epilog(config_class, config_file, params_example):
