@@ -202,7 +202,9 @@ class TsvClassificationTask(task_lib.Task):
     ids_a = self._token_ids(example.text_a)
     ids_b = self._token_ids(example.text_b) if example.text_b is not None else None
     room = max_len - (3 if ids_b is not None else 2)
-    self.truncated += len(ids_a) + len(ids_b or ()) > room
+    excess = len(ids_a) + len(ids_b or ()) - room
+    self.truncated += excess > 0
+    self.truncated_tokens += max(excess, 0)
     if ids_b is not None:
       truncate_pair(ids_a, ids_b, max_len - 3)  # room for [CLS] and two [SEP]
     else:

@@ -310,7 +310,9 @@ class QATask(task_lib.Task):
     """(feature dicts, QAFeature records) for `example`, numbered from `first_eid`."""
     config = self.config
     query_tokens = self.tokenizer.tokenize(example.question_text)
-    self.truncated += len(query_tokens) > config.max_query_length
+    excess = len(query_tokens) - config.max_query_length
+    self.truncated += excess > 0
+    self.truncated_tokens += max(excess, 0)
     query_tokens = query_tokens[:config.max_query_length]
     max_tokens_for_doc = config.max_seq_length - len(query_tokens) - 3
     if max_tokens_for_doc <= 0:
