@@ -139,7 +139,8 @@ class TsvClassificationTask(task_lib.Task):
         examples.append(self._make_example(fields, len(header), layout, eid=line_number - 2))
       except _BadRow as e:
         bad.append(f"line {line_number}: {e}")
-    self._report(path, len(rows), bad, other_language)
+    if split not in self.data_stats:  # once, though a run reads a split twice (check, records)
+      self._report(path, len(rows), bad, other_language)
     self.data_stats[split] = {"rows": len(rows), "skipped_bad_rows": len(bad),
                               "skipped_other_language": other_language}
     if not examples:
