@@ -22,10 +22,10 @@ fine-tuning against the same model from random weights and a naive-Bayes floor; 
 the answer is still "nothing" (docs/LEARNING.md explains why), and the table shows it as it is.
 
 It ends with a table of the results and where every output went. Everything goes to one
-directory (default: demo_output/ in the repository, demo_output_quick/ with --quick), laid out as the scripts expect a data
-directory: vocab.txt, pretrain_tfrecords/, finetuning_data/<task>/, models/tiny/. The stages'
-hyper-parameters are written to hparams/*.json there and every stage's command and full log to
-logs/, so each stage can be re-run by hand.
+directory (default: demo_output/ in the repository, demo_output_quick/ with --quick), laid out
+as the scripts expect a data directory: vocab.txt, pretrain_tfrecords/, finetuning_data/<task>/,
+models/tiny/. The stages' hyper-parameters are written to hparams/*.json there and every stage's
+command and full log to logs/, so each stage can be re-run by hand.
 
 --quick shrinks every stage to a few steps (used by tests/test_demo.py). It writes to a
 directory of its own, and refuses to wipe one that a full demo made.
@@ -42,8 +42,8 @@ from demo import child_process
 from demo import report
 from demo.layout import (  # noqa: F401 (MARKER_FILE: tests read it here)
     CORPUS, DEFAULT_OUTPUT_DIR, FINETUNING_DATA, MARKER_FILE, MODEL_NAME, PROGRAM,
-    QUICK_OUTPUT_DIR, REPO_ROOT, RESULTS_FILE, SCRATCH_MODEL, SHIPPED_MODEL, SHIPPED_MODEL_DIR, TASKS, DemoError,
-    prepare_output_dir, show_path)
+    QUICK_OUTPUT_DIR, REPO_ROOT, RESULTS_FILE, SCRATCH_MODEL, SHIPPED_MODEL, SHIPPED_MODEL_DIR,
+    TASKS, DemoError, prepare_output_dir, show_path)
 from demo.report import pretraining_summary
 from util import utils
 

@@ -336,7 +336,8 @@ def test_check_vocab_refuses_an_empty_file(tmp_path):
 ])
 def test_check_vocab_names_the_missing_special_tokens(tmp_path, purpose, lacking, named):
   path = write_vocab(tmp_path, [t for t in SPECIALS if t != lacking] + ["中"])
-  with pytest.raises(tokenization.VocabularyError, match=rf"lacks \{named[:-1]}\], which {purpose}"):
+  pattern = rf"lacks \{named[:-1]}\], which {purpose}"
+  with pytest.raises(tokenization.VocabularyError, match=pattern):
     tokenization.check_vocab(path, purpose)
 
 
