@@ -76,7 +76,8 @@ def parse_args(argv=None):
   parser.add_argument("--top-k", type=int,
                       help="QA: answers per question (default 1 with tsv, 5 with json).")
   parser.add_argument("--format", choices=FORMATS,
-                      help="Output format (default: tsv for classification, json for QA and tagging).")
+                      help="Output format (default: tsv for classification, json for QA and "
+                      "tagging).")
   args = parser.parse_args(argv)
   if args.batch_size is not None and args.batch_size < 1:
     parser.error("--batch-size must be positive")
