@@ -102,9 +102,40 @@ def expand_inputs(patterns):
 
 
 def read_lines(paths):
+  """The text lines of `paths`, decoded strictly as UTF-8 (the tokenizer drops a BOM).
+
+  Raises ValueError naming the file, line and byte offset of the first byte that is not UTF-8
+  (a GBK corpus, say) or of a NUL byte (a binary file): reading such a file leniently would put
+  mis-decoded characters into the vocabulary without a word.
+  """
   for path in paths:
-    with open(path, encoding="utf-8", errors="ignore") as reader:
-      yield from reader
+    with open(path, "rb") as reader:
+      offset = 0
+      for line_number, raw in enumerate(reader, 1):
+        yield _decode_line(path, line_number, offset, raw)
+        offset += len(raw)
+
+
+def _decode_line(path, line_number, offset, raw):
+  if b"\0" in raw:
+    where = offset + raw.index(b"\0")
+    raise ValueError(f"{path}: line {line_number}, byte {where}: a NUL byte; this looks like a "
+                     "binary file, not UTF-8 text")
+  try:
+    return raw.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{path}: line {line_number}, byte {offset + e.start}: not UTF-8 "
+                     f"({e.reason}); convert the corpus to UTF-8 first (e.g. iconv -f GBK "
+                     "-t UTF-8)") from None
+
+
+def check_output_path(path):
+  """ValueError unless `path` can be written: its directory exists and it is not a directory."""
+  directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise ValueError(f"cannot write {path}: the directory {directory} does not exist")
+  if os.path.isdir(path):
+    raise ValueError(f"cannot write {path}: it is a directory")
 
 
 def parse_args(argv=None):
@@ -126,9 +157,13 @@ def parse_args(argv=None):
 def main(argv=None):
   args = parse_args(argv)
   try:
+    check_output_path(args.output)
     paths = expand_inputs(args.input)
     tokens = build_vocab(read_lines(paths), vocab_size=args.vocab_size,
                          min_count=args.min_count, do_lower_case=args.do_lower_case)
+    if len(tokens) == len(SPECIAL_TOKENS):
+      raise ValueError(f"no text in {', '.join(paths)}: the vocabulary would hold only the "
+                       f"{len(SPECIAL_TOKENS)} special tokens")
   except (OSError, ValueError) as error:
     # One line, no traceback: these are user errors (bad path, bad size), not bugs.
     print(f"build_vocab.py: error: {error}", file=sys.stderr)

@@ -3,7 +3,8 @@
 # data that ships with the repository: sets up .venv (tools/setup_env.sh), then runs run_demo.py.
 #
 #   bash demo.sh                      # about 5 minutes on 2 CPU cores, install included
-#   bash demo.sh --quick              # a few steps per stage, under a minute and a half
+#   bash demo.sh --quick              # a few steps per stage, under a minute and a half; writes
+#                                     # to demo_output_quick/, never over demo_output/
 #   bash demo.sh --help               # run_demo.py's options
 set -euo pipefail
 

@@ -22,12 +22,13 @@ fine-tuning against the same model from random weights and a naive-Bayes floor; 
 the answer is still "nothing" (docs/LEARNING.md explains why), and the table shows it as it is.
 
 It ends with a table of the results and where every output went. Everything goes to one
-directory (default: demo_output/ in the repository), laid out as the scripts expect a data
-directory: vocab.txt, pretrain_tfrecords/, finetuning_data/<task>/, models/tiny/. The stages'
-hyper-parameters are written to hparams/*.json there and every stage's command and full log to
-logs/, so each stage can be re-run by hand.
+directory (default: demo_output/ in the repository, demo_output_quick/ with --quick), laid out
+as the scripts expect a data directory: vocab.txt, pretrain_tfrecords/, finetuning_data/<task>/,
+models/tiny/. The stages' hyper-parameters are written to hparams/*.json there and every stage's
+command and full log to logs/, so each stage can be re-run by hand.
 
---quick shrinks every stage to a few steps (used by tests/test_demo.py).
+--quick shrinks every stage to a few steps (used by tests/test_demo.py). It writes to a
+directory of its own, and refuses to wipe one that a full demo made.
 """
 
 import argparse
@@ -40,9 +41,9 @@ import time
 from demo import child_process
 from demo import report
 from demo.layout import (  # noqa: F401 (MARKER_FILE: tests read it here)
-    CORPUS, DEFAULT_OUTPUT_DIR, FINETUNING_DATA, MARKER_FILE, MODEL_NAME, PROGRAM, REPO_ROOT,
-    RESULTS_FILE, SCRATCH_MODEL, SHIPPED_MODEL, SHIPPED_MODEL_DIR, TASKS, DemoError,
-    prepare_output_dir, show_path)
+    CORPUS, DEFAULT_OUTPUT_DIR, FINETUNING_DATA, MARKER_FILE, MODEL_NAME, PROGRAM,
+    QUICK_OUTPUT_DIR, REPO_ROOT, RESULTS_FILE, SCRATCH_MODEL, SHIPPED_MODEL, SHIPPED_MODEL_DIR,
+    TASKS, DemoError, prepare_output_dir, show_path)
 from demo.report import pretraining_summary
 from util import utils
 
@@ -321,16 +322,19 @@ def parse_args(argv=None):
       description="Run the whole pipeline on the bundled sample data: vocabulary, pre-training "
                   "dataset, a short pre-training of a tiny ELECTRA, fine-tuning on chnsenticorp "
                   "and cmrc2018; then print the results and where every output went.")
-  parser.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR,
-                      help="where everything goes (default: demo_output/ in the repository). "
-                           "A directory made by an earlier demo is wiped first; any other "
-                           "non-empty directory is refused unless --keep is given.")
+  parser.add_argument("--output-dir", default=None,
+                      help="where everything goes (default: demo_output/ in the repository, "
+                           "demo_output_quick/ with --quick). A directory made by an earlier "
+                           "demo is wiped first, except that --quick refuses a full demo's; "
+                           "any other non-empty directory is refused unless --keep is given.")
   parser.add_argument("--pretrain-steps", type=int, default=None,
                       help=f"pre-training steps (default: {PROFILES['default']['pretrain_steps']}"
                            f", or {PROFILES['quick']['pretrain_steps']} with --quick)")
   parser.add_argument("--quick", action="store_true",
                       help="the smallest settings: a few steps per stage, short sequences (a "
-                           "check that everything runs, as in tests/test_demo.py)")
+                           "check that everything runs, as in tests/test_demo.py); writes to "
+                           "demo_output_quick/ unless --output-dir is given, so the full "
+                           "demo's demo_output/ is left as it is")
   parser.add_argument("--keep", action="store_true",
                       help="do not wipe an existing output directory; pre-training then resumes "
                            "from its newest checkpoint")
@@ -346,8 +350,11 @@ def main(argv=None):
   if args.pretrain_steps is not None:
     settings["pretrain_steps"] = args.pretrain_steps
   demo = None
+  profile = "quick" if args.quick else "default"
+  default_dir = QUICK_OUTPUT_DIR if args.quick else DEFAULT_OUTPUT_DIR
   try:
-    output_dir = prepare_output_dir(args.output_dir, keep=args.keep)
+    output_dir = prepare_output_dir(args.output_dir or default_dir, keep=args.keep,
+                                    profile=profile)
     demo = Demo(output_dir, settings)
     print(f"ELECTRA demo on the bundled sample data ({'quick' if args.quick else 'default'} "
           f"settings), writing to {show_path(output_dir)}/", flush=True)

@@ -105,6 +105,7 @@ class Task(abc.ABC):
     # Examples whose text featurize() had to cut (too long for max_seq_length, or a QA question
     # longer than max_query_length); preprocessing reports and resets it after each split.
     self.truncated = 0
+    self.truncated_tokens = 0  # the tokens those cuts dropped (predict.py reports them)
 
   @property
   def task_id(self):

@@ -111,6 +111,9 @@ def task_hparams():
 def make_tokenizer(config):
   # Imported here so that the registry can be inspected without the tokenizer module.
   from model import tokenization  # pylint: disable=import-outside-toplevel
+  # A VocabularyError (a ValueError) names an empty vocabulary, a repeated token or a missing
+  # [UNK] / [CLS] / [SEP] in one line, before any task reads data.
+  tokenization.check_vocab(config.vocab_file, "fine-tuning")
   return tokenization.FullTokenizer(config.vocab_file, config.do_lower_case)
 
 

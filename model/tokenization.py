@@ -67,6 +67,53 @@ def load_vocab(vocab_file):
   return vocab
 
 
+# The special tokens each kind of work needs. Whatever tokenizes text (the pre-training data
+# builder, fine-tuning, prediction) puts [CLS] and [SEP] around every example and falls back to
+# [UNK]; pre-training (run_pretraining.py, on data already built) masks with [MASK] and never
+# masks [CLS] / [SEP]; an exported tokenizer also names [PAD] (padding is id 0 everywhere,
+# whatever token that is).
+REQUIRED_TOKENS = {
+    "pre-training data": ("[UNK]", "[CLS]", "[SEP]"),
+    "pre-training": ("[CLS]", "[SEP]", "[MASK]"),
+    "fine-tuning": ("[UNK]", "[CLS]", "[SEP]"),
+    "export": ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"),
+}
+
+
+class VocabularyError(ValueError):
+  """A vocabulary file that cannot be used; the message is one line naming the file."""
+
+
+def check_vocab(vocab_file, purpose):
+  """The vocabulary of `vocab_file` as `load_vocab` reads it, after checking that it is usable
+  for `purpose` (a key of REQUIRED_TOKENS): not empty, no token twice (a repeated token would
+  silently take the id of its last line), and every special token the purpose needs.
+
+  Raises VocabularyError naming the file (and the line of a repeated token).
+  """
+  vocab, first_line = collections.OrderedDict(), {}
+  try:
+    with fileio.open_file(vocab_file, "rb") as reader:
+      for index, line in enumerate(reader):
+        token = convert_to_unicode(line).strip()
+        if token in first_line:
+          shown = repr(token) if token else "'' (a blank line)"
+          raise VocabularyError(f"{vocab_file}: line {index + 1}: the token {shown} is already "
+                                f"on line {first_line[token]}; every token must be unique")
+        first_line[token] = index + 1
+        vocab[token] = index
+  except OSError as e:
+    raise VocabularyError(f"{vocab_file}: cannot read the vocabulary "
+                          f"({getattr(e, 'strerror', None) or e})") from None
+  if not vocab:
+    raise VocabularyError(f"{vocab_file}: the vocabulary is empty")
+  missing = [token for token in REQUIRED_TOKENS[purpose] if token not in vocab]
+  if missing:
+    raise VocabularyError(f"{vocab_file}: the vocabulary lacks {', '.join(missing)}, which "
+                          f"{purpose} needs ({', '.join(REQUIRED_TOKENS[purpose])})")
+  return vocab
+
+
 def convert_by_vocab(vocab, items):
   """Maps each item through `vocab` (a KeyError for an unknown item, as in BERT)."""
   return [vocab[item] for item in items]

@@ -52,9 +52,10 @@ def available_cpus():
 
 
 def check_settings(vocab_file, max_seq_length, num_out_files, num_processes):
-  """Raises UsageError for a missing vocabulary or bad numbers; returns the process count."""
+  """Raises UsageError for an unusable vocabulary or bad numbers; returns the process count."""
   if "://" not in vocab_file and not os.path.isfile(vocab_file):
     raise UsageError(f"vocab file not found: {vocab_file}")
+  check_vocab_file(vocab_file)
   num_processes = available_cpus() if num_processes is None else num_processes
   if max_seq_length < 5:
     raise UsageError("--max-seq-length must be at least 5")
@@ -71,13 +72,20 @@ def load_tokenizer(vocab_file, do_lower_case):
   return tokenizer
 
 
+def check_vocab_file(vocab_file):
+  """UsageError for a vocabulary the builder cannot use: empty, a token twice, or without
+  [UNK], [CLS] or [SEP] (model/tokenization.py's `check_vocab`)."""
+  from model import tokenization  # pylint: disable=import-outside-toplevel
+  try:
+    tokenization.check_vocab(vocab_file, "pre-training data")
+  except tokenization.VocabularyError as e:
+    raise UsageError(str(e)) from None
+
+
 def load_checked_tokenizer(vocab_file, do_lower_case):
-  """`load_tokenizer`, with a UsageError for a vocabulary without [CLS] or [SEP]."""
-  tokenizer = load_tokenizer(vocab_file, do_lower_case)
-  for token in ("[CLS]", "[SEP]"):
-    if token not in tokenizer.vocab:
-      raise UsageError(f"vocab file has no {token} token: {vocab_file}")
-  return tokenizer
+  """`load_tokenizer` after `check_vocab_file`."""
+  check_vocab_file(vocab_file)
+  return load_tokenizer(vocab_file, do_lower_case)
 
 
 @contextlib.contextmanager

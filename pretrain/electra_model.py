@@ -41,11 +41,9 @@ def generator_config(config, disc_config):
 
 
 def load_special_ids(vocab_file, vocab_size):
-  """{"[MASK]": id, "[CLS]": id, "[SEP]": id} from the vocabulary file, checked against V."""
-  vocab = tokenization.load_vocab(vocab_file)
-  missing = [token for token in SPECIAL_TOKENS if token not in vocab]
-  if missing:
-    raise ValueError(f"Vocabulary {vocab_file} lacks the special tokens {missing}")
+  """{"[MASK]": id, "[CLS]": id, "[SEP]": id} from the vocabulary file, checked against V
+  (and by `tokenization.check_vocab`: a VocabularyError, a ValueError, names the problem)."""
+  vocab = tokenization.check_vocab(vocab_file, "pre-training")
   if len(vocab) > vocab_size:
     raise ValueError(f"Vocabulary {vocab_file} has {len(vocab)} tokens but vocab_size is "
                      f"{vocab_size}; set the vocab_size hparam to at least {len(vocab)}")

@@ -9,7 +9,9 @@ import typing
 
 import tensorflow as tf
 
+from pretrain import tfrecord_encoding
 from util import example_parsing
+from util import fileio
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
 # Records kept in the shuffle buffer after interleaving, as the original.
@@ -47,6 +49,36 @@ def list_input_files(patterns):
     raise FileNotFoundError(f"No pre-training TFRecord files match '{patterns}' "
                             "(set pretrain_tfrecords or run build_pretraining_dataset.py)")
   return files
+
+
+# Bytes of records whose checksums `check_input_files` verifies, spread over the files: the
+# whole of a small data set (the sample data is a few MB), the start of every shard of a big one.
+CHECK_BUDGET_BYTES = 256 << 20
+MIN_CHECK_BYTES_PER_FILE = 1 << 20
+
+
+class CorruptDataError(ValueError):
+  """A damaged TFRecord file; the message is one line naming the file, record and offset."""
+
+
+def check_input_files(files, budget_bytes=CHECK_BUDGET_BYTES):
+  """Raises CorruptDataError for the first damaged record found in `files`, before training.
+
+  Reads each file from its start and verifies the TFRecord framing and both checksums of every
+  record, up to an even share of `budget_bytes` per file (at least MIN_CHECK_BYTES_PER_FILE):
+  small data sets are checked whole, and a shard truncated or damaged near its start (a copy
+  that failed, a file that is not a TFRecord) is always found. Without this check such a file
+  fails training with a DataLossError that names no file.
+  """
+  per_file = max(MIN_CHECK_BYTES_PER_FILE, budget_bytes // max(len(files), 1))
+  for path in files:
+    with fileio.open_file(path, "rb") as reader:
+      problem = tfrecord_encoding.first_framing_problem(reader, per_file)
+    if problem:
+      index, offset, what = problem
+      raise CorruptDataError(
+          f"{path}: record {index + 1} (byte {offset}) is damaged: {what}; rebuild the data "
+          "with build_pretraining_dataset.py (or copy the shard again)")
 
 
 def _pipeline_position(input_context):

@@ -192,3 +192,49 @@ def frame_records(records):
     pieces += (headers[12 * i:12 * i + 12], record, data_crcs[4 * i:4 * i + 4])
   ends = np.cumsum(lengths.astype(np.int64) + 16)
   return b"".join(pieces), ends
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking framed records: a damaged shard found before training rather than by a DataLossError
+# (which names no file) minutes into a run.
+
+MAX_RECORD_BYTES = 1 << 30  # a longer "length" is a damaged header, not a record
+VERIFY_BATCH = 2048  # records whose checksums are computed at once
+
+
+def first_framing_problem(reader, max_bytes):
+  """(record index, byte offset, what is wrong) of the first bad record in the TFRecord stream
+  `reader` (a binary file object at offset 0), or None. Reads records until `max_bytes` have
+  been read (then stops: the rest is not checked) or the end of the file (which must fall
+  exactly after a record). Checks the length and data checksums of every record read."""
+  index, offset, pending = 0, 0, []  # pending: (index, offset, header, data, stored data crc)
+  while offset < max_bytes:
+    header = reader.read(12)
+    if not header:
+      break
+    length = int.from_bytes(header[:8], "little") if len(header) == 12 else 0
+    if len(header) < 12 or length > MAX_RECORD_BYTES:
+      return index, offset, "the record header is truncated or damaged"
+    body = reader.read(length + 4)
+    if len(body) < length + 4:
+      return index, offset, f"the file ends inside the record ({len(body)} of {length + 4} bytes)"
+    pending.append((index, offset, header, body[:length], body[length:]))
+    index, offset = index + 1, offset + 16 + length
+    if len(pending) >= VERIFY_BATCH:
+      problem, pending = _checksum_problem(pending), []
+      if problem:
+        return problem
+  return _checksum_problem(pending) if pending else None
+
+
+def _checksum_problem(pending):
+  headers = [header for _, _, header, _, _ in pending]
+  length_crcs = mask_crc(crc32c_batch([header[:8] for header in headers]))
+  data_crcs = mask_crc(crc32c_batch([data for _, _, _, data, _ in pending]))
+  for (index, offset, header, _, stored), length_crc, data_crc in zip(pending, length_crcs,
+                                                                       data_crcs):
+    if int.from_bytes(header[8:], "little") != int(length_crc):
+      return index, offset, "the length checksum does not match"
+    if int.from_bytes(stored, "little") != int(data_crc):
+      return index, offset, "the data checksum does not match"
+  return None

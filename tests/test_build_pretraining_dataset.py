@@ -321,6 +321,24 @@ def test_missing_vocab_or_corpus_is_a_one_line_error(corpus, tmp_path):
   assert not os.path.exists(tmp_path / "out")
 
 
+@pytest.mark.parametrize("vocab_text, message", [
+    ("", "the vocabulary is empty"),
+    ("[PAD]\n[UNK]\n[SEP]\n[MASK]\n中\n", "the vocabulary lacks [CLS], which pre-training data"),
+    ("[UNK]\n[CLS]\n[SEP]\n中\n文\n中\n", "line 6: the token '中' is already on line 4"),
+])
+def test_an_unusable_vocabulary_is_a_one_line_error_before_writing(corpus, tmp_path,
+                                                                    vocab_text, message, capsys):
+  vocab = tmp_path / "vocab.txt"
+  vocab.write_text(vocab_text, encoding="utf-8")
+  status = bpd.main(["--corpus-dir", corpus["dir"], "--vocab-file", str(vocab),
+                     "--output-dir", str(tmp_path / "out")])
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert status == 2 and len(lines) == 1
+  assert lines[0].startswith(f"{os.path.basename(sys.argv[0])}: error: {vocab}: ")
+  assert message in lines[0]
+  assert sorted(os.listdir(tmp_path)) == ["vocab.txt"]
+
+
 def test_split_file_cuts_after_blank_lines(tmp_path):
   path = tmp_path / "text.txt"
   path.write_bytes(b"".join(f"line {i} of doc {d}\n".encode() + (b"\n" if i == 4 else b"")

@@ -96,6 +96,42 @@ def test_cli_missing_input_is_a_one_line_error(tmp_path):
   assert not (tmp_path / "vocab.txt").exists()
 
 
+def assert_refused(result, tmp_path, *fragments):
+  lines = result.stderr.strip().splitlines()
+  assert result.returncode == 2 and len(lines) == 1, result.stderr
+  assert lines[0].startswith("build_vocab.py: error: ")
+  for fragment in fragments:
+    assert fragment in lines[0]
+  assert not (tmp_path / "vocab.txt").exists()
+  assert not [name for name in os.listdir(tmp_path) if name.startswith(".vocab-")]
+
+
+def test_cli_refuses_an_empty_corpus(tmp_path):
+  (tmp_path / "empty.txt").write_text("\n  \n", encoding="utf-8")
+  result = run_cli("--input", str(tmp_path / "empty.txt"), "--output", str(tmp_path / "vocab.txt"))
+  assert_refused(result, tmp_path, "no text in", "empty.txt", "only the 104 special tokens")
+
+
+def test_cli_refuses_a_gbk_corpus_naming_line_and_byte(tmp_path):
+  (tmp_path / "gbk.txt").write_bytes("ok line\n".encode() + "中文语料".encode("gbk") + b"\n")
+  result = run_cli("--input", str(tmp_path / "gbk.txt"), "--output", str(tmp_path / "vocab.txt"))
+  assert_refused(result, tmp_path, "gbk.txt: line 2, byte 8: not UTF-8", "iconv")
+
+
+def test_cli_refuses_a_binary_file(tmp_path):
+  (tmp_path / "model.bin").write_bytes(b"abc\n\x00\x01\x02\x03")
+  result = run_cli("--input", str(tmp_path / "model.bin"), "--output", str(tmp_path / "vocab.txt"))
+  assert_refused(result, tmp_path, "model.bin: line 2, byte 4: a NUL byte", "binary")
+
+
+def test_cli_refuses_an_output_in_a_missing_directory(tmp_path):
+  (tmp_path / "a.txt").write_text("中文\n", encoding="utf-8")
+  output = tmp_path / "missing" / "vocab.txt"
+  result = run_cli("--input", str(tmp_path / "a.txt"), "--output", str(output))
+  assert_refused(result, tmp_path, f"cannot write {output}", "does not exist")
+  assert not (tmp_path / "missing").exists()
+
+
 def test_cli_help():
   result = run_cli("--help")
   assert result.returncode == 0

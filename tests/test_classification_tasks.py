@@ -126,11 +126,13 @@ def test_bad_rows_are_counted_and_skipped(data_dir, caplog):
       "",  # blank lines are not rows
       "我好\t你好\t0",
   ])
+  task = build(data_dir, "lcqmc", double_unordered=False)
   with caplog.at_level(logging.WARNING):
-    examples = build(data_dir, "lcqmc", double_unordered=False).get_examples("train")
+    examples = task.get_examples("train")
+    assert len(task.get_examples("train")) == 2  # a run reads the split again for its records
   assert [(e.text_a, e.label, e.eid) for e in examples] == [("你好", "1", 0), ("我好", "0", 5)]
   warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-  assert len(warnings) == 1  # once per file
+  assert len(warnings) == 1  # once per file and run
   assert "skipped 3 bad rows of 5" in warnings[0]
   assert "expected 3 columns, got 4" in warnings[0] and "unknown label '2'" in warnings[0]
 

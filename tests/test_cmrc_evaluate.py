@@ -131,9 +131,21 @@ def test_non_string_prediction_is_stringified():
   assert score_one(["1990年"], 1990)[0] == pytest.approx(200 / 3)
 
 
-def test_question_without_answers_scores_zero():
-  # The official script crashes here (max of an empty list); we score 0.
-  assert score_one([], "北京") == (0.0, 0.0)
+def test_questions_without_answers_refuse_the_file_naming_them():
+  # Half the questions lack answers and every prediction is right: scoring them as wrong
+  # answers would report 50; the official script stops (KeyError / max of an empty list).
+  dataset = squad_dataset({"a": ["北京"], "b": [], "c": ["上海"]})
+  del dataset["data"][0]["paragraphs"][0]["qas"][2]["answers"]
+  with pytest.raises(ValueError, match=r"2 of 3 dataset questions .*: b, c;"):
+    cmrc.evaluate(dataset, {"a": "北京", "b": "x", "c": "上海"})
+  with pytest.raises(ValueError, match="1 of 1"):
+    score_one([], "北京")
+
+
+def test_refusal_names_the_first_ids_and_counts_the_rest():
+  dataset = squad_dataset({f"q{i}": [] for i in range(8)})
+  with pytest.raises(ValueError, match=r"q0, q1, q2, q3, q4 and 3 more;"):
+    cmrc.evaluate(dataset, {})
 
 
 # --- totals -------------------------------------------------------------------------------
@@ -247,6 +259,18 @@ def test_cli_malformed_dataset_exits_2(tmp_path):
   proc = run_cli(dataset, predictions)
   assert proc.returncode == 2
   assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refuses_questions_without_answers_in_one_line(tmp_path):
+  dataset = squad_dataset({"a": ["北京"], "b": ["上海"]})
+  del dataset["data"][0]["paragraphs"][0]["qas"][1]["answers"]
+  dataset_path = write_json(tmp_path / "dev.json", dataset)
+  predictions = write_json(tmp_path / "pred.json", {"a": "北京", "b": "上海"})
+  proc = run_cli(dataset_path, predictions)
+  assert proc.returncode == 2 and proc.stdout == ""
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(f"error: {dataset_path}: 1 of 2")
+  assert lines[0].endswith("add answers)")
 
 
 def test_evaluate_files_reads_both_files(tmp_path):

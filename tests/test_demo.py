@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import run_demo
+from demo import layout
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE_CMRC_DEV = os.path.join(REPO_ROOT, "sample_data", "finetuning_data", "cmrc2018",
@@ -152,6 +153,33 @@ def test_wipes_only_its_own_directory(tmp_path):
   empty.mkdir()
   run_demo.prepare_output_dir(str(empty))  # An empty directory is fine as it is.
   assert os.listdir(empty) == [run_demo.MARKER_FILE]
+
+
+def test_a_quick_run_never_wipes_a_full_demos_directory(tmp_path):
+  full = tmp_path / "full"
+  run_demo.prepare_output_dir(str(full))
+  (full / "demo_results.json").write_text("{}")
+  process = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "run_demo.py"), "--quick", "--output-dir",
+       str(full)], capture_output=True, text=True, timeout=120, check=False)
+  error_lines = process.stderr.strip().splitlines()
+  assert process.returncode == 1 and len(error_lines) == 1
+  assert "holds the output of a full demo, which --quick would wipe" in error_lines[0]
+  assert sorted(os.listdir(full)) == sorted([run_demo.MARKER_FILE, "demo_results.json"])
+  quick = tmp_path / "quick"
+  run_demo.prepare_output_dir(str(quick), profile="quick")
+  (quick / "old.txt").write_text("from the last quick run")
+  run_demo.prepare_output_dir(str(quick), profile="quick")  # its own: wiped
+  assert os.listdir(quick) == [run_demo.MARKER_FILE]
+  run_demo.prepare_output_dir(str(quick))  # a full run may replace a quick run's output
+  assert layout.marker_profile(str(quick)) == "default"
+
+
+def test_quick_has_its_own_default_directory():
+  assert run_demo.QUICK_OUTPUT_DIR != run_demo.DEFAULT_OUTPUT_DIR
+  help_text = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "run_demo.py"), "--help"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+  assert "demo_output_quick/" in " ".join(help_text.split())
 
 
 def test_refuses_to_hold_the_repository():

@@ -59,8 +59,10 @@ def test_unfindable_answers_are_a_warning_and_counted(data_dir, caplog):  # noqa
   trials = run_finetuning.main(argv(data_dir, task_names=["cmrc2018"], num_train_epochs=1,
                                     train_batch_size=2, eval_batch_size=2, doc_stride=8,
                                     max_query_length=8, do_test=False, do_eval=False))
-  assert "1 of 3 answers not found in their context (dropped from training)" in caplog.text
+  assert ("1 of 3 questions dropped from training (0 without answers, 1 whose answer is not in "
+          "its context)") in caplog.text
   assert trials[0]["data"]["cmrc2018"]["train"]["answers_not_found"] == 1
+  assert trials[0]["data"]["cmrc2018"]["train"]["questions_without_answers"] == 0
   results = data_dir / "models" / "tiny" / "results" / "cmrc2018_results.json"
   assert json.loads(results.read_text())["trials"][0]["data"]["cmrc2018"]["train"][
       "answers_not_found"] == 1

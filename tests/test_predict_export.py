@@ -191,10 +191,39 @@ def test_predict_qa_spans_lie_in_the_context(qa_model, tmp_path):
   assert "line 2" in exit_message(predict.main, ["--model-dir", model_dir, "--input", str(bad)])
 
 
+def test_predict_counts_cut_inputs_in_one_warning(cls_model, tmp_path, capsys):
+  model_dir = cls_model[0]
+  path = tmp_path / "long.txt"
+  # max_seq_length 32 leaves 30 tokens: 100 and 45 characters lose 70 and 15; 5 fit.
+  path.write_text("好" * 100 + "\n" + "房" * 45 + "\n" + "早餐一般。\n", encoding="utf-8")
+  lines = run_predict(["--model-dir", model_dir, "--task", "chnsenticorp", "--input", str(path)])
+  assert len(lines) == 4  # the header and three inputs
+  warnings = capsys.readouterr().err.strip().splitlines()
+  assert warnings == [
+      "predict.py: warning: 2 of 3 inputs were cut to fit the model (examples cut to "
+      "max_seq_length 32; 85 tokens dropped in all); the predictions are about the part that "
+      "was kept"]
+
+
+def test_predict_refuses_an_input_without_text_before_loading_the_model(tmp_path):
+  path = tmp_path / "empty.txt"
+  path.write_text("\n  \n", encoding="utf-8")
+  (tmp_path / "model").mkdir()
+  output = tmp_path / "out.tsv"
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO_ROOT, "predict.py"), "--model-dir",
+       str(tmp_path / "model"), "--input", str(path), "--output", str(output)],
+      capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+  assert result.returncode == 1 and not output.exists()
+  assert result.stderr.strip().splitlines() == [
+      f"predict.py: error: {path}: no input to predict on (it is empty or only blank lines)"]
+
+
 def test_predict_help_runs_without_tensorflow():
   result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "predict.py"), "--help"],
                           capture_output=True, text=True, check=True, cwd=REPO_ROOT)
   assert "--model-dir" in result.stdout and "--top-k" in result.stdout
+  assert "Tagging input" in result.stdout and "peoples_daily_ner" in result.stdout
 
 
 # ----------------------------------------------------------------------------------------------

@@ -132,6 +132,42 @@ def test_input_files_comma_separated_and_missing(record_dir):
     pretrain_data.list_input_files(f"{base}/nothing_here*")
 
 
+def test_check_input_files_accepts_files_written_by_tensorflow(record_dir):
+  files = pretrain_data.list_input_files(str(record_dir / "pretrain_tfrecords" / "*"))
+  pretrain_data.check_input_files(files)
+  pretrain_data.check_input_files(files, budget_bytes=0)  # the first MiB of each: all here
+
+
+def damaged_copy(record_dir, damage):
+  source = record_dir / "pretrain_tfrecords" / "pretrain_data.tfrecord-1-of-3"
+  data = bytearray(source.read_bytes())
+  damage(data)
+  target = record_dir / "damaged.tfrecord"
+  target.write_bytes(bytes(data))
+  return str(target), len(source.read_bytes()) // 10  # every record has the same length
+
+
+@pytest.mark.parametrize("damage, record, what", [
+    (lambda data: data.__setitem__(slice(-30, -29), b"\xff"), 10, "data checksum"),
+    (lambda data: data.__delitem__(slice(-7, None)), 10, "ends inside the record"),
+    (lambda data: data.__setitem__(slice(0, 4), b"\xff\xff\xff\x7f"), 1, "header"),
+])
+def test_check_input_files_names_the_damaged_file_and_record(record_dir, damage, record, what):
+  path, record_bytes = damaged_copy(record_dir, damage)
+  with pytest.raises(pretrain_data.CorruptDataError) as error:
+    pretrain_data.check_input_files([path])
+  message = str(error.value)
+  assert message.startswith(f"{path}: record {record} (byte {(record - 1) * record_bytes}) is "
+                            "damaged") and what in message and "\n" not in message
+
+
+def test_a_file_that_is_not_a_tfrecord_is_refused(tmp_path):
+  path = tmp_path / "notes.txt"
+  path.write_text("这不是 TFRecord 文件，只是一段文字。\n" * 20, encoding="utf-8")
+  with pytest.raises(pretrain_data.CorruptDataError, match="record 1 .byte 0. is damaged"):
+    pretrain_data.check_input_files([str(path)])
+
+
 # ----------------------------------------------------------------------------------------------
 # Helpers: gather / scatter / masking / sampling.
 

@@ -76,7 +76,8 @@ def make_task(tmp_path, dataset=None, splits=("train", "dev"), task_class=tasks.
   for split in splits:
     (task_dir / (split + ".json")).write_text(json.dumps(dataset, ensure_ascii=False),
                                               encoding="utf-8")
-  texts = [paragraph["context"] + qa["question"] + "".join(a["text"] for a in qa["answers"])
+  texts = [paragraph["context"] + qa["question"]
+           + "".join(a["text"] for a in qa.get("answers", []))
            for article in dataset["data"] for paragraph in article["paragraphs"]
            for qa in paragraph["qas"]]
   config.vocab_file = write_vocab(tmp_path / "vocab.txt", texts)
@@ -146,6 +147,46 @@ def test_unfindable_answers_are_skipped_for_training_but_kept_for_evaluation(tmp
   assert list(dev) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
   assert dev["Q5"].start_position is None and dev["Q5"].answer_texts == [MISSING_ANSWER]
   assert [example.eid for example in task.get_examples("dev")] == [0, 1, 2, 3, 4]
+
+
+def fixture_without_answers(question_ids):
+  dataset = squad_fixture()
+  for paragraph in dataset["data"][0]["paragraphs"]:
+    for qa in paragraph["qas"]:
+      if qa["id"] in question_ids:
+        del qa["answers"]
+  return dataset
+
+
+def test_training_questions_without_answers_are_counted_and_warned_once(tmp_path, caplog):
+  task = make_task(tmp_path, dataset=fixture_without_answers({"Q1", "Q2"}), splits=("train",))
+  with caplog.at_level("INFO"):
+    ids = [example.qas_id for example in task.get_examples("train")]
+    task.forget_split("train")
+    task.get_examples("train")
+  assert ids == ["Q3", "Q4"]
+  assert task.data_stats["train"] == {"questions": 5, "questions_without_answers": 2,
+                                      "answers_realigned": 1, "answers_not_found": 1}
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert len(warnings) == 1
+  assert "3 of 5 questions dropped from training (2 without answers, 1 whose" in warnings[0]
+
+
+def test_realigned_answers_alone_are_not_a_warning(tmp_path, caplog):
+  dataset = squad_fixture()
+  del dataset["data"][0]["paragraphs"][1]["qas"][1]  # Q5, whose answer is not in the context
+  task = make_task(tmp_path, dataset=dataset, splits=("dev",))
+  with caplog.at_level("INFO"):
+    task.get_examples("dev")
+  assert not [r for r in caplog.records if r.levelname == "WARNING"]
+  assert any("1 of 4 answers realigned" in r.getMessage() for r in caplog.records)
+
+
+def test_dev_split_partly_without_answers_is_refused_before_training(tmp_path):
+  task = make_task(tmp_path, dataset=fixture_without_answers({"Q2", "Q4"}), splits=("dev",))
+  with pytest.raises(ValueError, match=r"dev.json: 2 of 5 dev questions have no answers "
+                     r"\(Q2, Q4\)"):
+    task.get_examples("dev")
 
 
 def test_test_split_falls_back_to_eval_json(tmp_path):

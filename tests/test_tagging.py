@@ -18,8 +18,9 @@ from finetune.tagging import spans
 from finetune.tagging import tasks as tasks_lib
 from model import modeling
 
-VOCAB = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("江泽民在北京人民大会堂讲话，。我们")
-         + ["ab", "##cd"])
+# Each character once: a repeated token is a vocabulary error (民 occurs twice in the text).
+VOCAB = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+         + list(dict.fromkeys("江泽民在北京人民大会堂讲话，。我们")) + ["ab", "##cd"])
 NAME = "peoples_daily_ner"
 
 

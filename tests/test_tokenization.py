@@ -311,3 +311,48 @@ def test_every_c_category_is_dropped_as_the_original(text, expected):
   assert tokenization.BasicTokenizer().tokenize(text) == expected
   assert reference.basic_tokenize(text, True) == expected
   assert tokenization.is_control("\ue000") and tokenization.is_control("\u0378")
+
+
+# --- vocabulary checks --------------------------------------------------------------------------
+
+def test_check_vocab_accepts_a_usable_vocabulary(tmp_path):
+  path = write_vocab(tmp_path, SPECIALS + ["中", "##a"])
+  vocab = tokenization.check_vocab(path, "export")
+  assert vocab == tokenization.load_vocab(path) and vocab["##a"] == 6
+
+
+def test_check_vocab_refuses_an_empty_file(tmp_path):
+  path = tmp_path / "vocab.txt"
+  path.write_bytes(b"")
+  with pytest.raises(tokenization.VocabularyError, match=r"vocab.txt: the vocabulary is empty"):
+    tokenization.check_vocab(str(path), "fine-tuning")
+
+
+@pytest.mark.parametrize("purpose, lacking, named", [
+    ("fine-tuning", "[CLS]", "[CLS]"),
+    ("pre-training data", "[UNK]", "[UNK]"),
+    ("pre-training", "[MASK]", "[MASK]"),
+    ("export", "[PAD]", "[PAD]"),
+])
+def test_check_vocab_names_the_missing_special_tokens(tmp_path, purpose, lacking, named):
+  path = write_vocab(tmp_path, [t for t in SPECIALS if t != lacking] + ["中"])
+  pattern = rf"lacks \{named[:-1]}\], which {purpose}"
+  with pytest.raises(tokenization.VocabularyError, match=pattern):
+    tokenization.check_vocab(path, purpose)
+
+
+def test_fine_tuning_does_not_need_mask_or_pad(tmp_path):
+  path = write_vocab(tmp_path, ["[UNK]", "[CLS]", "[SEP]", "中"])
+  assert len(tokenization.check_vocab(path, "fine-tuning")) == 4
+
+
+def test_check_vocab_names_the_line_of_a_repeated_token(tmp_path):
+  path = write_vocab(tmp_path, SPECIALS + ["中", "文", "中"])
+  with pytest.raises(tokenization.VocabularyError,
+                     match=r"line 8: the token '中' is already on line 6"):
+    tokenization.check_vocab(path, "fine-tuning")
+
+
+def test_check_vocab_refuses_a_missing_file(tmp_path):
+  with pytest.raises(tokenization.VocabularyError, match="absent.txt: cannot read"):
+    tokenization.check_vocab(str(tmp_path / "absent.txt"), "fine-tuning")

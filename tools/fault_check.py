@@ -1,6 +1,14 @@
-"""Fault injection on a tiny model: kills, damaged checkpoints and concurrent runs.
+"""Fault injection on a tiny model: bad inputs, kills, damaged checkpoints, concurrent runs.
 
-    python tools/fault_check.py --kills 20 --finetune-kills 5 --work-dir /tmp/fault
+    python tools/fault_check.py --work-dir /tmp/fault          # full: every case, 20 + 5 kills
+    python tools/fault_check.py --fast --work-dir /tmp/fault   # the bad inputs refused before
+                                                               # TensorFlow loads (seconds)
+
+Bad inputs (tools/bad_input_cases.py): every script run on wrong or lossy input must refuse in
+one error line naming the file (line, key) at fault, without a traceback, and leave its
+directory exactly as it was (listings compared), or warn once with counts. The fast mode runs
+the cases that fail before TensorFlow loads; the full mode runs all of them (some use the tiny
+models the kill checks leave behind) and the kill checks below.
 
 Pre-training: runs run_pretraining.py (a checkpoint every step, so kills often land inside a
 save) and SIGKILLs it at a random moment, `--kills` times; every few kills it also deletes the
@@ -12,7 +20,11 @@ temporary files or lock left. Fine-tuning (the pre-trained model, sizes from its
 killed `--finetune-kills` times, then run to the end; the results file must be valid at every
 point, and end with every trial done and no interrupted trial directory.
 
-Prints one JSON line of counts; exits 1 if any invariant failed (each failure is listed).
+After the kills: no autograph temporaries in the runs' temporary directory, no `.previous-N`
+results file without a finished trial, and the results summary keeps the lowest loss.
+
+Prints a line per bad-input case, then one JSON line of counts ("checks": how many invariants
+were checked); exits 1 if any invariant failed (each failure is listed).
 """
 
 import argparse
@@ -31,6 +43,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from pretrain.dataset_writer import build  # noqa: E402 pylint: disable=wrong-import-position
+from tools import bad_input_cases  # noqa: E402 pylint: disable=wrong-import-position
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [f"w{i}" for i in range(45)]
@@ -49,6 +62,13 @@ FINETUNE = {"task_names": ["chnsenticorp"], "max_seq_length": 16, "train_batch_s
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--work-dir", required=True, help="a new or empty directory")
+  parser.add_argument("--fast", action="store_true",
+                      help="only the bad-input cases refused before TensorFlow loads (no "
+                      "training, no kills; what CI runs)")
+  parser.add_argument("--no-bad-inputs", action="store_true",
+                      help="only the kill checks: no bad-input case, and no check of what the "
+                      "runs leave outside the model directory (autograph temporaries, "
+                      ".previous-N results, the results summary)")
   parser.add_argument("--kills", type=int, default=20, help="pre-training kills")
   parser.add_argument("--finetune-kills", type=int, default=5)
   parser.add_argument("--steps", type=int, default=1000,
@@ -67,7 +87,8 @@ class Check:
 
   def __init__(self):
     self.counts = {"pretrain_kills": 0, "finetune_kills": 0, "damaged": 0, "resumes": 0,
-                   "lock_refusals": 0, "checks": 0}
+                   "lock_refusals": 0, "bad_input_cases": 0, "autograph_temporaries": 0,
+                   "checks": 0}
     self.failures = []
 
   def expect(self, ok, what):
@@ -98,8 +119,15 @@ def make_data(work):
       f.write("\n".join(rows) + "\n")
 
 
+def children_tmp(work):
+  """The TMPDIR of every run started here: what TensorFlow leaves in it is counted."""
+  path = os.path.join(work, "tmp")
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
 def start(script, work, hparams):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, TMPDIR=children_tmp(work))
   command = [sys.executable, os.path.join(REPO, script), "--data-dir", work, "--model-name",
              "tiny", "--hparams", json.dumps(hparams)]
   return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -194,7 +222,17 @@ def pretrain_faults(check, work, args, rng):
   check.expect(final.returncode == 0, f"the final pre-training run failed: {err[-300:]}")
   check.counts["resumes"] += out.count("Resumed from")
   leftovers(check, model_dir, "pre-training")
+  if not args.no_bad_inputs:
+    autograph_leftovers(check, work)
   return model_dir
+
+
+def autograph_leftovers(check, work):
+  """A killed TensorFlow run must not leave autograph's generated files in the temp directory."""
+  found = glob.glob(os.path.join(children_tmp(work), "**", "__autograph_generated_file*"),
+                    recursive=True)
+  check.counts["autograph_temporaries"] = len(found)
+  check.expect(not found, f"{len(found)} autograph temporaries left in {children_tmp(work)}")
 
 
 def two_runs(check, work, hparams):
@@ -252,6 +290,33 @@ def finetune_faults(check, work, args, rng):
       check.expect(status == "done", f"{name} is {status}")
       leftovers(check, path, name)
   check.expect(not glob.glob(os.path.join(models, "*.lock")), "a fine-tuning lock was left")
+  if not args.no_bad_inputs:
+    previous_results(check, os.path.dirname(results))
+    best_loss_in_summary(check, results)
+
+
+def previous_results(check, results_dir):
+  """`.previous-N` copies are kept only of results that hold a finished trial."""
+  for path in glob.glob(os.path.join(results_dir, "*.previous-*.json")):
+    with open(path, encoding="utf-8") as f:
+      trials = json.load(f).get("trials", [])
+    check.expect(any(t.get("status") == "done" for t in trials),
+                 f"{os.path.basename(path)} keeps results without a finished trial")
+
+
+def best_loss_in_summary(check, path):
+  """The summary of a loss over trials reports the lowest one, never only the highest."""
+  with open(path, encoding="utf-8") as f:
+    results = json.load(f)
+  losses = [t["results"]["chnsenticorp"]["dev"]["loss"] for t in results["trials"]
+            if t.get("status") == "done" and "loss" in t["results"].get("chnsenticorp", {}).get(
+                "dev", {})]
+  entry = results.get("summary", {}).get("chnsenticorp", {}).get("dev", {}).get("loss", {})
+  if len(set(losses)) < 2:
+    return  # Equal losses cannot tell the best from the worst.
+  values = list(entry.values()) if isinstance(entry, dict) else [entry]
+  check.expect(min(losses) in values and entry.get("max") != max(losses),
+               f"the results summary of the dev loss {entry} is not the lowest of {losses}")
 
 
 def valid_results(check, path, label):
@@ -278,10 +343,19 @@ def main(argv=None):
   check = Check()
   started = time.time()
   try:
-    make_data(work)
-    pretrain_faults(check, work, args, rng)
-    if args.finetune_kills >= 0:
-      finetune_faults(check, work, args, rng)
+    if not args.no_bad_inputs:
+      bad_input_cases.run_cases(check, work, bad_input_cases.FAST_CASES)
+    if not args.fast:
+      make_data(work)
+      if not args.no_bad_inputs:
+        bad_input_cases.run_cases(check, work, [case for case in bad_input_cases.TENSORFLOW_CASES
+                                                if not case.needs_models], PRETRAIN)
+      pretrain_faults(check, work, args, rng)
+      if args.finetune_kills >= 0:
+        finetune_faults(check, work, args, rng)
+      if not args.no_bad_inputs:
+        bad_input_cases.run_cases(check, work, [case for case in bad_input_cases.TENSORFLOW_CASES
+                                                if case.needs_models], PRETRAIN)
   except Exception as e:  # pylint: disable=broad-except  # Still print the counts.
     traceback.print_exc()
     check.expect(False, f"fault_check.py itself failed: {e!r}")

@@ -139,7 +139,8 @@ class TsvClassificationTask(task_lib.Task):
         examples.append(self._make_example(fields, len(header), layout, eid=line_number - 2))
       except _BadRow as e:
         bad.append(f"line {line_number}: {e}")
-    self._report(path, len(rows), bad, other_language)
+    if split not in self.data_stats:  # once, though a run reads a split twice (check, records)
+      self._report(path, len(rows), bad, other_language)
     self.data_stats[split] = {"rows": len(rows), "skipped_bad_rows": len(bad),
                               "skipped_other_language": other_language}
     if not examples:
@@ -202,7 +203,9 @@ class TsvClassificationTask(task_lib.Task):
     ids_a = self._token_ids(example.text_a)
     ids_b = self._token_ids(example.text_b) if example.text_b is not None else None
     room = max_len - (3 if ids_b is not None else 2)
-    self.truncated += len(ids_a) + len(ids_b or ()) > room
+    excess = len(ids_a) + len(ids_b or ()) - room
+    self.truncated += excess > 0
+    self.truncated_tokens += max(excess, 0)
     if ids_b is not None:
       truncate_pair(ids_a, ids_b, max_len - 3)  # room for [CLS] and two [SEP]
     else:

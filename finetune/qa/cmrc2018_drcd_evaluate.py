@@ -13,6 +13,11 @@ Scoring, per question (all answers and the prediction are lower-cased and stripp
     recall over the reference's; the best reference counts.
   * EM: 1 if the prediction equals any reference once the punctuation set is deleted.
   * A question without a prediction scores 0 and is counted in SKIP (and in TOTAL).
+  * A question without reference answers (no `answers` field, or an empty list) makes the whole
+    file an error naming those question ids. The official script cannot score such a file
+    either: a missing field is a KeyError there, an empty list a ValueError (the max of no
+    scores) as soon as the question has a prediction. Counting such a question as answered
+    wrongly would lower the score silently.
 
 Usage: python cmrc2018_drcd_evaluate.py DATASET PREDICTIONS [--output FILE]
 """
@@ -121,7 +126,8 @@ def _answer_text(answer):
 
 
 def iter_questions(dataset):
-  """Yield (question id, [answer texts]) from SQuAD-style or original CMRC data."""
+  """Yield (question id, [answer texts]) from SQuAD-style or original CMRC data; the list
+  is None when the question has no `answers` field."""
   # SQuAD style: {"data": [{"paragraphs": [{"qas": [...]}]}]}; original CMRC 2018:
   # [{"context_id", "context_text", "qas": [{"query_id", "answers": [str, ...]}]}].
   documents = dataset["data"] if isinstance(dataset, dict) and "data" in dataset else dataset
@@ -134,14 +140,36 @@ def iter_questions(dataset):
         question_id = question["id"] if "id" in question else question.get("query_id")
         if question_id is None:
           raise ValueError("dataset question without 'id' or 'query_id'")
-        yield question_id, [_answer_text(a) for a in question.get("answers", [])]
+        answers = question.get("answers")
+        yield question_id, None if answers is None else [_answer_text(a) for a in answers]
+
+
+SHOWN_IDS = 5  # question ids named in the error; the count says how many more there are
+
+
+class UnscorableDataset(ValueError):
+  """The dataset has questions without reference answers."""
+
+
+def _refuse_unanswerable(questions):
+  """ValueError naming the questions that have no reference answer to score against."""
+  lacking = [question_id for question_id, answers in questions if not answers]
+  if not lacking:
+    return
+  shown = ", ".join(str(question_id) for question_id in lacking[:SHOWN_IDS])
+  more = f" and {len(lacking) - SHOWN_IDS} more" if len(lacking) > SHOWN_IDS else ""
+  raise UnscorableDataset(f"{len(lacking)} of {len(questions)} dataset questions have no reference "
+                   f"answers (no \"answers\" field or an empty list): {shown}{more}; a score "
+                   "needs answers for every question (remove those questions, or add answers)")
 
 
 def _score(dataset, predictions, on_missing=None):
   if not isinstance(predictions, dict):
     raise ValueError("predictions must be a JSON object {question_id: answer_text}")
+  questions = list(iter_questions(dataset))
+  _refuse_unanswerable(questions)
   f1_sum, em_sum, total, skipped = 0, 0, 0, 0
-  for question_id, answers in iter_questions(dataset):
+  for question_id, answers in questions:
     total += 1
     if question_id not in predictions:
       skipped += 1
@@ -194,6 +222,8 @@ def main(argv=None):
     scores = _score(dataset, predictions, on_missing=_report_missing)
   except (ValueError, KeyError, TypeError, AttributeError) as e:
     message = e.args[0] if isinstance(e, ValueError) else f"malformed dataset ({e!r})"
+    if isinstance(e, UnscorableDataset):
+      message = f"{args.dataset_file}: {message}"
     sys.stderr.write(f"error: {message}\n")
     return 2
   # Same field order and formatting as the official script's output line.

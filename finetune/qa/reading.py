@@ -105,10 +105,15 @@ class QAExample(task_lib.Example):
             f"answer={self.orig_answer_text!r}, span={self.start_position}-{self.end_position})")
 
 
+SHOWN_IDS = 5  # ids of questions without answers kept for messages
+
+
 @dataclasses.dataclass
 class ReadStats:
   """Counts of answers that needed help or could not be located."""
   questions: int = 0
+  unanswered: int = 0  # no answers at all (no "answers" field or an empty list)
+  unanswered_ids: list = dataclasses.field(default_factory=list)  # the first few of them
   realigned: int = 0  # answer_start did not point at the answer text; another occurrence used
   unfindable: int = 0  # answer text not in the context at all
 
@@ -179,8 +184,9 @@ def make_example(task_name, eid, split, qas_id, question, context, answers=(), s
 
 
 def read_squad_examples(dataset, task_name, split, is_training):
-  """QAExamples of a SQuAD-format json object. Training drops questions whose answer cannot be
-  located (there is nothing to learn from them); other splits keep every question."""
+  """QAExamples of a SQuAD-format json object. Training drops questions without answers or
+  whose answer cannot be located (there is nothing to learn from them), counting both; other
+  splits keep every question."""
   examples = []
   stats = ReadStats()
   for article in dataset["data"]:
@@ -188,13 +194,17 @@ def read_squad_examples(dataset, task_name, split, is_training):
       doc = split_context(paragraph["context"])
       for qa in paragraph["qas"]:
         stats.questions += 1
+        if not qa.get("answers"):
+          stats.unanswered += 1
+          if len(stats.unanswered_ids) < SHOWN_IDS:
+            stats.unanswered_ids.append(qa["id"])
         example = make_example(task_name, len(examples), split, qa["id"], qa["question"], doc,
                                qa.get("answers", []), stats)
         if example.start_position is None and is_training:
           continue
         examples.append(example)
-  logger.info("%s %s: %d questions, %d examples, %d answers realigned to the text, "
-              "%d answers not found in their context%s", task_name, split, stats.questions,
-              len(examples), stats.realigned, stats.unfindable,
-              " (skipped)" if is_training else "")
+  logger.info("%s %s: %d questions, %d examples, %d without answers, %d answers realigned to "
+              "the text, %d answers not found in their context%s", task_name, split,
+              stats.questions, len(examples), stats.unanswered, stats.realigned,
+              stats.unfindable, " (skipped)" if is_training else "")
   return examples, stats

@@ -171,6 +171,18 @@ def load_squad_json(path):
                      f"({e.msg})") from None
 
 
+def _refuse_partly_answered(path, split, stats):
+  """Scoring needs answers for every question of a split that has any (the CMRC scorer refuses
+  the file otherwise): say so before training rather than after it."""
+  if split == "train" or not 0 < stats.unanswered < stats.questions:
+    return
+  more = stats.unanswered - len(stats.unanswered_ids)
+  shown = ", ".join(map(str, stats.unanswered_ids)) + (f" and {more} more" if more else "")
+  raise ValueError(f"{path}: {stats.unanswered} of {stats.questions} {split} questions have no "
+                   f"answers ({shown}); the {split} score needs answers for every question "
+                   "(remove those questions, or add answers)")
+
+
 class QATask(task_lib.Task):
   """A SQuAD-v1-style extractive QA task (every question answerable); subclasses give NAME."""
 
@@ -214,25 +226,41 @@ class QATask(task_lib.Task):
     if split not in self._examples:
       path = self.data_path(split)
       try:
-        self._examples[split], stats = reading.read_squad_examples(
+        examples, stats = reading.read_squad_examples(
             self.get_dataset_json(split), self.name, split, is_training=split == "train")
       except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path}: not in SQuAD format ({type(e).__name__}: {e}); expected "
                          f"{{\"data\": [{{\"paragraphs\": [{{\"context\", \"qas\"}}]}}]}}") from None
-      if not self._examples[split]:
+      if not examples:
         raise ValueError(f"{path}: no usable questions ({stats.questions} questions, "
-                         f"{stats.unfindable} answers not found in their context)")
+                         f"{stats.unanswered} without answers, {stats.unfindable} answers not "
+                         "found in their context)")
+      _refuse_partly_answered(path, split, stats)
+      self._examples[split] = examples
       self._report(path, split, stats)
     return self._examples[split]
 
   def _report(self, path, split, stats):
-    self.data_stats[split] = {"questions": stats.questions, "answers_realigned": stats.realigned,
+    """Counts for the results JSON; one line per split (a run may read a split twice)."""
+    if split in self.data_stats:
+      return
+    self.data_stats[split] = {"questions": stats.questions,
+                              "questions_without_answers": stats.unanswered,
+                              "answers_realigned": stats.realigned,
                               "answers_not_found": stats.unfindable}
-    if stats.unfindable or stats.realigned:
-      what = "dropped from training" if split == "train" else "scored against the gold text"
-      logger.warning("%s %s: %d of %d answers not found in their context (%s), %d realigned "
-                     "to another occurrence (%s)", self.name, split, stats.unfindable,
-                     stats.questions, what, stats.realigned, path)
+    where = f"{self.name} {split}"
+    if split == "train" and (stats.unanswered or stats.unfindable):
+      logger.warning("%s: %d of %d questions dropped from training (%d without answers, %d "
+                     "whose answer is not in its context); %d answers realigned to another "
+                     "occurrence (%s)", where, stats.unanswered + stats.unfindable,
+                     stats.questions, stats.unanswered, stats.unfindable, stats.realigned, path)
+    elif stats.unfindable:
+      logger.warning("%s: %d of %d answers not found in their context (scored against the gold "
+                     "text), %d realigned to another occurrence (%s)", where, stats.unfindable,
+                     stats.questions, stats.realigned, path)
+    elif stats.realigned:
+      logger.info("%s: %d of %d answers realigned to another occurrence of their text (%s)",
+                  where, stats.realigned, stats.questions, path)
 
   # -- featurisation -------------------------------------------------------------------------
 
@@ -288,7 +316,9 @@ class QATask(task_lib.Task):
     """(feature dicts, QAFeature records) for `example`, numbered from `first_eid`."""
     config = self.config
     query_tokens = self.tokenizer.tokenize(example.question_text)
-    self.truncated += len(query_tokens) > config.max_query_length
+    excess = len(query_tokens) - config.max_query_length
+    self.truncated += excess > 0
+    self.truncated_tokens += max(excess, 0)
     query_tokens = query_tokens[:config.max_query_length]
     max_tokens_for_doc = config.max_seq_length - len(query_tokens) - 3
     if max_tokens_for_doc <= 0:

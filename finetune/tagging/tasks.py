@@ -178,6 +178,7 @@ class TaggingTask(task_lib.Task):
     word_ids = [self._word_ids(word) for word in example.words]
     room = self.config.max_seq_length - 2
     self.truncated += any(len(ids) > room for ids in word_ids)
+    self.truncated_tokens += sum(max(len(ids) - room, 0) for ids in word_ids)
     return [self._piece_features(example, word_ids, start, end)
             for start, end in self._pieces(example, word_ids)]
 
