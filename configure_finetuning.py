@@ -174,7 +174,7 @@ class FinetuningConfig(hparams_lib.Config):
     # weights. A model pre-trained here keeps its own sizes (from its directory's config, applied
     # after this) and its weights.
     if not hparams_lib.path_exists(
-        os.path.join(self.pretrained_model_dir, MODEL_DIR_ENCODER_CONFIG)):
+        os.path.join(self.pretrained_model_dir, sizes.ENCODER_CONFIG_FILE)):
       self.model_hparam_overrides = dict(sizes.DEBUG_ENCODER, **self.model_hparam_overrides)
       self.init_checkpoint = None
 

@@ -3,7 +3,7 @@
 import json
 
 from configure_finetuning import FinetuningConfig
-from configure_finetuning import MODEL_DIR_ENCODER_CONFIG
+from model.sizes import ENCODER_CONFIG_FILE as MODEL_DIR_ENCODER_CONFIG
 from configure_pretraining import PretrainingConfig
 from finetune import task_builder
 from finetune.finetuning_model import FinetuningModel
