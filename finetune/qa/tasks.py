@@ -367,6 +367,12 @@ class QATask(task_lib.Task):
   def get_scorer(self, split="dev"):
     return postprocess.QAScorer(self.config, self, split)
 
+  def metrics(self):
+    # The labels of the CMRC 2018 / DRCD evaluation script.
+    return [task_lib.Metric("em", "EM"), task_lib.Metric("f1", "F1"),
+            task_lib.Metric("average", "AVERAGE"), task_lib.Metric("total", "TOTAL", None),
+            task_lib.Metric("skip", "SKIP", None)]
+
   def write_outputs(self, scorer, split, trial):
     """The predictions and n-best files, for every trial as the original (written by the
     scorer when it scores; this writes them when the split had no answers to score)."""
