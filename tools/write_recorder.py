@@ -1,6 +1,6 @@
-"""Runs a script and records every path it writes, for tests where strace is not installed.
+"""Runs a script and records every path it writes, for checks where strace is not installed.
 
-    WRITE_RECORD=/tmp/writes.txt python -m tests.write_recorder SCRIPT ARGS...
+    WRITE_RECORD=/tmp/writes.txt python tools/write_recorder.py SCRIPT ARGS...
 
 Python's own file operations are seen by an audit hook (open for writing, rename, remove,
 mkdir, rmdir, rmtree, copy, truncate, link); TensorFlow's C++ ones by wrapping the functions the
