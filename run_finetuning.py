@@ -264,7 +264,8 @@ def main(argv=None):
   utils.setup_logging()
   config = load_config(argv)
   try:
-    return run(config)
+    with run_lock.private_tempdir():  # autograph's generated modules go with the run
+      return run(config)
   except run_lock.LockError as e:
     fail(str(e))
   except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
@@ -285,7 +286,7 @@ def run(config):
     config.use_tfrecords_if_existing = True
   # Two runs of the same tasks on one model would overwrite each other's trials and results.
   with run_lock.hold(config.finetuning_models_dir, PROGRAM, enabled=chief,
-                     name=f"{config.tasks_str}.lock"), run_lock.private_tempdir():
+                     name=f"{config.tasks_str}.lock"):
     return run_trials(config, tasks, strategy, compute_dtype, splits)
 
 

@@ -295,7 +295,8 @@ def main(argv=None):
   utils.setup_logging()
   config = load_config(argv)
   try:
-    run(config)
+    with run_lock.private_tempdir():  # autograph's generated modules go with the run
+      run(config)
   except run_lock.LockError as e:
     fail(str(e))
   except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
@@ -315,7 +316,7 @@ def run(config):
     fail(str(e))
   check_model(config, trainer)
   chief = training.is_chief(strategy)
-  with run_lock.hold(config.model_dir, PROGRAM, enabled=chief), run_lock.private_tempdir():
+  with run_lock.hold(config.model_dir, PROGRAM, enabled=chief):
     if chief:
       clean_model_dir(config)
     training.barrier(strategy)  # No worker reads model_dir before the chief cleaned it.
