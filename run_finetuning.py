@@ -7,8 +7,12 @@ Reads the checkpoint and vocab.txt from DATA/models/<model-name>/ and the task d
 DATA/finetuning_data/<task>/. Each trial (seed = seed + trial - 1) trains a fresh model in
 DATA/models/<model-name>/finetuning_models/<tasks>_model_<trial>/, scores dev (and test), and
 rewrites DATA/models/<model-name>/results/<tasks>_results.{txt,json} with every trial so far and
-the max (mean) over trials. QA tasks also write <task>_<split>_preds.json under
+the best (mean) over trials. QA tasks also write <task>_<split>_preds.json under
 results/<tasks>_qa/. With do_train=false, `init_checkpoint` may point at a fine-tuned model.
+
+`run` is the steps of a run: every check first, then the trials; what is kept of them (status
+files, .previous-<n>, the results table) is finetune/trials.py's. With several workers only the
+chief writes, and the others wait for it where they read what it wrote.
 """
 
 import itertools
