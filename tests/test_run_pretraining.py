@@ -91,3 +91,30 @@ def test_diverging_loss_stops_with_a_clear_message(record_dir):
   trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
   with pytest.raises(SystemExit, match="diverged"):
     run_pretraining.train(config, trainer)
+
+
+def tree(directory):
+  return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+def fails_in_process(data_dir, **hparams):
+  import run_pretraining  # pylint: disable=import-outside-toplevel
+  with pytest.raises(SystemExit) as raised:
+    run_pretraining.main(["--data-dir", str(data_dir), "--model-name", "tiny", "--hparams",
+                          json.dumps({**SCRIPT_HPARAMS, "num_train_steps": 1, **hparams})])
+  return str(raised.value.code)
+
+
+def test_a_run_that_fails_its_checks_writes_nothing(record_dir):
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
+  write_vocab(record_dir)
+  other = tiny_config(record_dir, model_hparam_overrides={"hidden_size": 64,
+                                                          "num_hidden_layers": 1})
+  prefix = checkpoint_lib.save_checkpoint(str(record_dir / "other" / "model.ckpt-1"),
+                                          electra_model.PretrainingModel(other).all_variables())
+  before = tree(record_dir)
+  message = fails_in_process(record_dir, init_checkpoint=prefix)
+  assert "Shape mismatch" in message and tree(record_dir) == before
+  message = fails_in_process(record_dir, model_hparam_overrides={
+      **SCRIPT_HPARAMS["model_hparam_overrides"], "max_position_embeddings": 8})
+  assert "max_position_embeddings" in message and tree(record_dir) == before
