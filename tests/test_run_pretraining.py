@@ -55,6 +55,17 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
   assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
 
+  # The same command again: nothing left to train, the step already evaluated is not written to
+  # TensorBoard a second time (neither the training curve nor the eval one gets a new file).
+  events = sorted(str(path) for path in model_dir.rglob("events.out.tfevents*"))
+  third = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2)
+  assert third.returncode == 0, third.stderr
+  assert sorted(str(path) for path in model_dir.rglob("events.out.tfevents*")) == events
+  eval_steps = [event.step for path in (model_dir / "eval").iterdir()
+                for event in tf.compat.v1.train.summary_iterator(str(path))
+                for value in event.summary.value if value.tag == "disc_auc"]
+  assert eval_steps == [5]
+
 
 def test_script_fails_in_one_line_on_user_errors(tmp_path):
   result = run_script(tmp_path, num_train_stepz=3)
