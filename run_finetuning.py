@@ -7,8 +7,12 @@ Reads the checkpoint and vocab.txt from DATA/models/<model-name>/ and the task d
 DATA/finetuning_data/<task>/. Each trial (seed = seed + trial - 1) trains a fresh model in
 DATA/models/<model-name>/finetuning_models/<tasks>_model_<trial>/, scores dev (and test), and
 rewrites DATA/models/<model-name>/results/<tasks>_results.{txt,json} with every trial so far and
-the max (mean) over trials. QA tasks also write <task>_<split>_preds.json under
+the best (mean) over trials. QA tasks also write <task>_<split>_preds.json under
 results/<tasks>_qa/. With do_train=false, `init_checkpoint` may point at a fine-tuned model.
+
+`run` is the steps of a run: every check first, then the trials; what is kept of them (status
+files, .previous-<n>, the results table) is finetune/trials.py's. With several workers only the
+chief writes, and the others wait for it where they read what it wrote.
 """
 
 import itertools
@@ -19,8 +23,6 @@ from util import cli
 
 PROGRAM = "run_finetuning.py"
 MODEL_CONFIG_FILE = "finetuning_config.json"
-# In each trial's model directory: {"status": "interrupted"} while it trains, "done" after.
-TRIAL_STATUS_FILE = "trial_status.json"
 
 
 def parse_args(argv=None):
@@ -38,17 +40,17 @@ if __name__ == "__main__":
   parse_args()  # --help and flag errors answer before TensorFlow's slow, chatty import.
 
 # pylint: disable=wrong-import-position
-import numpy as np
 import tensorflow as tf
 
 from finetune import preprocessing
 from finetune import task as task_lib
 from finetune import task_builder
+from finetune import trials as trials_lib
 from finetune.finetuning_model import FinetuningModel
 from model import optimization
 from util import checkpoint as checkpoint_lib
-from util import fileio
 from util import run_lock
+from util import step_runner
 from util import training
 from util import utils
 # pylint: enable=wrong-import-position
@@ -62,12 +64,17 @@ def fail(message):
 # One trial.
 
 class TrialRunner:
-  """Trains and scores one model (one seed) on every task of the config."""
+  """Trains and scores one model (one seed) on every task of the config.
+
+  Every worker trains and predicts (both are collective); only the chief writes files and
+  scores, the others wait for it where they read what it wrote.
+  """
 
   def __init__(self, config, tasks, strategy, compute_dtype, trial):
     self.config = config
     self.tasks = tasks
     self.strategy = strategy
+    self.chief = training.is_chief(strategy)
     self.trial = trial
     self.model_dir = config.model_dir(trial)
     self.preprocessor = preprocessing.Preprocessor(config, tasks)
@@ -97,6 +104,12 @@ class TrialRunner:
                                                 warmup),
         weight_decay_rate=config.weight_decay_rate, lr_multipliers=multipliers)
 
+  def _prepare(self, split, is_training):
+    """The chief featurises the split (or reuses its cache); the others then read its records."""
+    prepared = self.preprocessor.prepare(split, is_training) if self.chief else None
+    training.barrier(self.strategy)
+    return prepared or self.preprocessor.prepare(split, is_training)
+
   def write_model_files(self):
     """The config and vocabulary beside the checkpoints, so predict.py and export_model.py can
     rebuild the model from the directory alone."""
@@ -105,13 +118,15 @@ class TrialRunner:
                      overwrite=True)
 
   def train(self):
-    self.write_model_files()
-    prepared = self.preprocessor.prepare("train", is_training=True)
+    if self.chief:
+      self.write_model_files()
+    prepared = self._prepare("train", is_training=True)
     steps = preprocessing.n_train_steps(prepared.n_records, self.config.train_batch_size,
                                         self.config.num_train_epochs)
     if steps < 1:
-      fail(f"{prepared.n_examples} training examples make no full batch of "
-           f"{self.config.train_batch_size}")
+      fail(f"{prepared.n_examples} training examples ({prepared.n_records} records in batches "
+           f"of {self.config.train_batch_size}) make no training step in "
+           f"{self.config.num_train_epochs} epochs")
     utils.heading(f"Trial {self.trial}: training {steps} steps on {prepared.n_examples} "
                   f"examples ({self.config.tasks_str})")
     input_fn = self.preprocessor.dataset_fn(prepared, seed=self.config.trial_seed(self.trial))
@@ -119,96 +134,60 @@ class TrialRunner:
     self.trainer.train(steps)
 
   def evaluate(self, split):
-    """{task name: metrics} on `split`; QA predictions are written as a side effect."""
+    """{task name: metrics} on `split` (on the chief; {} on the others, which only take part
+    in the prediction); the tasks' prediction files are written as a side effect."""
     if self.trainer is None:  # Evaluation only: weights from model_dir or init_checkpoint.
       self.trainer = self._make_trainer(None, self._optimizer(1))
-    prepared = self.preprocessor.prepare(split, is_training=False)
-    scorers = {task.name: task.get_scorer(split) for task in self.tasks}
+    prepared = self._prepare(split, is_training=False)
+    scorers = {task.name: task.get_scorer(split) for task in self.tasks} if self.chief else {}
     timer = utils.Timer()
     for batch in self.trainer.predict(self.preprocessor.dataset_fn(prepared)):
       for task in self.tasks:
-        scorers[task.name].update(task_lib.own_rows(task.name, task.task_id, batch))
+        if self.chief:
+          scorers[task.name].update(task_lib.own_rows(task.name, task.task_id, batch))
     utils.log(f"Predicted {prepared.n_examples} {split} records in "
               f"{timer.elapsed():.1f}s ({prepared.n_examples / max(timer.elapsed(), 1e-9):.1f}/s)")
     results = {}
-    for task in self.tasks:
+    for task in self.tasks if self.chief else []:
       results[task.name] = scorers[task.name].get_results()
       task.write_outputs(scorers[task.name], split, self.trial)
     return results
 
 
-# ----------------------------------------------------------------------------------------------
-# Results over trials.
-
-def format_metrics(metrics):
-  return " - ".join(f"{name}: {value:.2f}" for name, value in metrics.items()
-                    if isinstance(value, (int, float)) and name not in ("total", "skip"))
-
-
-def summarize(trials):
-  """{task: {split: {metric: {"max", "mean"}}}} over the trials' results."""
-  summary = {}
-  for trial in trials:
-    for task, splits in trial["results"].items():
-      for split, metrics in splits.items():
-        for metric, value in metrics.items():
-          if isinstance(value, (int, float)):
-            summary.setdefault(task, {}).setdefault(split, {}).setdefault(metric, []).append(
-                value)
-  return {task: {split: {metric: {"max": max(values), "mean": float(np.mean(values))}
-                         for metric, values in metrics.items()}
-                 for split, metrics in splits.items()}
-          for task, splits in summary.items()}
-
-
-def write_results(config, trials):
-  lines = []
-  for trial in trials:
-    if trial.get("status", "done") != "done":
-      lines.append(f"trial {trial['trial']} (seed {trial['seed']}): {trial['status']}")
-    for task, splits in trial["results"].items():
-      for split, metrics in splits.items():
-        lines.append(f"trial {trial['trial']} (seed {trial['seed']}) {task} {split}: "
-                     f"{format_metrics(metrics)}")
-  done = [trial for trial in trials if trial.get("status", "done") == "done"]
-  summary = summarize(done)
-  lines.append(f"max (mean) over {len(done)} trial(s):")
-  for task, splits in summary.items():
-    for split, metrics in splits.items():
-      cells = " - ".join(f"{metric}: {v['max']:.2f} ({v['mean']:.2f})"
-                         for metric, v in metrics.items() if metric not in ("total", "skip"))
-      lines.append(f"{task} {split}: {cells}")
-  # Written aside and renamed, so a kill or a full disk never leaves half a results file.
-  utils.write_text(config.results_txt, "\n".join(lines) + "\n", atomic=True)
-  utils.write_json({"trials": trials, "summary": summary, "config": config.to_dict()},
-                   config.results_json, atomic=True)
+def run_trial(config, tasks, strategy, compute_dtype, trial, splits, table):
+  """Trains (if do_train) and scores one trial."""
+  training.set_seed(config.trial_seed(trial))
+  chief = training.is_chief(strategy)
+  model_dir = config.model_dir(trial)
+  if config.do_train and chief:
+    trials_lib.clear_trial_dir(model_dir)
+    # Until it is done: a kill leaves it so.
+    trials_lib.write_trial_status(model_dir, trials_lib.INTERRUPTED)
+  training.barrier(strategy)  # No worker looks into model_dir before the chief cleared it.
+  runner = TrialRunner(config, tasks, strategy, compute_dtype, trial)
+  if config.do_train:
+    runner.train()
+  results = {}
+  for split in splits:
+    for task, metrics in runner.evaluate(split).items():
+      results.setdefault(task, {})[split] = metrics
+    trials_lib.print_scores(table, split, {task: r[split] for task, r in results.items()})
+  if chief:
+    step = runner.trainer.global_step if runner.trainer else 0
+    trials_lib.write_trial_summaries(config, trial, results, step)
+    if config.do_train:
+      trials_lib.write_trial_status(model_dir, trials_lib.DONE)
+  return {"trial": trial, "seed": config.trial_seed(trial), "status": trials_lib.DONE,
+          "results": results, "data": data_stats(tasks)}
 
 
-def keep_previous(path):
-  """Moves an earlier run's file (or directory) aside to <name>.previous-<n>: never silently
-  overwritten, never lost. Returns the new path or None."""
-  if not tf.io.gfile.exists(path):
-    return None
-  stem, ext = (os.path.splitext(path) if not tf.io.gfile.isdir(path) else (path, ""))
-  number = 1
-  while tf.io.gfile.exists(f"{stem}.previous-{number}{ext}"):
-    number += 1
-  target = f"{stem}.previous-{number}{ext}"
-  fileio.rename_tree(path, target)  # A directory on gs:// moves file by file.
-  utils.log(f"Kept the earlier run's {os.path.basename(path)} as {os.path.basename(target)}")
-  return target
-
-
-def print_scores(split, results):
-  for task, metrics in results.items():
-    if "em" in metrics:
-      utils.log(f"{task} {split}: EM: {metrics['em']:.3f} - F1: {metrics['f1']:.3f}")
-    else:
-      utils.log(f"{task} {split}: {format_metrics(metrics)}")
+def data_stats(tasks):
+  """{task: {split: counts of rows/questions read, skipped, realigned}} for the results JSON."""
+  return {task.name: dict(getattr(task, "data_stats", {})) for task in tasks}
 
 
 # ----------------------------------------------------------------------------------------------
-# Main.
+# Checks: everything is validated before the first file is written.
 
 def load_config(argv=None):
   return cli.config_from_args(PROGRAM, configure_finetuning.FinetuningConfig, parse_args(argv))
@@ -231,6 +210,14 @@ def check_inputs(config):
       fail(f"no checkpoint to start from: {e}")
 
 
+def build_tasks(config):
+  """The tasks and their tokenizer (which checks the vocabulary)."""
+  try:
+    return task_builder.get_tasks(config)
+  except (ValueError, FileNotFoundError) as e:
+    fail(str(e))
+
+
 def splits_to_score(config, tasks):
   splits = (["dev"] if config.do_eval else []) + (["test"] if config.do_test else [])
   for split in list(splits):
@@ -246,83 +233,6 @@ def splits_to_score(config, tasks):
   return splits
 
 
-def run_trial(config, tasks, strategy, compute_dtype, trial, splits, record=None):
-  """Trains (if do_train) and scores one trial; `record(status)` writes the results so far."""
-  training.set_seed(config.trial_seed(trial))
-  model_dir = config.model_dir(trial)
-  if config.do_train:
-    clear_trial_dir(model_dir)
-    write_trial_status(model_dir, "interrupted")  # Until it is done: a kill leaves it so.
-  runner = TrialRunner(config, tasks, strategy, compute_dtype, trial)
-  if config.do_train:
-    runner.train()
-  results = {}
-  for split in splits:
-    for task, metrics in runner.evaluate(split).items():
-      results.setdefault(task, {})[split] = metrics
-    print_scores(split, {task: r[split] for task, r in results.items()})
-  if training.is_chief(strategy):
-    write_trial_summaries(config, trial, results, runner.trainer.global_step if runner.trainer
-                          else 0)
-  if config.do_train:
-    write_trial_status(model_dir, "done")
-  return {"trial": trial, "seed": config.trial_seed(trial), "status": "done",
-          "results": results, "data": data_stats(tasks)}
-
-
-def write_trial_summaries(config, trial, results, step):
-  """Each trial's dev/test metrics as TensorBoard scalars <task>/<split>/<metric> at its last
-  training step, under results/ so they outlive the trial's model directory."""
-  if not results:
-    return
-  writer = tf.summary.create_file_writer(config.tensorboard_dir(trial))
-  with writer.as_default(step=step):
-    for task, splits in results.items():
-      for split, metrics in splits.items():
-        for metric, value in metrics.items():
-          if isinstance(value, (int, float)) and not isinstance(value, bool):
-            tf.summary.scalar(f"{task}/{split}/{metric}", float(value))
-  writer.close()
-
-
-def data_stats(tasks):
-  """{task: {split: counts of rows/questions read, skipped, realigned}} for the results JSON."""
-  return {task.name: dict(getattr(task, "data_stats", {})) for task in tasks}
-
-
-def trial_status(model_dir):
-  path = os.path.join(model_dir, TRIAL_STATUS_FILE)
-  if tf.io.gfile.exists(path):
-    try:
-      return utils.load_json(path).get("status")
-    except ValueError:
-      return "interrupted"
-  # Trained before status files existed: finished if it holds a checkpoint.
-  return "done" if tf.train.latest_checkpoint(model_dir) else "interrupted"
-
-
-def write_trial_status(model_dir, status):
-  utils.mkdir(model_dir)
-  utils.write_json({"status": status}, os.path.join(model_dir, TRIAL_STATUS_FILE), atomic=True)
-
-
-def clear_trial_dir(model_dir):
-  """An interrupted trial's directory is junk and goes; a finished one is kept aside."""
-  if not tf.io.gfile.exists(model_dir):
-    return
-  if trial_status(model_dir) == "done":
-    keep_previous(model_dir)
-  else:
-    utils.log(f"Removing {model_dir}, left by an interrupted trial")
-    tf.io.gfile.rmtree(model_dir)
-
-
-def delete_other_models(config, last_trial):
-  for trial in range(1, last_trial):
-    if tf.io.gfile.exists(config.model_dir(trial)):
-      tf.io.gfile.rmtree(config.model_dir(trial))
-
-
 def check_data(config, tasks, splits):
   """Reads and validates every split the run will read, before the first training step."""
   for split in (["train"] if config.do_train else []) + splits:
@@ -335,11 +245,32 @@ def check_data(config, tasks, splits):
         fail(utils.describe_error(e))
 
 
+def check_model(config, tasks, compute_dtype):
+  """The model fits its inputs and the checkpoint it starts from: a wrong size fails here, not
+  after the first trial's directory and results were made."""
+  model = FinetuningModel(config, tasks, compute_dtype)  # Outside the strategy: no collectives.
+  positions = model.bert_config.max_position_embeddings
+  if config.max_seq_length > positions:
+    fail(f"max_seq_length {config.max_seq_length} is longer than the model's "
+         f"max_position_embeddings ({positions}); set \"max_seq_length\" to at most {positions}")
+  start = config.init_checkpoint
+  if not start or (not config.do_train and tf.io.gfile.exists(config.model_dir(1))):
+    return
+  try:
+    checkpoint_lib.check_compatible(start, step_runner.as_named(model.all_variables()))
+  except (FileNotFoundError, ValueError) as e:
+    fail(str(e))
+
+
+# ----------------------------------------------------------------------------------------------
+# Main.
+
 def main(argv=None):
   utils.setup_logging()
   config = load_config(argv)
   try:
-    return run(config)
+    with run_lock.private_tempdir():  # autograph's generated modules go with the run
+      return run(config)
   except run_lock.LockError as e:
     fail(str(e))
   except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
@@ -349,38 +280,42 @@ def main(argv=None):
 
 def run(config):
   check_inputs(config)
-  try:
-    tasks = task_builder.get_tasks(config)
-  except (ValueError, FileNotFoundError) as e:
-    fail(str(e))
+  tasks = build_tasks(config)
   splits = splits_to_score(config, tasks)
   check_data(config, tasks, splits)
   strategy = training.get_strategy(config)
   compute_dtype = training.set_precision(config.mixed_precision)
+  check_model(config, tasks, compute_dtype)
+  chief = training.is_chief(strategy)
+  if not chief:  # The others read the records the chief has just written, never build them.
+    config.use_tfrecords_if_existing = True
   # Two runs of the same tasks on one model would overwrite each other's trials and results.
-  with run_lock.hold(config.finetuning_models_dir, PROGRAM, enabled=training.is_chief(strategy),
+  with run_lock.hold(config.finetuning_models_dir, PROGRAM, enabled=chief,
                      name=f"{config.tasks_str}.lock"):
     return run_trials(config, tasks, strategy, compute_dtype, splits)
 
 
 def run_trials(config, tasks, strategy, compute_dtype, splits):
-  for path in (config.results_txt, config.results_json, config.tensorboard_dir()):
-    keep_previous(path)
+  chief = training.is_chief(strategy)
+  table = trials_lib.metric_table(tasks)
+  if chief:
+    trials_lib.keep_previous_results(config)
   trials = []
   n_trials = itertools.count(1) if config.num_trials < 0 else range(1, config.num_trials + 1)
   for trial in n_trials:
-    if config.do_train:  # Recorded first, so a killed trial shows as interrupted.
-      write_results(config, trials + [{"trial": trial, "seed": config.trial_seed(trial),
-                                       "status": "interrupted", "results": {}}])
+    if config.do_train and chief:  # Recorded first, so a killed trial shows as interrupted.
+      trials_lib.write_results(config, table, trials + [
+          {"trial": trial, "seed": config.trial_seed(trial), "status": trials_lib.INTERRUPTED,
+           "results": {}}])
     try:
-      trials.append(run_trial(config, tasks, strategy, compute_dtype, trial, splits))
+      trials.append(run_trial(config, tasks, strategy, compute_dtype, trial, splits, table))
     except (FileNotFoundError, ValueError, training.NonFiniteLossError) as e:
-      fail(str(e))  # A wrong-size checkpoint, a broken one, divergence.
-    if trials[-1]["results"] or config.do_train:
-      write_results(config, trials)
+      fail(str(e))  # A broken checkpoint, divergence.
+    if chief and (trials[-1]["results"] or config.do_train):
+      trials_lib.write_results(config, table, trials)
       utils.log(f"Results written to {config.results_txt}")
-    if not config.keep_all_models:
-      delete_other_models(config, trial)
+    if chief and not config.keep_all_models:
+      trials_lib.delete_other_models(config, trial)
   return trials
 
 

@@ -50,6 +50,7 @@ from pretrain import pretrain_data
 from util import checkpoint as checkpoint_lib
 from util import fileio
 from util import run_lock
+from util import step_runner
 from util import training
 from util import utils
 # pylint: enable=wrong-import-position
@@ -83,7 +84,8 @@ def build_trainer(config, strategy):
 
 
 def write_model_configs(config, model):
-  """BertConfig JSONs of both networks, so the checkpoints can be rebuilt without the hparams."""
+  """BertConfig JSONs of both networks, so the checkpoints can be rebuilt without the hparams
+  (written by the chief)."""
   utils.mkdir(config.model_dir)
   for name, bert_config in (("discriminator", model.disc_config),
                             ("generator", model.gen_config)):
@@ -95,7 +97,8 @@ def write_model_configs(config, model):
 
 def train(config, trainer, evaluator=None):
   utils.heading(f"Training {config.model_name} to step {config.num_train_steps}")
-  write_model_configs(config, trainer.model)
+  if training.is_chief(trainer.strategy):
+    write_model_configs(config, trainer.model)
   after_save = evaluator if config.do_eval and config.eval_at_checkpoints else None
   try:
     result = trainer.train(config.num_train_steps, after_save=after_save)
@@ -115,10 +118,13 @@ class Evaluator:
   def __init__(self, config, trainer):
     self.config = config
     self.trainer = trainer
+    self.chief = training.is_chief(trainer.strategy)  # Every worker evaluates, one writes.
     self.held_out = pretrain_data.has_held_out_data(config)
     self.input_fn = pretrain_data.get_input_fn(config, is_training=False)
     self.writer = None
     self.last_step = None  # the step of the latest evaluation
+    # Steps an earlier run already put on TensorBoard's eval curve are not written again.
+    self.steps_on_tensorboard = set(history_steps(config.results_history))
     if not self.held_out:
       utils.log("No held-out shards (pretrain_eval.tfrecord*): evaluating on the TRAINING "
                 "data, as the original. Build the data with --eval-fraction for held-out "
@@ -138,12 +144,16 @@ class Evaluator:
       results["eval_examples"] = int(outputs["disc_examples"].sum())
     results["held_out"] = self.held_out
     results["global_step"] = trainer.global_step
-    write_results(self.config, results)
-    self._write_summaries(results)
+    if self.chief:
+      write_results(self.config, results)
+      self._write_summaries(results)
     self.last_step = trainer.global_step
     return results
 
   def _write_summaries(self, results):
+    if results["global_step"] in self.steps_on_tensorboard:
+      return
+    self.steps_on_tensorboard.add(results["global_step"])
     if self.writer is None:
       self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, "eval"))
     with self.writer.as_default(step=results["global_step"]):
@@ -198,8 +208,27 @@ def check_data_summary(config, summary, summary_path):
 
 
 
+def check_model(config, trainer):
+  """The model fits its inputs and the checkpoint it will start from, before anything is
+  written: a wrong size or vocabulary is one line, not a model directory left behind."""
+  positions = trainer.model.disc_config.max_position_embeddings
+  if config.max_seq_length > positions:
+    fail(f"max_seq_length {config.max_seq_length} is longer than the model's "
+         f"max_position_embeddings ({positions}); set \"max_seq_length\" to at most {positions}")
+  resumes = not config.debug and tf.io.gfile.exists(config.model_dir) and (
+      checkpoint_lib.CheckpointManager(config.model_dir).latest())
+  if not config.init_checkpoint or resumes:
+    return
+  try:
+    checkpoint_lib.check_compatible(config.init_checkpoint,
+                                    step_runner.as_named(trainer.model.all_variables()))
+  except (FileNotFoundError, ValueError) as e:
+    fail(str(e))
+
+
 def clean_model_dir(config):
-  """Called holding the lock: debug runs start afresh; killed runs' temporaries go."""
+  """Called by the chief holding the lock: debug runs start afresh; killed runs' temporaries
+  go."""
   if config.debug and config.do_train:  # As the original: debug runs always start afresh.
     for path in tf.io.gfile.glob(os.path.join(config.model_dir, "*")):
       if os.path.basename(path) == run_lock.LOCK_FILE:
@@ -234,18 +263,28 @@ def write_results(config, results):
   _append_history(config.results_history, results)
 
 
+def read_history(path):
+  """The rows of results/unsup_results_history.jsonl ([] if there is none)."""
+  if not tf.io.gfile.exists(path):
+    return []
+  with tf.io.gfile.GFile(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def history_steps(path):
+  try:
+    return [row.get("global_step") for row in read_history(path)]
+  except ValueError:  # A damaged history is rewritten by the next evaluation.
+    return []
+
+
 def _append_history(path, results):
   """Rows of earlier evaluations at later or equal steps (a restarted run) are replaced."""
-  rows = []
-  if tf.io.gfile.exists(path):
-    with tf.io.gfile.GFile(path) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
-  rows = [row for row in rows if row.get("global_step", -1) < results["global_step"]]
+  rows = [row for row in read_history(path)
+          if row.get("global_step", -1) < results["global_step"]]
   rows.append(results)
-  tmp = path + ".tmp"
-  with tf.io.gfile.GFile(tmp, "w") as f:
-    f.write("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
-  tf.io.gfile.rename(tmp, path, overwrite=True)
+  utils.write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows),
+                   atomic=True)
 
 
 def load_config(argv=None):
@@ -256,7 +295,8 @@ def main(argv=None):
   utils.setup_logging()
   config = load_config(argv)
   try:
-    run(config)
+    with run_lock.private_tempdir():  # autograph's generated modules go with the run
+      run(config)
   except run_lock.LockError as e:
     fail(str(e))
   except (OSError, tf.errors.OpError) as e:  # Disk full, read-only directory, corrupt data.
@@ -270,12 +310,16 @@ def run(config):
   check_data(config)
   strategy = training.get_strategy(config)
   training.set_seed(config.seed)
-  with run_lock.hold(config.model_dir, PROGRAM, enabled=training.is_chief(strategy)):
-    clean_model_dir(config)
-    try:
-      trainer = build_trainer(config, strategy)
-    except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
-      fail(str(e))
+  try:  # Builds the model and its input pipeline; writes nothing.
+    trainer = build_trainer(config, strategy)
+  except (FileNotFoundError, ValueError) as e:  # No TFRecords, bad vocabulary or init ckpt.
+    fail(str(e))
+  check_model(config, trainer)
+  chief = training.is_chief(strategy)
+  with run_lock.hold(config.model_dir, PROGRAM, enabled=chief):
+    if chief:
+      clean_model_dir(config)
+    training.barrier(strategy)  # No worker reads model_dir before the chief cleaned it.
     restore(trainer)
     evaluator = Evaluator(config, trainer) if config.do_eval else None
     if config.do_train:

@@ -84,6 +84,16 @@ def own_rows(task_name, task_id, batch):
   return {name: np.asarray(value)[rows] for name, value in values.items()}
 
 
+@dataclasses.dataclass(frozen=True)
+class Metric:
+  """One number a task's scorer reports: its key in `get_results()`, the label the console and
+  the results files show, and which way is better: "higher", "lower", or None for a count
+  (reported in the results JSON, neither summarised over trials nor shown as a score)."""
+  name: str
+  label: str
+  better: str = "higher"
+
+
 # ----------------------------------------------------------------------------------------------
 # Tasks.
 
@@ -176,6 +186,10 @@ class Task(abc.ABC):
   def get_scorer(self, split):
     """A scorer with `update(rows)` (this task's predicted rows, plain names, numpy) and
     `get_results() -> dict`."""
+
+  @abc.abstractmethod
+  def metrics(self):
+    """The `Metric`s of what the scorer's `get_results()` reports, in display order."""
 
   def write_outputs(self, scorer, split, trial):
     """Writes the task's prediction files after scoring `split` (nothing by default)."""

@@ -11,6 +11,7 @@ import pytest
 
 import configure_finetuning
 import run_finetuning
+from finetune import trials
 from model import modeling
 from tests.test_run_finetuning import TINY, argv, data_dir  # noqa: F401 (the data_dir fixture)
 from util import fileio
@@ -100,7 +101,7 @@ def test_interrupted_trial_is_recorded_and_finished_results_are_kept(data_dir, m
   assert "interrupted" in (results_dir / "chnsenticorp_results.txt").read_text()
   kept = models_dir(data_dir) / "chnsenticorp_model_1.previous-1"
   assert (kept / "checkpoint").exists()  # the finished model, kept aside
-  assert run_finetuning.trial_status(str(models_dir(data_dir) / "chnsenticorp_model_1")) == \
+  assert trials.trial_status(str(models_dir(data_dir) / "chnsenticorp_model_1")) == \
       "interrupted"
   assert not (models_dir(data_dir) / run_lock.LOCK_FILE).exists()
   assert not list(models_dir(data_dir).glob("*.lock"))
@@ -129,11 +130,36 @@ def test_sizes_come_from_the_model_directory(tmp_path):
         model_hparam_overrides={"hidden_size": 256})
 
 
-def test_shape_mismatch_with_the_checkpoint_is_one_line(data_dir):  # noqa: F811
+def tree(directory):
+  return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+def test_shape_mismatch_with_the_checkpoint_is_one_line_and_writes_nothing(data_dir):  # noqa: F811
+  before = tree(data_dir)
   message = fails_with(data_dir, model_hparam_overrides={**TINY["model_hparam_overrides"],
                                                          "hidden_size": 32})
   # Caught when the config is built, from the checkpoint's shapes, before any model is built.
   assert "model_hparam_overrides.hidden_size 32 contradicts checkpoint" in message
+  assert tree(data_dir) == before  # no trial directory, results, events file or lock
+
+
+def test_a_longer_max_seq_length_than_the_model_has_positions_writes_nothing(data_dir):  # noqa: F811,E501
+  before = tree(data_dir)
+  message = fails_with(data_dir, max_seq_length=600)  # the model has 512 positions
+  assert "max_position_embeddings" in message and "512" in message
+  assert tree(data_dir) == before
+
+
+def test_results_of_a_run_that_finished_no_trial_are_not_kept(data_dir, monkeypatch):  # noqa: F811,E501
+  def killed(self):
+    raise KeyboardInterrupt("killed")
+  monkeypatch.setattr(run_finetuning.TrialRunner, "train", killed)
+  for _ in range(2):
+    with pytest.raises(KeyboardInterrupt):
+      run_finetuning.main(argv(data_dir, task_names=["chnsenticorp"], do_test=False))
+  results_dir = data_dir / "models" / "tiny" / "results"
+  assert sorted(path.name for path in results_dir.iterdir()) == [
+      "chnsenticorp_results.json", "chnsenticorp_results.txt"]
 
 
 def test_results_file_write_is_atomic(tmp_path, monkeypatch):

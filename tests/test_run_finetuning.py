@@ -78,11 +78,11 @@ def test_classification_trials_write_results_with_max_and_mean(data_dir):
   results_dir = data_dir / "models" / "tiny" / "results"
   text = (results_dir / "chnsenticorp_results.txt").read_text()
   assert "trial 2 (seed 2) chnsenticorp dev: accuracy:" in text
-  assert "max (mean) over 2 trial(s):" in text
+  assert "best (mean) over 2 trial(s):" in text
   summary = json.loads((results_dir / "chnsenticorp_results.json").read_text())["summary"]
   accuracies = [t["results"]["chnsenticorp"]["dev"]["accuracy"] for t in trials]
   cell = summary["chnsenticorp"]["dev"]["accuracy"]
-  assert cell["max"] == max(accuracies)
+  assert cell["best"] == max(accuracies)
   assert cell["mean"] == pytest.approx(sum(accuracies) / 2)
   model_dir = data_dir / "models" / "tiny" / "finetuning_models" / "chnsenticorp_model_1"
   names = {name for name, _ in tf.train.list_variables(str(model_dir))}

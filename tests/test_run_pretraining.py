@@ -55,6 +55,17 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
   assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
 
+  # The same command again: nothing left to train, the step already evaluated is not written to
+  # TensorBoard a second time (neither the training curve nor the eval one gets a new file).
+  events = sorted(str(path) for path in model_dir.rglob("events.out.tfevents*"))
+  third = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2)
+  assert third.returncode == 0, third.stderr
+  assert sorted(str(path) for path in model_dir.rglob("events.out.tfevents*")) == events
+  eval_steps = [event.step for path in (model_dir / "eval").iterdir()
+                for event in tf.compat.v1.train.summary_iterator(str(path))
+                for value in event.summary.value if value.tag == "disc_auc"]
+  assert eval_steps == [5]
+
 
 def test_script_fails_in_one_line_on_user_errors(tmp_path):
   result = run_script(tmp_path, num_train_stepz=3)
@@ -91,3 +102,30 @@ def test_diverging_loss_stops_with_a_clear_message(record_dir):
   trainer = run_pretraining.build_trainer(config, tf.distribute.get_strategy())
   with pytest.raises(SystemExit, match="diverged"):
     run_pretraining.train(config, trainer)
+
+
+def tree(directory):
+  return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
+
+
+def fails_in_process(data_dir, **hparams):
+  import run_pretraining  # pylint: disable=import-outside-toplevel
+  with pytest.raises(SystemExit) as raised:
+    run_pretraining.main(["--data-dir", str(data_dir), "--model-name", "tiny", "--hparams",
+                          json.dumps({**SCRIPT_HPARAMS, "num_train_steps": 1, **hparams})])
+  return str(raised.value.code)
+
+
+def test_a_run_that_fails_its_checks_writes_nothing(record_dir):
+  from util import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
+  write_vocab(record_dir)
+  other = tiny_config(record_dir, model_hparam_overrides={"hidden_size": 64,
+                                                          "num_hidden_layers": 1})
+  prefix = checkpoint_lib.save_checkpoint(str(record_dir / "other" / "model.ckpt-1"),
+                                          electra_model.PretrainingModel(other).all_variables())
+  before = tree(record_dir)
+  message = fails_in_process(record_dir, init_checkpoint=prefix)
+  assert "Shape mismatch" in message and tree(record_dir) == before
+  message = fails_in_process(record_dir, model_hparam_overrides={
+      **SCRIPT_HPARAMS["model_hparam_overrides"], "max_position_embeddings": 8})
+  assert "max_position_embeddings" in message and tree(record_dir) == before

@@ -60,7 +60,7 @@ def test_finetuning_scores_span_f1_and_writes_entities(trained):
   assert trials[0]["data"][NAME]["dev"] == {"sentences": 6, "split_sentences": 0}
   results = json.loads((data_dir / "models" / "tiny" / "results" /
                         f"{NAME}_results.json").read_text(encoding="utf-8"))
-  assert results["summary"][NAME]["dev"]["f1"]["max"] == dev["f1"]
+  assert results["summary"][NAME]["dev"]["f1"]["best"] == dev["f1"]
   path = data_dir / "models" / "tiny" / "test_predictions" / f"{NAME}_dev_1_predictions.jsonl"
   written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
   assert [item["text"] for item in written] == [text for text, _ in SENTENCES]

@@ -408,3 +408,59 @@ def test_eta_comes_from_the_speed_after_the_first_loop_call():
   progress.add(one_step)
   _, line = progress.report(20)
   assert "ETA 1:20" in line  # 80 steps at 1 step/s, not at the overall 20 / 60 s
+
+
+def event_steps(directory, tag="loss"):
+  """{events file name: [steps of `tag`]} of the TensorBoard files directly in `directory`."""
+  steps = {}
+  for name in sorted(os.listdir(directory)):
+    if name.startswith("events.out.tfevents"):
+      steps[name] = [event.step for event in tf.compat.v1.train.summary_iterator(
+          os.path.join(directory, name)) for value in event.summary.value if value.tag == tag]
+  return steps
+
+
+def test_the_first_progress_line_and_point_come_after_one_step(tmp_path, capsys):
+  # The release's loop length and log interval: a short run used to print nothing until its end.
+  trainer = make_trainer(one_device(), str(tmp_path), steps_per_loop=1000,
+                         save_checkpoints_steps=1000, log_every_steps=100, jit_compile=False)
+  trainer.train(12)
+  out = capsys.readouterr().out
+  assert "step 1/12 " in out and "step 12/12 " in out
+  assert list(event_steps(str(tmp_path)).values()) == [[1, 12]]
+
+
+def test_a_progress_line_at_least_every_progress_secs(tmp_path, capsys, monkeypatch):
+  monkeypatch.setattr(training, "PROGRESS_SECS", 0.0)  # every line is due at once
+  trainer = make_trainer(one_device(), str(tmp_path), steps_per_loop=1000,
+                         save_checkpoints_steps=1000, log_every_steps=100, jit_compile=False)
+  trainer.train(5)
+  out = capsys.readouterr().out
+  assert [f"step {n}/5 " in out for n in range(1, 6)] == [True] * 5
+
+
+def test_a_resumed_run_adds_no_events_file_for_steps_already_written(tmp_path):
+  model_dir = str(tmp_path)
+  make_trainer(one_device(), model_dir, save_checkpoints_steps=4, log_every_steps=2).train(4)
+  first = event_steps(model_dir)
+  assert list(first.values()) == [[1, 2, 4]]
+  make_trainer(one_device(), model_dir, log_every_steps=2).train(4)  # nothing left to train
+  assert event_steps(model_dir) == first
+  make_trainer(one_device(), model_dir, log_every_steps=2).train(6)
+  assert sorted(event_steps(model_dir).values()) == [[1, 2, 4], [5, 6]]
+
+
+def test_temporary_files_go_to_a_directory_of_the_run_removed_after_it(tmp_path, monkeypatch):
+  import tempfile  # pylint: disable=import-outside-toplevel
+  from util import run_lock  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True).stdout.strip()
+  stale = tmp_path / f"{run_lock.TEMPDIR_PREFIX}{dead}-123"  # left by a killed run
+  stale.mkdir()
+  (stale / "__autograph_generated_file1.py").write_text("")
+  with run_lock.private_tempdir() as private:
+    assert not stale.exists()
+    with tempfile.NamedTemporaryFile(delete=False) as f:  # how autograph writes its modules
+      assert os.path.dirname(f.name) == private
+  assert os.listdir(tmp_path) == [] and tempfile.tempdir == str(tmp_path)

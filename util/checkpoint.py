@@ -315,6 +315,15 @@ def init_from_checkpoint(path, named_variables, skip=("global_step",)):
   return loaded, missing, unused
 
 
+def check_compatible(path, named_variables, skip=("global_step",)):
+  """What init_from_checkpoint checks, without loading: ValueError naming the first variable
+  whose shape or dtype differs between the model and the checkpoint at `path`."""
+  prefix = resolve_checkpoint(path)
+  reader = open_checkpoint(prefix)
+  shared = set(named_variables) & set(reader.get_variable_to_shape_map()) - set(skip)
+  _check_compatible(prefix, reader, {name: named_variables[name] for name in shared})
+
+
 def _check_compatible(prefix, reader, named_variables):
   shapes = reader.get_variable_to_shape_map()
   dtypes = reader.get_variable_to_dtype_map()

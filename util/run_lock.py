@@ -5,6 +5,9 @@ run refuses to start. A lock left by a dead process (same host, PID gone or reus
 over with a message; a lock from another host cannot be checked and is never taken over.
 Multi-worker runs share one directory by design: only the chief takes the lock.
 
+`private_tempdir` gives a run's process its own temporary directory, so the files TensorFlow
+leaves in the system's when it is killed (autograph's generated modules) go with it.
+
 The lock is created with O_CREAT | O_EXCL, atomic on local and network file systems. Remote
 directories (gs://...) get a best-effort lock through tf.io.gfile: written if absent.
 """
@@ -12,7 +15,9 @@ directories (gs://...) get a best-effort lock through tf.io.gfile: written if ab
 import contextlib
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 
 from util import utils
@@ -141,3 +146,35 @@ def hold(directory, program, enabled=True, name=LOCK_FILE):
     yield path
   finally:
     release(path)
+
+
+TEMPDIR_PREFIX = "electra-run-"
+
+
+@contextlib.contextmanager
+def private_tempdir():
+  """Points the process's temporary files (tempfile.tempdir, which autograph's generated
+  `__autograph_generated_file*.py` use) at a directory of its own in the system's, removed when
+  the block ends. A killed process cannot remove it: the next run on the host removes those of
+  processes that have ended (the directory's name holds the pid and its start time)."""
+  system = tempfile.gettempdir()
+  _remove_stale_tempdirs(system)
+  start = _process_start(os.getpid()) or "0"
+  path = os.path.join(system, f"{TEMPDIR_PREFIX}{os.getpid()}-{start}")
+  os.makedirs(path, exist_ok=True)
+  previous, tempfile.tempdir = tempfile.tempdir, path
+  try:
+    yield path
+  finally:
+    tempfile.tempdir = previous
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_stale_tempdirs(system):
+  for name in os.listdir(system):
+    if not name.startswith(TEMPDIR_PREFIX):
+      continue
+    pid, _, start = name[len(TEMPDIR_PREFIX):].partition("-")
+    holder = {"pid": int(pid) if pid.isdigit() else None, "start": start}
+    if not _alive(holder):
+      shutil.rmtree(os.path.join(system, name), ignore_errors=True)

@@ -93,6 +93,28 @@ def is_chief(strategy):
   return task_type in (None, "worker") and not has_chief and (task_id or 0) == 0
 
 
+def barrier(strategy):
+  """Waits until every worker of a multi-worker strategy gets here (at once with one worker).
+
+  For the points where the chief writes shared files (clears a directory, writes records)
+  that the other workers then read: a one-number all-reduce, which no worker finishes before
+  all have joined it. Every worker must call it equally often.
+  """
+  if num_workers(strategy) < 2:
+    return
+  strategy.reduce(tf.distribute.ReduceOp.SUM,
+                  strategy.run(lambda: tf.constant(1.0)), axis=None).numpy()
+
+
+def num_workers(strategy):
+  """The worker (and chief) tasks `strategy` spans: 1 unless it is a multi-worker one."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None:
+    return 1
+  cluster = resolver.cluster_spec().as_dict()
+  return max(1, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+
+
 def set_seed(seed):
   """Seeds Python's, NumPy's and TensorFlow's global generators."""
   random.seed(seed)

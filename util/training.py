@@ -44,7 +44,12 @@ from util import step_runner
 from util import utils
 # Re-exported: the scripts reach the strategy and the step runner's pieces through this module.
 from util.step_runner import DynamicLossScale  # noqa: F401
-from util.strategy import get_strategy, is_chief, set_precision, set_seed  # noqa: F401
+from util.strategy import (barrier, get_strategy, is_chief, num_workers,  # noqa: F401
+                           set_precision, set_seed)
+
+
+# Longest wait for a progress line, whatever log_every_steps and iterations_per_loop are.
+PROGRESS_SECS = 60.0
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -94,13 +99,27 @@ class Trainer:
                                          initial_loss_scale=initial_loss_scale)
     self._loss_scale = self._steps.loss_scale
     self._is_chief = is_chief(strategy)
+    # Loop lengths must agree between workers (every step is a collective): no timing in them.
+    self._timed_loops = num_workers(strategy) == 1
+    self._saved_step = None  # The newest checkpoint's step this run wrote or resumed from.
     self._manager = checkpoint_lib.CheckpointManager(model_dir, keep_checkpoint_max)
-    self._writer = (tf.summary.create_file_writer(model_dir) if self._is_chief
-                    else tf.summary.create_noop_writer())
+    self._writer = None  # Created with the first point: a run that logs nothing leaves none.
     # input_fn may be None for a Trainer that only evaluates or predicts.
     self._train_dataset = self._steps.distribute(input_fn) if input_fn is not None else None
     self._train_iterator = None
     self._initialized = False
+
+  @property
+  def summary_writer(self):
+    """The TensorBoard writer of model_dir (the chief's; a no-op one on the other workers)."""
+    if self._writer is None:
+      self._writer = (tf.summary.create_file_writer(self.model_dir) if self._is_chief
+                      else tf.summary.create_noop_writer())
+    return self._writer
+
+  def _flush_summaries(self):
+    if self._writer is not None:
+      self._writer.flush()
 
   @property
   def jit_forward_backward(self):
@@ -138,6 +157,7 @@ class Trainer:
         if self._is_chief:  # The state file names what we resumed from, orphans go.
           self._manager.make_newest(resumed)
         utils.log(f"Resumed from {resumed} at step {self.global_step}")
+        self._saved_step = self.global_step
       elif skipped:
         raise checkpoint_lib.CheckpointError(
             f"No loadable checkpoint in {self.model_dir} ({'; '.join(skipped)}); move these "
@@ -173,6 +193,7 @@ class Trainer:
   def _save_and_notify(self, after_save):
     """Saves; runs `after_save(step)` if given and returns the seconds it took."""
     self.save()
+    self._saved_step = self.global_step
     if after_save is None:
       return 0.0
     timer = utils.Timer()
@@ -201,7 +222,7 @@ class Trainer:
     progress = _Progress(step, num_steps, getattr(self.model, "LOSS_LABEL", "loss"))
     metrics, previous_step = {}, step
     while step < num_steps:
-      outputs = self._run_loop(self._chunk_size(step, num_steps))
+      outputs = self._run_loop(self._chunk_size(step, num_steps, progress))
       step = self.global_step
       progress.add(outputs)
       if progress.should_log(step, self.log_every_steps) or step >= num_steps:
@@ -211,9 +232,10 @@ class Trainer:
         # Evaluation time is left out of steps/s and the ETA.
         progress.exclude(self._save_and_notify(after_save))
       previous_step = step
-    if self._manager.latest() != self._prefix(step):
+    # Decided from this run's own saves, not the state file another worker may be writing.
+    if self._saved_step != step:
       self._save_and_notify(after_save)  # The final step, unless it fell on a boundary.
-    self._writer.flush()
+    self._flush_summaries()
     return dict(metrics, global_step=step)
 
   def run_steps(self, num_steps):
@@ -231,15 +253,17 @@ class Trainer:
       self._train_iterator = iter(self._train_dataset)
     return step
 
-  def _chunk_size(self, step, num_steps):
+  def _chunk_size(self, step, num_steps, progress):
     """Steps in the next loop call: stops at num_steps, checkpoint and logging boundaries (so
-    a progress line comes every log_every_steps whatever steps_per_loop is)."""
+    a progress line comes every log_every_steps whatever steps_per_loop is). The first call
+    runs one step, so that the first line (and TensorBoard point) comes as soon as the step is
+    compiled; later calls end in time for a line at least every PROGRESS_SECS."""
+    if progress.steps_done == 0:
+      return 1
     to_checkpoint = self.save_checkpoints_steps - step % self.save_checkpoints_steps
     to_log = self.log_every_steps - step % self.log_every_steps
-    return min(self.steps_per_loop, num_steps - step, to_checkpoint, to_log)
-
-  def _prefix(self, step):
-    return os.path.join(self.model_dir, f"{checkpoint_lib.CHECKPOINT_BASENAME}-{step}")
+    due = progress.steps_until_due() if self._timed_loops else self.steps_per_loop
+    return min(self.steps_per_loop, num_steps - step, to_checkpoint, to_log, due)
 
   def _run_loop(self, num_steps):
     outputs = self._steps.train(self._train_iterator, num_steps)
@@ -255,7 +279,7 @@ class Trainer:
     latest = self._manager.latest()
     kept = (f"the newest checkpoint, {latest}, is intact" if latest
             else "there is no earlier checkpoint")
-    self._writer.flush()
+    self._flush_summaries()
     raise NonFiniteLossError(
         f"Training diverged at step {bad_step}: {what}. Stopped without applying that update "
         f"or writing a checkpoint; {kept}. Lower the learning rate or check the input data "
@@ -265,7 +289,7 @@ class Trainer:
     metrics, line = progress.report(step)
     learning_rate = float(self.optimizer.learning_rate_fn(self.optimizer.iterations))
     utils.log(line)
-    with self._writer.as_default(step=step):
+    with self.summary_writer.as_default(step=step):
       for name, value in metrics.items():
         tf.summary.scalar(name, value)
       tf.summary.scalar("learning_rate", learning_rate)
@@ -315,6 +339,8 @@ class _Progress:
     self.steady_timer, self.steady_start_step = None, None
     self.steps_done = 0
     self.last_logged_step = start_step
+    self.lines = 0
+    self.since_last_line = utils.Timer()
     self._reset_window(start_step)
 
   def _reset_window(self, step):
@@ -341,7 +367,24 @@ class _Progress:
         timer.start += seconds
 
   def should_log(self, step, every):
-    return step // every > self.last_logged_step // every
+    """At every log_every_steps boundary, after the first loop call, and when the last line is
+    PROGRESS_SECS old."""
+    return (step // every > self.last_logged_step // every or self.lines == 0
+            or self.since_last_line.elapsed() >= PROGRESS_SECS)
+
+  def steps_until_due(self):
+    """At the steady speed, the steps that fit before the next line is PROGRESS_SECS late."""
+    rate = self.steady_rate()
+    if not rate:
+      return 1
+    return max(1, int(rate * (PROGRESS_SECS - self.since_last_line.elapsed())))
+
+  def steady_rate(self):
+    """Steps/s since the end of the first loop call (None before the second)."""
+    steps = self.start_step + self.steps_done - (self.steady_start_step or 0)
+    if self.steady_timer is None or steps <= 0:
+      return None
+    return steps / max(self.steady_timer.elapsed(), 1e-9)
 
   def report(self, step):
     """({name: window mean} plus throughput, the log line); starts a new window."""
@@ -363,5 +406,7 @@ class _Progress:
             f"elapsed {utils.secs_to_str(elapsed)}, ETA {utils.secs_to_str(eta)}: "
             f"{values}{skipped}")
     self.last_logged_step = step
+    self.lines += 1
+    self.since_last_line.reset()
     self._reset_window(step)
     return metrics, line

@@ -234,6 +234,9 @@ class TsvClassificationTask(task_lib.Task):
   def get_scorer(self, split):
     return scorer_lib.AccuracyScorer()
 
+  def metrics(self):
+    return [task_lib.Metric("accuracy", "accuracy"), task_lib.Metric("loss", "loss", "lower")]
+
   def write_outputs(self, scorer, split, trial):
     """{eid: predicted label} as JSON for the first n_writes_test trials (write_test_outputs)."""
     config = self.config

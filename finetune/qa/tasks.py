@@ -403,6 +403,12 @@ class QATask(task_lib.Task):
   def get_scorer(self, split="dev"):
     return postprocess.QAScorer(self.config, self, split)
 
+  def metrics(self):
+    # The labels of the CMRC 2018 / DRCD evaluation script.
+    return [task_lib.Metric("em", "EM"), task_lib.Metric("f1", "F1"),
+            task_lib.Metric("average", "AVERAGE"), task_lib.Metric("total", "TOTAL", None),
+            task_lib.Metric("skip", "SKIP", None)]
+
   def write_outputs(self, scorer, split, trial):
     """With write_test_outputs, for the first n_writes_test trials: the predictions and n-best
     files under the original's names, `results/<tasks>_qa/<task>_<split>_preds.json` and

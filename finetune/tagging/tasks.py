@@ -216,6 +216,11 @@ class TaggingTask(task_lib.Task):
   def get_scorer(self, split):
     return scorer_lib.SpanScorer(self.label_list, self.ENTITY_TYPES)
 
+  def metrics(self):
+    return ([task_lib.Metric(name, name) for name in ("precision", "recall", "f1")]
+            + [task_lib.Metric(f"f1_{kind}", f"f1_{kind}") for kind in self.ENTITY_TYPES]
+            + [task_lib.Metric("loss", "loss", "lower")])
+
   def tags_of(self, label_ids):
     return [self.label_list[int(i)] for i in label_ids]
 
