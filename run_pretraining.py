@@ -182,6 +182,12 @@ def check_data(config):
   if not sum(tf.io.gfile.stat(path).length for path in files):
     fail(f"the pre-training data is empty: {len(files)} file(s) of 0 bytes matching "
          f"{config.pretrain_tfrecords}; rebuild it from a non-empty corpus")
+  if config.do_eval and pretrain_data.has_held_out_data(config):
+    files = files + pretrain_data.list_input_files(config.pretrain_eval_tfrecords)
+  try:  # A damaged shard would otherwise fail mid-training with a DataLossError naming no file.
+    pretrain_data.check_input_files(files)
+  except pretrain_data.CorruptDataError as e:
+    fail(str(e))
   summary_path = os.path.join(os.path.dirname(files[0]), "summary.json")
   if not tf.io.gfile.exists(summary_path):
     return
