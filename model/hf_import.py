@@ -56,6 +56,8 @@ INDEX_SUFFIX = ".index.json"
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 PRETRAIN_CONFIG_FILE = "pretrain_config.json"
+# run_pretraining.py's default max_seq_length (configure_pretraining.py).
+DEFAULT_PRETRAIN_SEQ_LENGTH = 128
 # safetensors dtype names -> NumPy (BF16 read as raw 16-bit words, widened to float32).
 SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
                       "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
@@ -437,6 +439,9 @@ def pretrain_hparams(model):
   size = _size_name(disc)
   if size:
     values["model_size"] = size
+  positions = disc["max_position_embeddings"]
+  if positions < DEFAULT_PRETRAIN_SEQ_LENGTH:  # pre-training's default would not fit the model
+    values["max_seq_length"] = positions
   if model.gen is not None:
     gen = model.gen.config
     values.update(generator_hidden_size=gen["hidden_size"] / disc["hidden_size"],
