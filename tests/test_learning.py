@@ -110,7 +110,7 @@ def test_finetuning_fits_a_separable_task(tmp_path):
   hparams = {"model_size": "small", "model_hparam_overrides": TINY_ENCODER,
              "embedding_size": 64, "vocab_size": VOCAB_SIZE, "max_seq_length": 24,
              "init_checkpoint": None, "task_names": ["chnsenticorp"], "num_trials": 1,
-             "num_train_epochs": 6, "train_batch_size": 16, "eval_batch_size": 16,
+             "num_train_epochs": 10, "train_batch_size": 16, "eval_batch_size": 16,
              "learning_rate": 3e-3, "do_test": False, "jit_compile": False,
              "vocab_file": str(tmp_path / "vocab.txt")}
   trials = run_finetuning.main(["--data-dir", str(tmp_path), "--model-name", "scratch",

@@ -125,7 +125,8 @@ def test_a_run_that_fails_its_checks_writes_nothing(record_dir):
                                           electra_model.PretrainingModel(other).all_variables())
   before = tree(record_dir)
   message = fails_in_process(record_dir, init_checkpoint=prefix)
-  assert "Shape mismatch" in message and tree(record_dir) == before
+  # Caught when the config is built, from the checkpoint's shapes, before any model is built.
+  assert "hidden_size 32 contradicts checkpoint" in message and tree(record_dir) == before
   message = fails_in_process(record_dir, model_hparam_overrides={
       **SCRIPT_HPARAMS["model_hparam_overrides"], "max_position_embeddings": 8})
   assert "max_position_embeddings" in message and tree(record_dir) == before
