@@ -8,7 +8,6 @@ process to kill) run this file as a script in a subprocess: `python -m tests.tes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import tensorflow as tf
 
 import configure_pretraining
 from model import optimization
+from tools.multiworker_check import free_ports
 from util import checkpoint as checkpoint_lib
 from util import strategy as strategy_lib
 from util import training
@@ -301,16 +301,6 @@ def test_mirrored_on_two_cpus_matches_one_device_on_the_full_batch(tmp_path):
   np.testing.assert_array_equal(result["predicted_ids"], np.arange(NUM_EXAMPLES))
   # Restoring a checkpoint into mirrored variables fills every replica's copy.
   assert result["restored_replicas_equal"]
-
-
-def free_ports(count):
-  sockets = [socket.socket() for _ in range(count)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def test_two_workers_train_identical_variables(tmp_path):

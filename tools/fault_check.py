@@ -98,13 +98,15 @@ class Check:
       print(f"FAILED: {what}", file=sys.stderr, flush=True)
 
 
-def make_data(work):
+def make_data(work, documents=60):
+  """vocab.txt, pretrain_tfrecords/ (from `documents` random documents) and
+  finetuning_data/chnsenticorp in `work`: the tiny data of the checks in tools/."""
   with open(os.path.join(work, "vocab.txt"), "w", encoding="utf-8") as f:
     f.write("\n".join(SPECIALS + WORDS) + "\n")
   rng = random.Random(0)
   corpus = os.path.join(work, "corpus.txt")
   with open(corpus, "w", encoding="utf-8") as f:
-    for _ in range(60):
+    for _ in range(documents):
       for _ in range(rng.randint(2, 5)):
         f.write(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + "\n")
       f.write("\n")

@@ -22,7 +22,6 @@ functions). Prints one JSON line of counts; exits 1 if any check failed (each on
 import argparse
 import json
 import os
-import random
 import re
 import shutil
 import socket
@@ -33,10 +32,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from pretrain.dataset_writer import build  # noqa: E402 pylint: disable=wrong-import-position
+from tools import fault_check  # noqa: E402 pylint: disable=wrong-import-position
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-WORDS = [f"w{i}" for i in range(45)]
 PRETRAIN = {"vocab_size": 50, "max_seq_length": 16, "embedding_size": 16,
             "model_hparam_overrides": {"hidden_size": 32, "num_hidden_layers": 1},
             "generator_hidden_size": 0.5, "train_batch_size": 8, "eval_batch_size": 8,
@@ -61,18 +58,14 @@ def parse_args(argv=None):
   return parser.parse_args(argv)
 
 
-class Check:
+class Check(fault_check.Check):
+  """fault_check's counts and failed invariants, with this check's counts."""
+
   def __init__(self):
+    super().__init__()
     self.counts = {"two_worker_runs": 0, "one_worker_runs": 0, "checks": 0,
                    "non_chief_writes_recorded": 0,
                    "recorder": "strace" if STRACE else "write_recorder"}
-    self.failures = []
-
-  def expect(self, ok, what):
-    self.counts["checks"] += 1
-    if not ok:
-      self.failures.append(what)
-      print(f"FAILED: {what}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,24 +73,7 @@ class Check:
 
 def make_data(work):
   """vocab.txt, pretrain_tfrecords/ and finetuning_data/chnsenticorp in `work`."""
-  with open(os.path.join(work, "vocab.txt"), "w", encoding="utf-8") as f:
-    f.write("\n".join(SPECIALS + WORDS) + "\n")
-  rng = random.Random(0)
-  corpus = os.path.join(work, "corpus.txt")
-  with open(corpus, "w", encoding="utf-8") as f:
-    for _ in range(40):
-      for _ in range(rng.randint(2, 5)):
-        f.write(" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + "\n")
-      f.write("\n")
-  build(os.path.join(work, "vocab.txt"), os.path.join(work, "pretrain_tfrecords"),
-        corpus_files=[corpus], max_seq_length=16, num_processes=1, progress=False)
-  task_dir = os.path.join(work, "finetuning_data", "chnsenticorp")
-  os.makedirs(task_dir)
-  for split in ("train", "dev"):
-    rows = ["label\ttext_a"] + [f"{i % 2}\t{' '.join(rng.choice(WORDS) for _ in range(6))}"
-                                for i in range(32)]
-    with open(os.path.join(task_dir, f"{split}.tsv"), "w", encoding="utf-8") as f:
-      f.write("\n".join(rows) + "\n")
+  fault_check.make_data(work, documents=40)
 
 
 def free_ports(count):
