@@ -340,8 +340,11 @@ def tsv_rows_skipped_and_progress(ctx):
   ctx.once("the skipped-rows warning", output, r"skipped 2 bad rows")
   steps = sorted({int(m.group(1)) for m in map(_PROGRESS_LINE.search, output.splitlines()) if m})
   total = 64 // TINY_FINETUNE["train_batch_size"]
-  ctx.expect(steps[:total // 2] == list(range(2, total + 1, 2)),
-             f"progress lines at steps {steps}, expected every 2 of {total}")
+  # A first line after step 1 (once the step is compiled), then every log_every_steps (and at
+  # least once a minute, which may add lines on a slow machine).
+  expected = [1] + list(range(2, total + 1, 2))
+  ctx.expect(set(expected) <= set(steps),
+             f"progress lines at steps {steps}, expected {expected} (step 1, then every 2)")
   points = event_steps(os.path.join(root, "models", "tiny", "finetuning_models"), "loss")
   ctx.expect(len(points) >= total // 2,
              f"TensorBoard has the loss at steps {sorted(points)}, expected every 2 of {total}")
