@@ -2,7 +2,7 @@
 cluster on localhost, on one shared model directory: tools/multiworker_check.py --quick (the
 resumed pre-training run and the fine-tuning run that keeps an earlier one's results, each on
 two workers, after a one-worker run that makes what they resume and keep), when
-ELECTRA_MULTIWORKER_TESTS=1; the recorders' own tests always run. The full check runs every run
+ELECTRA_SLOW_TESTS=1; the recorders' own tests always run. The full check runs every run
 on two workers and two trials; it takes several minutes on 2 cores."""
 
 import os
@@ -15,9 +15,9 @@ from tools import multiworker_check
 
 
 # About 75 s on 2 cores, which the CI budget of the whole suite cannot spare: run with
-# ELECTRA_MULTIWORKER_TESTS=1 (or tools/multiworker_check.py, whose full mode is this and more).
-@pytest.mark.skipif(os.environ.get("ELECTRA_MULTIWORKER_TESTS") != "1",
-                    reason="set ELECTRA_MULTIWORKER_TESTS=1 to run both scripts on two workers")
+# ELECTRA_SLOW_TESTS=1 (or tools/multiworker_check.py, whose full mode is this and more).
+@pytest.mark.skipif(os.environ.get("ELECTRA_SLOW_TESTS") != "1",
+                    reason="set ELECTRA_SLOW_TESTS=1 to run both scripts on two workers")
 def test_two_workers_write_everything_once_from_the_chief(tmp_path):
   check = multiworker_check.run_checks(str(tmp_path / "work"), quick=True, timeout=300)
   assert not check.failures, "\n".join(check.failures)
