@@ -15,6 +15,7 @@ import importlib.util
 # affects runs that use its tasks.
 _REGISTRY = {
     "chnsenticorp": ("finetune.classification.tasks", "ChnSentiCorp"),
+    "waimai": ("finetune.classification.tasks", "Waimai"),
     "lcqmc": ("finetune.classification.tasks", "LCQMC"),
     "bqcorpus": ("finetune.classification.tasks", "BQCorpus"),
     "xnli": ("finetune.classification.tasks", "XNLI"),

@@ -226,7 +226,7 @@ def test_registry_shares_one_tokenizer(data_dir):
   assert built[0].tokenizer is built[1].tokenizer
   assert isinstance(built[0].tokenizer, tokenization.FullTokenizer)
   assert task_builder.KNOWN_TASKS == ("bqcorpus", "chnsenticorp", "cmrc2018", "drcd", "lcqmc",
-                                      "peoples_daily_ner", "xnli")
+                                      "peoples_daily_ner", "waimai", "xnli")
 
 
 @pytest.mark.parametrize("name", ["lcqmc", "bqcorpus"])

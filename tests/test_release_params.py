@@ -26,7 +26,7 @@ RELEASE_TASKS = ("bqcorpus", "chnsenticorp", "cmrc2018", "drcd", "lcqmc", "xnli"
 RELEASE_FILES = [f"params_{task}{suffix}.json" for task in RELEASE_TASKS
                  for suffix in ("", "_base")]
 # Files of params/ that are not the release's fine-tuning settings.
-OTHER_FILES = {"params_peoples_daily_ner.json"}
+OTHER_FILES = {"params_peoples_daily_ner.json", "params_waimai.json"}
 ORIGINAL_LAYERWISE_DECAY = 0.8  # the original's default at small and base
 
 

@@ -337,6 +337,12 @@ class ChnSentiCorp(TsvClassificationTask):
     return TsvLayout(text_a=1, text_b=None, label=0, names=("text_a", None, "label"))
 
 
+class Waimai(ChnSentiCorp):
+  """Food-delivery reviews (waimai_10k), split by tools/split_waimai.py into the ChnSentiCorp
+  layout."""
+  NAME = "waimai"
+
+
 class LCQMC(TsvClassificationTask):
   NAME = "lcqmc"
   UNORDERED_PAIRS = True  # paraphrase: is sentence B the same question as A?
