@@ -2,12 +2,13 @@
 
     python bench/bench_pretraining_gains.py --model-dir sample_data/models/electra-mini \\
         --hparams '{"model_hparam_overrides": {"num_hidden_layers": 4}, "vocab_size": 5342}' \\
-        [--tasks chnsenticorp,cmrc2018] [--trials 5] [--finetuning-data sample_data/finetuning_data]
+        [--tasks chnsenticorp,waimai,peoples_daily_ner,cmrc2018] [--trials 5] \\
+        [--finetuning-data sample_data/finetuning_data]
 
 For each task, run_finetuning.py runs `--trials` seeds twice with the same settings: once from
 the pre-trained checkpoint in --model-dir and once from scratch (`"init_checkpoint": null`).
 Classification tasks are also scored by the character-bigram naive-Bayes floor
-(bench/bench_naive_bayes.py). Prints the max (mean) table, as the release reports results, on
+(bench/bench_naive_bayes.py). Prints the mean [min, max] table over seeds on
 stderr and ONE JSON line on stdout; every run's files go to --work-dir (default: a directory
 beside --model-dir), so the fine-tuned models and results files can be inspected.
 """
@@ -32,10 +33,16 @@ import bench_naive_bayes  # noqa: E402  pylint: disable=wrong-import-position
 TASK_HPARAMS = {
     "chnsenticorp": {"max_seq_length": 128, "num_train_epochs": 3, "learning_rate": 3e-4,
                      "train_batch_size": 32},
+    "waimai": {"max_seq_length": 128, "num_train_epochs": 3, "learning_rate": 3e-4,
+               "train_batch_size": 32},
+    "peoples_daily_ner": {"max_seq_length": 128, "num_train_epochs": 3, "learning_rate": 3e-4,
+                          "train_batch_size": 32},
     "cmrc2018": {"max_seq_length": 128, "max_query_length": 32, "doc_stride": 64,
                  "num_train_epochs": 2, "learning_rate": 3e-4, "train_batch_size": 32},
 }
-METRIC = {"chnsenticorp": "accuracy", "cmrc2018": "f1"}
+METRIC = {"chnsenticorp": "accuracy", "waimai": "accuracy", "peoples_daily_ner": "f1",
+          "cmrc2018": "f1"}
+CLASSIFICATION = ("chnsenticorp", "waimai")  # scored by the naive-Bayes floor too
 
 
 def parse_args(argv=None):
@@ -96,13 +103,18 @@ def run_arm(data_dir, arm, task, trials, shared_hparams):
   with open(results, encoding="utf-8") as f:
     trials_out = json.load(f)["trials"]
   scores = [trial["results"][task]["dev"][METRIC[task]] for trial in trials_out]
-  return {"scores": scores, "max": max(scores), "mean": statistics.mean(scores),
+  return {"scores": scores, "max": max(scores), "min": min(scores),
+          "mean": statistics.mean(scores),
           "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
           "seconds": round(time.time() - started, 1), "command": command}
 
 
 def main(argv=None):
   args = parse_args(argv)
+  unknown = sorted(set(args.tasks.split(",")) - set(TASK_HPARAMS))
+  if unknown:
+    sys.exit(f"bench_pretraining_gains.py: no settings for task(s) {unknown}; "
+             f"known: {', '.join(TASK_HPARAMS)}")
   shared = json.loads(args.hparams)
   work_dir = args.work_dir or os.path.join(os.path.dirname(os.path.abspath(args.model_dir)),
                                            "gains")
@@ -117,7 +129,7 @@ def main(argv=None):
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
             f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
     row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
-    if task != "cmrc2018":
+    if task in CLASSIFICATION:
       floor = bench_naive_bayes.evaluate_task(args.finetuning_data, task)
       row["naive_bayes_dev"] = floor["dev_accuracy"]
     report["tasks"][task] = row
@@ -126,11 +138,11 @@ def main(argv=None):
 
 
 def print_table(report):
-  print("| task (dev) | pre-trained max (mean ± std) | from scratch max (mean ± std) | gain "
+  print("| task (dev) | pre-trained mean [min, max] | from scratch mean [min, max] | gain "
         "(mean) | naive-Bayes floor |", file=sys.stderr)
   print("| --- | --- | --- | --- | --- |", file=sys.stderr)
   for task, row in report["tasks"].items():
-    cells = [f"{row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± {row[arm]['std']:.2f})"
+    cells = [f"{row[arm]['mean']:.2f} [{row[arm]['min']:.2f}, {row[arm]['max']:.2f}]"
              for arm in ("pretrained", "scratch")]
     floor = f"{row['naive_bayes_dev']:.2f}" if "naive_bayes_dev" in row else "-"
     print(f"| {task} {METRIC[task]} | {cells[0]} | {cells[1]} | {row['gain_mean']:+.2f} | "

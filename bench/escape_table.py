@@ -1,0 +1,106 @@
+"""Escape points of pre-training runs, from their held-out histories, as Markdown tables.
+
+    python bench/escape_table.py bench/results/escape_2x128 [--threshold 0.25]
+
+Reads every `<run>/unsup_results_history.jsonl` (one held-out evaluation a line, as
+run_pretraining.py writes it) under the directory, with `<run>/change.txt` (one line: what the run
+changes from the base). The escape point of a run is its first held-out evaluation with
+masked-LM accuracy >= --threshold; a run without one is "none by step N" (its last evaluation).
+Prints the summary table, then the step-by-step table (MLM accuracy and AUC of every run).
+"""
+
+import argparse
+import json
+import os
+
+
+def read_history(path):
+  """{step: record}, the last record of a step winning (a resumed run re-evaluates a step)."""
+  records = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      if line.strip():
+        record = json.loads(line)
+        records[int(record["global_step"])] = record
+  return dict(sorted(records.items()))
+
+
+def escape_point(history, threshold):
+  for step, record in history.items():
+    if record["masked_lm_accuracy"] >= threshold:
+      return step
+  return None
+
+
+def read_runs(results_dir):
+  runs = {}
+  for name in sorted(os.listdir(results_dir)):
+    path = os.path.join(results_dir, name, "unsup_results_history.jsonl")
+    if not os.path.isfile(path):
+      continue
+    change_path = os.path.join(results_dir, name, "change.txt")
+    change = ""
+    if os.path.isfile(change_path):
+      with open(change_path, encoding="utf-8") as f:
+        change = f.read().strip()
+    runs[name] = {"change": change, "history": read_history(path)}
+  return runs
+
+
+def disc_cells(record):
+  """AUC and recall for ELECTRA runs, '-' for the masked LM alone (no discriminator)."""
+  if "disc_auc" not in record:
+    return "-", "-"
+  return f"{record['disc_auc']:.3f}", f"{record['disc_recall']:.3f}"
+
+
+def summary_table(runs, threshold):
+  lines = [f"| run | change from the base | escape point (held-out MLM acc >= {threshold}) | "
+           "last evaluation: step, MLM acc, MLM loss, AUC, disc recall |",
+           "| --- | --- | --- | --- |"]
+  for name, run in runs.items():
+    history = run["history"]
+    last_step, last = list(history.items())[-1]
+    escape = escape_point(history, threshold)
+    escape_text = (f"step {escape} ({history[escape]['masked_lm_accuracy']:.3f})"
+                   if escape is not None else f"none by step {last_step}")
+    auc, recall = disc_cells(last)
+    lines.append(f"| {name} | {run['change']} | {escape_text} | {last_step}: "
+                 f"{last['masked_lm_accuracy']:.3f}, {last['masked_lm_loss']:.2f}, {auc}, "
+                 f"{recall} |")
+  return "\n".join(lines)
+
+
+def step_table(runs):
+  names = list(runs)
+  steps = sorted({step for run in runs.values() for step in run["history"]})
+  header = ["step"] + [f"{name} MLM acc / AUC" for name in names]
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  for step in steps:
+    cells = [str(step)]
+    for name in names:
+      record = runs[name]["history"].get(step)
+      if record is None:
+        cells.append("")
+      else:
+        cells.append(f"{record['masked_lm_accuracy']:.3f} / {disc_cells(record)[0]}")
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("results_dir", help="directory of runs: <run>/unsup_results_history.jsonl")
+  parser.add_argument("--threshold", type=float, default=0.25)
+  args = parser.parse_args(argv)
+  runs = read_runs(args.results_dir)
+  if not runs:
+    raise SystemExit(f"escape_table.py: no <run>/unsup_results_history.jsonl in "
+                     f"{args.results_dir}")
+  print(summary_table(runs, args.threshold))
+  print()
+  print(step_table(runs))
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,42 @@
+"""bench/escape_table.py: escape points read from held-out histories."""
+
+import json
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+
+import escape_table  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def write_run(results_dir, name, accuracies, change, electra=True):
+  run_dir = results_dir / name
+  run_dir.mkdir(parents=True)
+  with open(run_dir / "unsup_results_history.jsonl", "w", encoding="utf-8") as f:
+    for step, accuracy in accuracies:
+      record = {"global_step": step, "masked_lm_accuracy": accuracy, "masked_lm_loss": 5.0}
+      if electra:
+        record.update(disc_auc=0.6, disc_recall=0.1)
+      f.write(json.dumps(record) + "\n")
+  (run_dir / "change.txt").write_text(change + "\n", encoding="utf-8")
+
+
+def test_escape_is_the_first_evaluation_at_the_threshold(tmp_path, capsys):
+  # Step 500 appears twice, as after a resume: the later record counts.
+  write_run(tmp_path, "A", [(250, 0.17), (500, 0.26), (500, 0.2), (750, 0.25), (1000, 0.31)],
+            "base")
+  write_run(tmp_path, "D", [(250, 0.07), (500, 0.18)], "masked LM alone", electra=False)
+  escape_table.main([str(tmp_path)])
+  out = capsys.readouterr().out
+  assert "| A | base | step 750 (0.250) | 1000: 0.310, 5.00, 0.600, 0.100 |" in out
+  assert "| D | masked LM alone | none by step 500 | 500: 0.180, 5.00, -, - |" in out
+  assert "| 250 | 0.170 / 0.600 | 0.070 / - |" in out
+  assert "| 1000 | 0.310 / 0.600 |  |" in out
+
+
+def test_an_empty_directory_is_a_one_line_error(tmp_path):
+  with pytest.raises(SystemExit, match="no <run>/unsup_results_history.jsonl"):
+    escape_table.main([str(tmp_path)])
