@@ -103,6 +103,9 @@ class PretrainingConfig(hparams_lib.Config):
     self.train_batch_size = 128
     self.eval_batch_size = 128
     self.max_predictions_per_seq = None  # None: derived from mask_prob and max_seq_length
+    # Training records are shuffled through a buffer of this many after the shards are
+    # interleaved (the original: 100).
+    self.shuffle_buffer_size = 100
     # runtime (additions to the original)
     # A checkpoint (directory or prefix) to start from when model_dir has none, e.g. a released
     # model for continued pre-training: every variable found by name is loaded, the optimizer

@@ -14,8 +14,6 @@ from util import example_parsing
 from util import fileio
 
 FEATURE_NAMES = ("input_ids", "input_mask", "segment_ids")
-# Records kept in the shuffle buffer after interleaving, as the original.
-SHUFFLE_BUFFER = 100
 MAX_CYCLE_LENGTH = 4
 
 
@@ -144,7 +142,7 @@ def get_input_fn(config, is_training):
     records = _read_records(files, is_training, num_pipelines, pipeline_id,
                             repeat=not held_out)
     if is_training:
-      records = records.shuffle(SHUFFLE_BUFFER)
+      records = records.shuffle(config.shuffle_buffer_size)
     # Static batch shapes: XLA and the train step's input signature need them.
     batches = records.batch(batch_size, drop_remainder=True)
     batches = batches.map(lambda s: example_parsing.parse_int_features(s, shapes),

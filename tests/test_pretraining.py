@@ -123,6 +123,20 @@ def test_input_fn_shards_files_or_records_per_pipeline(record_dir):
   assert by_records[1] == [tag(1, i) for i in (1, 3, 5, 7, 9)] * 2
 
 
+def test_training_order_follows_the_shuffle_buffer_size(record_dir):
+  config = tiny_config(record_dir, shuffle_buffer_size=1)
+  config.pretrain_tfrecords = str(record_dir / "pretrain_tfrecords" / "*-1-of-3")
+  # A buffer of one record keeps the file's order; the original's 100 (the default) or more
+  # draws each batch from across the whole 10-record file.
+  assert _tags(config, True, None, 1) == [tag(1, i) for i in range(8)]
+  assert configure_pretraining.PretrainingConfig("tiny", str(record_dir)).shuffle_buffer_size == 100
+  config.shuffle_buffer_size = 10
+  orders = {tuple(_tags(config, True, None, 1)) for _ in range(3)}
+  assert orders != {tuple(tag(1, i) for i in range(8))}
+  with pytest.raises(ValueError, match="shuffle_buffer_size"):
+    tiny_config(record_dir, shuffle_buffer_size=0)
+
+
 def test_input_files_comma_separated_and_missing(record_dir):
   base = record_dir / "pretrain_tfrecords"
   files = pretrain_data.list_input_files(f"{base}/*-0-of-3, {base}/*-2-of-3")

@@ -208,6 +208,7 @@ RANGES = {
     "num_warmup_steps": NON_NEGATIVE,
     "num_eval_steps": COUNT,
     "keep_checkpoint_max": COUNT,
+    "shuffle_buffer_size": COUNT,
     "mask_prob": PROBABILITY_OPEN,
     "gen_weight": NON_NEGATIVE,
     "disc_weight": NON_NEGATIVE,
