@@ -104,8 +104,10 @@ class PretrainingConfig(hparams_lib.Config):
     self.eval_batch_size = 128
     self.max_predictions_per_seq = None  # None: derived from mask_prob and max_seq_length
     # Training records are shuffled through a buffer of this many after the shards are
-    # interleaved (the original: 100).
-    self.shuffle_buffer_size = 100
+    # interleaved. The original's 100 makes every batch come from a few neighbouring documents
+    # (the shards hold the corpus in blocks), which kept small models on the masked-LM plateau
+    # (docs/LEARNING.md section 7); the release's params/pretrain_*.json keep 100.
+    self.shuffle_buffer_size = 10000
     # runtime (additions to the original)
     # A checkpoint (directory or prefix) to start from when model_dir has none, e.g. a released
     # model for continued pre-training: every variable found by name is loaded, the optimizer

@@ -27,6 +27,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import bench_naive_bayes  # noqa: E402  pylint: disable=wrong-import-position
+from model import sizes  # noqa: E402  pylint: disable=wrong-import-position
 
 # Fine-tuning settings per task (both arms use them). CMRC 2018 runs at length 128 because the
 # pre-training here is at 128: longer inputs would lean on position embeddings never trained.
@@ -57,6 +58,11 @@ def parse_args(argv=None):
   parser.add_argument("--finetuning-data", default=os.path.join(REPO, "sample_data",
                                                                 "finetuning_data"))
   parser.add_argument("--work-dir", default=None)
+  parser.add_argument("--arms", default="pretrained,scratch",
+                      help="which arms to run (comma-separated): pretrained, scratch")
+  parser.add_argument("--previous", default=None,
+                      help="JSON line an earlier run printed (e.g. of --arms scratch): its "
+                           "arms are taken for the arms not run now")
   return parser.parse_args(argv)
 
 
@@ -86,11 +92,39 @@ def find_vocab(model_dir):
   sys.exit(f"bench_pretraining_gains.py: no vocab.txt in {model_dir} or its data directory")
 
 
-def run_arm(data_dir, arm, task, trials, shared_hparams):
-  hparams = dict(TASK_HPARAMS[task], **shared_hparams)
-  hparams.update(task_names=[task], num_trials=trials, do_test=False)
+def scratch_sizes(model_dir):
+  """The pre-trained model's recorded sizes (and training choices such as dropout) as hparams,
+  so the from-scratch arm builds the same model; {} when the model records none."""
+  recorded = sizes.read_recorded_sizes(model_dir)
+  if recorded is None:
+    return {}
+  overrides = {key: value for key, value in recorded.encoder.items() if key != "vocab_size"}
+  found = {"model_hparam_overrides": overrides, "vocab_size": recorded.encoder["vocab_size"]}
+  if recorded.embedding_size is not None:
+    found["embedding_size"] = recorded.embedding_size
+  return found
+
+
+def arm_hparams(arm, task, trials, shared_hparams, model_dir):
+  """Both arms: the task's settings, then --hparams; scratch also starts from the model's
+  sizes (--hparams' model_hparam_overrides still win) and from no checkpoint."""
+  hparams = dict(TASK_HPARAMS[task])
   if arm == "scratch":
+    found = scratch_sizes(model_dir)
+    overrides = {**found.pop("model_hparam_overrides", {}),
+                 **shared_hparams.get("model_hparam_overrides", {})}
+    hparams.update(found, **shared_hparams)
+    if overrides:
+      hparams["model_hparam_overrides"] = overrides
     hparams["init_checkpoint"] = None
+  else:
+    hparams.update(shared_hparams)
+  hparams.update(task_names=[task], num_trials=trials, do_test=False)
+  return hparams
+
+
+def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir):
+  hparams = arm_hparams(arm, task, trials, shared_hparams, model_dir)
   command = [sys.executable, os.path.join(REPO, "run_finetuning.py"), "--data-dir", data_dir,
              "--model-name", arm, "--hparams", json.dumps(hparams)]
   log_path = os.path.join(data_dir, f"{task}.log")
@@ -120,15 +154,24 @@ def main(argv=None):
                                            "gains")
   report = {"bench": "pretraining_gains", "model_dir": os.path.abspath(args.model_dir),
             "trials": args.trials, "tasks": {}}
+  arms = args.arms.split(",")
+  if not arms or not set(arms) <= {"pretrained", "scratch"}:
+    sys.exit(f"bench_pretraining_gains.py: --arms {args.arms!r}: use pretrained, scratch or both")
   data_dirs = {arm: prepare(work_dir, arm, args.model_dir, args.finetuning_data)
-               for arm in ("pretrained", "scratch")}
+               for arm in arms}
+  previous = {}
+  if args.previous:
+    with open(args.previous, encoding="utf-8") as f:
+      previous = json.loads(f.read().strip().splitlines()[-1])["tasks"]
   for task in args.tasks.split(","):
-    row = {}
+    row = {arm: previous[task][arm] for arm in ("pretrained", "scratch")
+           if arm not in data_dirs and arm in previous.get(task, {})}
     for arm, data_dir in data_dirs.items():
-      row[arm] = run_arm(data_dir, arm, task, args.trials, shared)
+      row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir)
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
             f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
-    row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
+    if "pretrained" in row and "scratch" in row:
+      row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
     if task in CLASSIFICATION:
       floor = bench_naive_bayes.evaluate_task(args.finetuning_data, task)
       row["naive_bayes_dev"] = floor["dev_accuracy"]
@@ -143,10 +186,11 @@ def print_table(report):
   print("| --- | --- | --- | --- | --- |", file=sys.stderr)
   for task, row in report["tasks"].items():
     cells = [f"{row[arm]['mean']:.2f} [{row[arm]['min']:.2f}, {row[arm]['max']:.2f}]"
-             for arm in ("pretrained", "scratch")]
+             if arm in row else "-" for arm in ("pretrained", "scratch")]
     floor = f"{row['naive_bayes_dev']:.2f}" if "naive_bayes_dev" in row else "-"
-    print(f"| {task} {METRIC[task]} | {cells[0]} | {cells[1]} | {row['gain_mean']:+.2f} | "
-          f"{floor} |", file=sys.stderr)
+    gain = f"{row['gain_mean']:+.2f}" if "gain_mean" in row else "-"
+    print(f"| {task} {METRIC[task]} | {cells[0]} | {cells[1]} | {gain} | {floor} |",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -387,6 +387,11 @@ def test_pretraining_release_sizes():
   assert (base.embedding_size, base.generator_hidden_size, base.learning_rate) == (768, 0.25, 2e-4)
   large = load("pretrain_large.json")
   assert large.encoder_hparams()["hidden_size"] == 1024 and large.train_batch_size == 96
+  # The release read its data through a 100-record shuffle buffer; the default mixes more.
+  for name in ("pretrain_small.json", "pretrain_small_ex.json", "pretrain_base.json",
+               "pretrain_large.json"):
+    assert load(name).shuffle_buffer_size == 100
+  assert load("pretrain_mini.json").shuffle_buffer_size > 100
 
 
 @pytest.mark.parametrize("key,value", [("qa_na_threshold", 0.0), ("num_tpu_cores", 8)])
