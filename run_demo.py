@@ -309,9 +309,12 @@ def shipped_model_hparams():
   config = utils.load_json(os.path.join(SHIPPED_MODEL_DIR, "discriminator_config.json"))
   pretrain = utils.load_json(os.path.join(SHIPPED_MODEL_DIR, "pretrain_config.json"))
   sizes = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+  overrides = {name: config[name] for name in sizes}
+  # Both arms fine-tune with the usual dropout, whatever the model was pre-trained with (the
+  # pre-trained arm would otherwise take the dropout its config records).
+  overrides.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
   return {"model_size": pretrain["model_size"], "vocab_size": config["vocab_size"],
-          "embedding_size": pretrain["embedding_size"],
-          "model_hparam_overrides": {name: config[name] for name in sizes}}
+          "embedding_size": pretrain["embedding_size"], "model_hparam_overrides": overrides}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Packs a pre-trained model for shipping: the discriminator's weights only, with its recipe.
 
     python tools/ship_pretrained_model.py --model-dir DATA/models/mini \\
-        --corpus ../shared/data/peoples_daily_1998_01.txt --output sample_data/models/electra-mini
+        --corpus ../shared/data/peoples_daily_1998_01.txt \\
+        ../shared/data/online_shopping_reviews_9cats.txt --output sample_data/models/electra-mini
 
 Fine-tuning needs only the discriminator (`electra/*`): the generator, the pre-training heads
 and the optimizer's slots are left out, which makes the checkpoint a quarter of its size. The
@@ -40,11 +41,32 @@ def held_out_row(model_dir, step):
   return next((row for row in rows if row["global_step"] == step), None)
 
 
+def gains_summary(path):
+  """{task: {arm: {mean, min, max, scores}, gain_mean}} from the gains bench's last JSON line."""
+  with open(path, encoding="utf-8") as f:
+    report = json.loads(f.read().strip().splitlines()[-1])
+  summary = {}
+  for task, row in report["tasks"].items():
+    summary[task] = {arm: {key: row[arm][key] for key in ("mean", "min", "max", "scores")}
+                     for arm in ("pretrained", "scratch") if arm in row}
+    for key in ("gain_mean", "naive_bayes_dev"):
+      if key in row:
+        summary[task][key] = row[key]
+  return {"trials": report["trials"], "tasks": summary}
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--model-dir", required=True, help="the pre-training model directory")
-  parser.add_argument("--corpus", required=True, help="the corpus it was pre-trained on")
+  parser.add_argument("--corpus", required=True, nargs="+",
+                      help="the corpus files it was pre-trained on")
   parser.add_argument("--output", required=True)
+  parser.add_argument("--gains", default=None,
+                      help="bench/bench_pretraining_gains.py's JSON line for this model: its "
+                           "per-task scores go into the card")
+  parser.add_argument("--training", default=None,
+                      help="JSON of how the pre-training ran, for the card (machine, threads, "
+                           "wall time)")
   args = parser.parse_args(argv)
 
   prefix = checkpoint_lib.resolve_checkpoint(args.model_dir)
@@ -73,21 +95,25 @@ def main(argv=None):
       "parameters": int(sum(tensor.size for tensor in tensors.values())),
       "held_out_eval": held_out_row(args.model_dir, step),
       "fingerprints": {
-          "corpus_sha256": fileio.sha256(args.corpus),
+          "corpus_sha256": {os.path.basename(path): fileio.sha256(path)
+                            for path in args.corpus},
           "vocab_sha256": fileio.sha256(os.path.join(data_dir, "vocab.txt")),
           "dataset_summary_sha256": fileio.sha256(summary_path) if os.path.isfile(summary_path)
                                     else None,
       },
       "reproduce": [
-          "python build_vocab.py --input CORPUS 'sample_data/finetuning_data/*/*' "
-          "--output D/vocab.txt",
-          "python build_pretraining_dataset.py --corpus-files CORPUS --vocab-file D/vocab.txt "
+          "python build_vocab.py --input CORPUS... --output D/vocab.txt --min-count 3",
+          "python build_pretraining_dataset.py --corpus-files CORPUS... --vocab-file D/vocab.txt "
           "--output-dir D/pretrain_tfrecords --max-seq-length 128 --eval-fraction 0.05 --seed 0",
           "python run_pretraining.py --data-dir D --model-name mini --hparams pretrain_mini.json",
-          "python tools/ship_pretrained_model.py --model-dir D/models/mini --corpus CORPUS "
+          "python tools/ship_pretrained_model.py --model-dir D/models/mini --corpus CORPUS... "
           "--output OUT",
       ],
   }
+  if args.training:
+    card["training"] = json.loads(args.training)
+  if args.gains:
+    card["finetuning_gains"] = gains_summary(args.gains)
   with open(os.path.join(args.output, "MODEL_CARD.json"), "w", encoding="utf-8") as f:
     json.dump(card, f, indent=2)
     f.write("\n")
