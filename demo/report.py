@@ -119,6 +119,11 @@ def print_learning_table(learning):
     cells = [f"{splits[split]['accuracy']:6.2f}" if "accuracy" in splits.get(split, {})
              else "     -" for split in ("dev", "test")]
     print(f"  {label:<{width}}  {cells[0]}  {cells[1]}")
+  pretrained, scratch = learning.get(layout.SHIPPED_MODEL), learning.get(layout.SCRATCH_MODEL)
+  if pretrained and scratch:
+    gains = [f"{pretrained[split]['accuracy'] - scratch[split]['accuracy']:+6.2f}"
+             for split in ("dev", "test")]
+    print(f"  {'gain of pre-training (points)':<{width}}  {gains[0]}  {gains[1]}")
 
 
 def _count_lines(path):

@@ -198,3 +198,15 @@ def test_reads_scalars_from_tensorboard_events(tmp_path):
   assert summary["first_step"] == 10 and summary["first_loss"] == pytest.approx(3.5)
   assert summary["final_step"] == 20 and summary["final_loss"] == pytest.approx(2.25)
   assert summary["final_metrics"] == {"disc_accuracy": pytest.approx(0.5)}
+
+
+def test_learning_table_prints_the_gain_of_pre_training(capsys):
+  from demo import report  # pylint: disable=import-outside-toplevel
+  report.print_learning_table({
+      layout.SHIPPED_MODEL: {"dev": {"accuracy": 86.0}, "test": {"accuracy": 84.5}},
+      layout.SCRATCH_MODEL: {"dev": {"accuracy": 80.0}, "test": {"accuracy": 85.0}},
+      "naive-bayes": {"dev": {"accuracy": 82.0}, "test": {"accuracy": 77.0}}})
+  gain = [line for line in capsys.readouterr().out.splitlines() if "gain of pre-training" in line]
+  assert len(gain) == 1 and gain[0].split()[-2:] == ["+6.00", "-0.50"]
+  report.print_learning_table({layout.SHIPPED_MODEL: {"dev": {"accuracy": 86.0}}})
+  assert "gain" not in capsys.readouterr().out  # --quick runs no from-scratch arm
