@@ -12,7 +12,8 @@ never carries over from one stage to the next), with its progress lines shown as
   4. fine-tuning        run_finetuning.py on chnsenticorp (sentence classification)
   5. fine-tuning        run_finetuning.py on cmrc2018 (reading comprehension, answer spans)
   6. learning           run_finetuning.py on chnsenticorp from the bundled pre-trained model
-                        (sample_data/models/electra-mini, made by params/pretrain_mini.json)
+                        (sample_data/models/electra-mini, made by the 4-layer recipe of
+                        docs/LEARNING.md section 2)
                         and from the same model's random weights, next to the naive-Bayes floor
                         (bench/bench_naive_bayes.py): what pre-training buys
 
