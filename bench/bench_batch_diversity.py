@@ -20,11 +20,13 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, "bench"))
 
 import tensorflow as tf  # noqa: E402  pylint: disable=wrong-import-position
 
 import configure_pretraining  # noqa: E402  pylint: disable=wrong-import-position
 from pretrain import pretrain_data  # noqa: E402  pylint: disable=wrong-import-position
+import tfrecords_to_npz  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def parse_args(argv=None):
@@ -61,19 +63,6 @@ def make_config(args, size, buffer):
       train_batch_size=args.batch_size, max_seq_length=args.max_seq_length)
 
 
-def all_records(config):
-  """[N, L] input ids and mask of every training record, in file order."""
-  spec = {name: tf.io.FixedLenFeature([config.max_seq_length], tf.int64)
-          for name in ("input_ids", "input_mask")}
-  ids, mask = [], []
-  for path in pretrain_data.list_input_files(config.pretrain_tfrecords):
-    for record in tf.data.TFRecordDataset(path):
-      parsed = tf.io.parse_single_example(record, spec)
-      ids.append(parsed["input_ids"].numpy())
-      mask.append(parsed["input_mask"].numpy())
-  return np.array(ids), np.array(mask)
-
-
 def pipeline_kl(config, corpus, size, num_batches):
   tf.random.set_seed(0)
   dataset = pretrain_data.get_input_fn(config, is_training=True)(None)
@@ -86,7 +75,9 @@ def main(argv=None):
   args = parse_args(argv)
   size = vocab_size(args.data_dir)
   buffers = [int(b) for b in args.buffers.split(",")]
-  ids, mask = all_records(make_config(args, size, buffers[0]))
+  records, _ = tfrecords_to_npz.read(make_config(args, size, buffers[0]).pretrain_tfrecords,
+                                     args.max_seq_length)
+  ids, mask = records["input_ids"], records["input_mask"]
   corpus = token_counts(ids, mask, size) + 1.0  # add-one: every token has some probability
   corpus /= corpus.sum()
   rng = np.random.default_rng(args.seed)
