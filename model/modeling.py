@@ -220,15 +220,26 @@ class SelfAttention(tf.Module):
     bias = tf.concat([self.query.bias * scale, self.key.bias, self.value.bias], axis=0)
     return tf.cast(kernel, dtype), bias
 
-  def __call__(self, x, mask_adder, training=False):
-    """x [B, L, H] -> [B, L, H]; mask_adder float32 [B, 1, 1, L]."""
+  def _heads(self, x):
+    """x [B, L, H] -> query (already scaled), key, value, each [B, N, L, D]."""
     batch_size, seq_length = tf.shape(x)[0], tf.shape(x)[1]
     hidden = x.shape[-1]
-    x2d = tf.reshape(x, [-1, hidden])
     kernel, bias = self.qkv_kernel_and_bias(x.dtype)
-    qkv = tf.reshape(tf.matmul(x2d, kernel), [batch_size, seq_length, 3 * hidden])
-    # [B, N, L, D] each
-    query, key, value = tf.unstack(fused_ops.split_heads(qkv, bias, 3, self.num_heads))
+    qkv = tf.reshape(tf.matmul(tf.reshape(x, [-1, hidden]), kernel),
+                     [batch_size, seq_length, 3 * hidden])
+    return tf.unstack(fused_ops.split_heads(qkv, bias, 3, self.num_heads))
+
+  def attention_map(self, x, mask_adder):
+    """The attention probabilities [B, N, Lq, Lk] (float32, no dropout), for diagnostics."""
+    query, key, _ = self._heads(x)
+    scores = tf.matmul(query, key, transpose_b=True)
+    return tf.cast(fused_ops.attention_probs(scores, mask_adder, 0.0, False), tf.float32)
+
+  def __call__(self, x, mask_adder, training=False):
+    """x [B, L, H] -> [B, L, H]; mask_adder float32 [B, 1, 1, L]."""
+    hidden = x.shape[-1]
+    x2d = tf.reshape(x, [-1, hidden])
+    query, key, value = self._heads(x)
     scores = tf.matmul(query, key, transpose_b=True)  # [B, N, Lq, Lk], already scaled
     probs = fused_ops.attention_probs(scores, mask_adder, self.attention_dropout, training)
     context = tf.matmul(probs, value)  # [B, N, L, D]
@@ -286,16 +297,28 @@ class BertModel(tf.Module):
     self.layers = [TransformerLayer(f"{scope}/encoder/layer_{i}", config)
                    for i in range(config.num_hidden_layers)]
 
-  def __call__(self, input_ids, input_mask, segment_ids, training=False):
+  def _embed(self, input_ids, input_mask, segment_ids, training):
     x = tf.cast(self.embeddings(input_ids, segment_ids, training), self.compute_dtype)
     if self.embeddings_project is not None:
       x = self.embeddings_project(x)
     # [B, 1, 1, L]: 0 where attending is allowed, -10000 on padding (broadcast over heads/queries).
     mask_adder = (1.0 - tf.cast(input_mask, tf.float32)) * ATTENTION_MASK_ADDER
-    mask_adder = mask_adder[:, tf.newaxis, tf.newaxis, :]
+    return x, mask_adder[:, tf.newaxis, tf.newaxis, :]
+
+  def __call__(self, input_ids, input_mask, segment_ids, training=False):
+    x, mask_adder = self._embed(input_ids, input_mask, segment_ids, training)
     for layer in self.layers:
       x = layer(x, mask_adder, training)
     return x
+
+  def attention_maps(self, input_ids, input_mask, segment_ids):
+    """Every layer's attention probabilities [B, N, L, L] (inference mode), for diagnostics."""
+    x, mask_adder = self._embed(input_ids, input_mask, segment_ids, training=False)
+    maps = []
+    for layer in self.layers:
+      maps.append(layer.attention.attention_map(x, mask_adder))
+      x = layer(x, mask_adder)
+    return maps
 
 
 # ----------------------------------------------------------------------------------------------
