@@ -83,22 +83,53 @@ def build_trainer(config, strategy):
       jit_compile=config.jit_compile, mixed_precision=config.mixed_precision)
 
 
-def write_model_configs(config, model):
+CONFIG_CHANGES_FILE = "pretrain_config_changes.jsonl"
+
+
+def write_model_configs(config, model, global_step=0):
   """BertConfig JSONs of both networks, so the checkpoints can be rebuilt without the hparams
-  (written by the chief)."""
+  (written by the chief). A run resumed with other hyper-parameters says which, and appends
+  them to pretrain_config_changes.jsonl, since pretrain_config.json keeps only the newest."""
   utils.mkdir(config.model_dir)
   for name, bert_config in (("discriminator", model.disc_config),
                             ("generator", model.gen_config)):
     path = os.path.join(config.model_dir, f"{name}_config.json")
     with fileio.open_file(path, "w") as f:
       f.write(bert_config.to_json_string())
-  utils.write_json(config.to_dict(), os.path.join(config.model_dir, "pretrain_config.json"))
+  config_path = os.path.join(config.model_dir, "pretrain_config.json")
+  if global_step > 0:
+    record_config_changes(config, config_path, global_step)
+  utils.write_json(config.to_dict(), config_path)
+
+
+def record_config_changes(config, config_path, global_step):
+  if not fileio.exists(config_path):
+    return
+  try:
+    with fileio.open_file(config_path) as f:
+      previous = json.load(f)
+  except ValueError:
+    return  # Unreadable: it is rewritten below, and there is nothing to compare.
+  current = config.to_dict()
+  changed = {key: [previous.get(key), value] for key, value in sorted(current.items())
+             if previous.get(key) != value}
+  if not changed:
+    return
+  utils.warning(f"Resuming at step {global_step} with changed hyper-parameters: " + ", ".join(
+      f"{key} {old!r} -> {new!r}" for key, (old, new) in changed.items()))
+  path = os.path.join(config.model_dir, CONFIG_CHANGES_FILE)
+  rows = ""
+  if fileio.exists(path):
+    with fileio.open_file(path) as f:
+      rows = f.read()
+  row = json.dumps({"global_step": global_step, "changed": changed}, sort_keys=True)
+  utils.write_text(path, rows + row + "\n", atomic=True)
 
 
 def train(config, trainer, evaluator=None):
   utils.heading(f"Training {config.model_name} to step {config.num_train_steps}")
   if training.is_chief(trainer.strategy):
-    write_model_configs(config, trainer.model)
+    write_model_configs(config, trainer.model, trainer.global_step)
   after_save = evaluator if config.do_eval and config.eval_at_checkpoints else None
   try:
     result = trainer.train(config.num_train_steps, after_save=after_save)

@@ -54,6 +54,14 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert results["global_step"] == 5
   assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
   assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
+  # Resumed with other values: said, and kept, since pretrain_config.json holds the newest only.
+  assert "num_train_steps 3 -> 5" in second.stdout + second.stderr
+  changes = (model_dir / "pretrain_config_changes.jsonl").read_text().splitlines()
+  assert len(changes) == 1
+  change = json.loads(changes[0])
+  assert change["global_step"] == 3
+  assert change["changed"]["num_train_steps"] == [3, 5]
+  assert change["changed"]["do_eval"] == [False, True]
 
   # The same command again: nothing left to train, the step already evaluated is not written to
   # TensorBoard a second time (neither the training curve nor the eval one gets a new file).
@@ -61,6 +69,7 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   third = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2)
   assert third.returncode == 0, third.stderr
   assert sorted(str(path) for path in model_dir.rglob("events.out.tfevents*")) == events
+  assert len((model_dir / "pretrain_config_changes.jsonl").read_text().splitlines()) == 1
   eval_steps = [event.step for path in (model_dir / "eval").iterdir()
                 for event in tf.compat.v1.train.summary_iterator(str(path))
                 for value in event.summary.value if value.tag == "disc_auc"]
