@@ -6,12 +6,17 @@ Reads every `<run>/unsup_results_history.jsonl` (one held-out evaluation a line,
 run_pretraining.py writes it) under the directory, with `<run>/change.txt` (one line: what the run
 changes from the base). The escape point of a run is its first held-out evaluation with
 masked-LM accuracy >= --threshold; a run without one is "none by step N" (its last evaluation).
-Prints the summary table, then the step-by-step table (MLM accuracy and AUC of every run).
+Prints the summary table, then the step-by-step table (MLM accuracy and AUC of every run), then,
+for runs with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for
+checkpoints of the run), how local the discriminator's first layer is: the largest share of
+attention a head puts on a token's two neighbours, and the mean cosine between texts' [CLS].
 """
 
 import argparse
+import glob
 import json
 import os
+import re
 
 
 def read_history(path):
@@ -88,6 +93,36 @@ def step_table(runs):
   return "\n".join(lines)
 
 
+def read_attention(results_dir):
+  """{run: {step: attention statistics}} from attention/<run>/step<N>.json."""
+  found = {}
+  for path in glob.glob(os.path.join(results_dir, "attention", "*", "step*.json")):
+    match = re.fullmatch(r"step(\d+)\.json", os.path.basename(path))
+    if match:
+      with open(path, encoding="utf-8") as f:
+        run = os.path.basename(os.path.dirname(path))
+        found.setdefault(run, {})[int(match.group(1))] = json.load(f)
+  return {run: dict(sorted(steps.items())) for run, steps in sorted(found.items())}
+
+
+def attention_cell(stats):
+  first_layer = stats["discriminator"]["layers"][0]
+  neighbours = max(head["neighbours"] for head in first_layer)
+  return f"{neighbours:.2f} / {stats['discriminator']['cls_cosine']:.2f}"
+
+
+def attention_table(attention):
+  names = list(attention)
+  steps = sorted({step for run in attention.values() for step in run})
+  header = ["step"] + [f"{name} layer-0 neighbours / [CLS] cosine" for name in names]
+  lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+  for step in steps:
+    cells = [str(step)] + [attention_cell(attention[name][step]) if step in attention[name]
+                           else "" for name in names]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("results_dir", help="directory of runs: <run>/unsup_results_history.jsonl")
@@ -100,6 +135,10 @@ def main(argv=None):
   print(summary_table(runs, args.threshold))
   print()
   print(step_table(runs))
+  attention = read_attention(args.results_dir)
+  if attention:
+    print()
+    print(attention_table(attention))
 
 
 if __name__ == "__main__":

@@ -40,3 +40,22 @@ def test_escape_is_the_first_evaluation_at_the_threshold(tmp_path, capsys):
 def test_an_empty_directory_is_a_one_line_error(tmp_path):
   with pytest.raises(SystemExit, match="no <run>/unsup_results_history.jsonl"):
     escape_table.main([str(tmp_path)])
+
+
+def write_attention(results_dir, run, step, neighbours, cosine):
+  path = results_dir / "attention" / run / f"step{step}.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
+  heads = [{"neighbours": n, "entropy": 1.0} for n in neighbours]
+  stats = {"discriminator": {"cls_cosine": cosine, "layers": [heads, [{"neighbours": 0.9}]]}}
+  path.write_text(json.dumps(stats), encoding="utf-8")
+
+
+def test_attention_table_takes_the_most_local_first_layer_head(tmp_path, capsys):
+  write_run(tmp_path, "M", [(250, 0.17), (500, 0.2)], "lr 1e-3")
+  write_attention(tmp_path, "M", 250, [0.05, 0.04], 0.99)
+  write_attention(tmp_path, "M", 500, [0.12, 0.61], 0.97)
+  (tmp_path / "attention" / "M" / "notes.json").write_text("{}", encoding="utf-8")
+  escape_table.main([str(tmp_path)])
+  out = capsys.readouterr().out
+  assert "| step | M layer-0 neighbours / [CLS] cosine |" in out
+  assert "| 250 | 0.05 / 0.99 |" in out and "| 500 | 0.61 / 0.97 |" in out
