@@ -1,7 +1,7 @@
 """The bundled pre-trained model (sample_data/models/electra-mini) loads and predicts.
 
 It is what the demo fine-tunes to show learning; tools/ship_pretrained_model.py made it from a
-4-layer pre-training run (its MODEL_CARD.json says how to reproduce it).
+2-layer pre-training run (its MODEL_CARD.json says how to reproduce it).
 """
 
 import json
