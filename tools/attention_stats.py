@@ -172,9 +172,8 @@ def main(argv=None):
   args = parse_args(argv)
   try:
     texts = read_texts(args.text, args.examples)
-    vocab_file = find_vocab(os.path.dirname(args.model_dir.rstrip("/")) if
-                            not os.path.isdir(args.model_dir) else args.model_dir,
-                            args.vocab_file)
+    from model import sizes  # pylint: disable=import-outside-toplevel
+    vocab_file = find_vocab(sizes.model_directory(args.model_dir), args.vocab_file)
     encoders = build_encoders(args.model_dir)
   except (ValueError, OSError) as e:
     sys.exit(f"{PROGRAM}: error: {e}")
