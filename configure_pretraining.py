@@ -40,8 +40,7 @@ class PretrainingConfig(hparams_lib.Config):
 
     self.update(kwargs)
     if self.max_predictions_per_seq is None:
-      # Room for the expected number of masked tokens plus a little slack.
-      self.max_predictions_per_seq = int((self.mask_prob + 0.005) * self.max_seq_length)
+      self.max_predictions_per_seq = _max_predictions(self.mask_prob, self.max_seq_length)
     if self.debug:
       self._apply_debug_defaults()
     for key, value in self._size_defaults(self.model_size).items():
@@ -56,6 +55,12 @@ class PretrainingConfig(hparams_lib.Config):
         self._take_recorded_sizes(recorded, kwargs, hparams_source)
     self.check_ranges()
 
+  def masking(self, training):
+    """(mask_prob, max_predictions_per_seq) of a training or an evaluation batch."""
+    if training or self.eval_mask_prob is None:
+      return self.mask_prob, self.max_predictions_per_seq
+    return self.eval_mask_prob, _max_predictions(self.eval_mask_prob, self.max_seq_length)
+
   def _size_defaults(self, name):
     return sizes.get(name).pretraining_defaults()
 
@@ -69,6 +74,9 @@ class PretrainingConfig(hparams_lib.Config):
     self.gen_weight = 1.0
     self.disc_weight = 50.0
     self.mask_prob = 0.15
+    # Held-out evaluation masks at this rate (None: mask_prob, as the original), so runs trained
+    # at different mask_prob can be compared on one masked-LM task.
+    self.eval_mask_prob = None
     # optimisation
     self.learning_rate = 5e-4
     self.lr_decay_power = 1.0  # 1.0: linear decay to 0
@@ -145,3 +153,8 @@ class PretrainingConfig(hparams_lib.Config):
     """
     return hparams_lib.encoder_hparams(
         self.model_size, self.vocab_size, self.model_hparam_overrides, debug=self.debug)
+
+
+def _max_predictions(mask_prob, max_seq_length):
+  """Room for the expected number of masked tokens plus a little slack."""
+  return int((mask_prob + 0.005) * max_seq_length)

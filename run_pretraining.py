@@ -174,6 +174,7 @@ class Evaluator:
     if "disc_examples" in outputs:
       results["eval_examples"] = int(outputs["disc_examples"].sum())
     results["held_out"] = self.held_out
+    results["eval_mask_prob"] = self.config.masking(training=False)[0]
     results["global_step"] = trainer.global_step
     if self.chief:
       write_results(self.config, results)

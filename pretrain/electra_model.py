@@ -154,8 +154,9 @@ class PretrainingModel(tf.Module):
   def _forward(self, features, training):
     config = self.config
     inputs = pretrain_data.features_to_inputs(features)
+    mask_prob, max_predictions = config.masking(training)
     masked = pretrain_helpers.mask(
-        inputs, config.mask_prob, config.max_predictions_per_seq,
+        inputs, mask_prob, max_predictions,
         mask_id=self.special_ids["[MASK]"], cls_id=self.special_ids["[CLS]"],
         sep_id=self.special_ids["[SEP]"], rng=self.rng if training else self.eval_rng)
     mlm = self._generator_outputs(masked, training)

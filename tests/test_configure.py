@@ -204,6 +204,12 @@ def test_max_predictions_per_seq_is_derived(mask_prob, max_seq, expected):
   assert config.max_predictions_per_seq == expected
 
 
+def test_held_out_masking_rate_has_its_own_room_for_predictions():
+  config = PretrainingConfig("m", "/d", mask_prob=0.15, eval_mask_prob=0.4, max_seq_length=512)
+  assert config.masking(training=True) == (0.15, 79)
+  assert config.masking(training=False) == (0.4, 207)
+
+
 def test_pretraining_user_values_win_over_debug_and_size_defaults():
   config = PretrainingConfig("m", "/d", debug=True, train_batch_size=16, embedding_size=256)
   assert config.train_batch_size == 16  # debug would say 8

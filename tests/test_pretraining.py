@@ -426,6 +426,26 @@ def test_auc_of_separable_and_reversed_scores():
   assert _auc([1, 0, 1, 0], scores) == pytest.approx(0.5, abs=1e-5)
 
 
+def test_eval_mask_prob_sets_the_held_out_masking_rate_only(tmp_path):
+  batch = _batch(16)
+  tokens = batch["input_mask"].numpy().sum(axis=1)
+  model = electra_model.PretrainingModel(tiny_config(tmp_path, mask_prob=0.15,
+                                                     eval_mask_prob=0.4))
+  def masked_per_example(training):
+    masked = model._forward(batch, training=training)["masked"]  # pylint: disable=protected-access
+    return masked.masked_lm_weights.numpy().sum(axis=1)
+  def expected(training):  # as pretrain_helpers.mask counts: round(#tokens x rate) in [1, cap]
+    rate, cap = model.config.masking(training)
+    return np.clip(np.round(tokens * rate), 1, cap).tolist()
+  assert model.config.masking(training=True) == (0.15, model.config.max_predictions_per_seq)
+  assert model.config.masking(training=False)[0] == 0.4
+  assert masked_per_example(True).tolist() == expected(True)
+  assert masked_per_example(False).tolist() == expected(False)
+  assert sum(expected(False)) > 2 * sum(expected(True))
+  default = tiny_config(tmp_path, mask_prob=0.25)
+  assert default.masking(training=False) == default.masking(training=True)
+
+
 def test_eval_metrics_of_the_model(tmp_path):
   model = electra_model.PretrainingModel(tiny_config(tmp_path))
   sums = [{k: v.numpy() for k, v in model.eval_metrics(_batch(seed=s)).items()} for s in (1, 2)]

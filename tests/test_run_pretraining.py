@@ -51,7 +51,7 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert "Resumed from" in second.stdout and "model.ckpt-3" in second.stdout
   assert tf.train.load_checkpoint(str(model_dir / "model.ckpt-5")).get_tensor("global_step") == 5
   results = json.loads((model_dir / "results" / "unsup_results.json").read_text())
-  assert results["global_step"] == 5
+  assert results["global_step"] == 5 and results["eval_mask_prob"] == 0.15
   assert 0.0 < results["disc_auc"] <= 1.0 and results["masked_lm_loss"] > 0.0
   assert "disc_auc" in (model_dir / "results" / "unsup_results.txt").read_text()
   # Resumed with other values: said, and kept, since pretrain_config.json holds the newest only.

@@ -210,6 +210,7 @@ RANGES = {
     "keep_checkpoint_max": COUNT,
     "shuffle_buffer_size": COUNT,
     "mask_prob": PROBABILITY_OPEN,
+    "eval_mask_prob": Range(0, 1, open_low=True, open_high=True, or_none=True),
     "gen_weight": NON_NEGATIVE,
     "disc_weight": NON_NEGATIVE,
     "lr_decay_power": NON_NEGATIVE,
