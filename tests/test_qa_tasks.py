@@ -1,4 +1,5 @@
-"""Reading and featurisation of SQuAD-format Chinese QA data (finetune/qa/tasks.py)."""
+"""Reading and featurisation of SQuAD-format Chinese QA data (finetune/qa/tasks.py,
+features.py)."""
 
 import json
 import pathlib
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from configure_finetuning import FinetuningConfig
+from finetune.qa import features
 from finetune.qa import reading
 from finetune.qa import tasks
 from model import tokenization
@@ -258,26 +260,26 @@ def test_too_short_max_seq_length_is_an_error(tmp_path):
 
 def test_improve_answer_span_narrows_to_the_tokenized_answer():
   pieces = ["在", "20", "##18", "##s", "年"]
-  assert tasks.improve_answer_span(pieces, 1, 3, ["20", "##18"]) == (1, 2)
-  assert tasks.improve_answer_span(pieces, 1, 3, ["19"]) == (1, 3)
+  assert features.improve_answer_span(pieces, 1, 3, ["20", "##18"]) == (1, 2)
+  assert features.improve_answer_span(pieces, 1, 3, ["19"]) == (1, 3)
 
 
 def test_piece_char_offsets_exact_or_whole_token():
-  assert tasks.piece_char_offsets("Nexon", ["nex", "##on"]) == ([0, 3], [3, 5])
-  assert tasks.piece_char_offsets("Nexon", ["[UNK]"]) == ([0], [5])
+  assert features.piece_char_offsets("Nexon", ["nex", "##on"]) == ([0, 3], [3, 5])
+  assert features.piece_char_offsets("Nexon", ["[UNK]"]) == ([0], [5])
   # Lower-casing "İ" makes two chars, so the pieces cannot be aligned: whole token each.
-  assert tasks.piece_char_offsets("İx", ["i", "##̇", "##x"]) == ([0, 0, 0], [2, 2, 2])
+  assert features.piece_char_offsets("İx", ["i", "##̇", "##x"]) == ([0, 0, 0], [2, 2, 2])
 
 
 def test_max_context_prefers_the_most_centred_window():
-  windows = tasks.doc_windows(10, max_tokens_for_doc=6, doc_stride=2)
+  windows = features.doc_windows(10, max_tokens_for_doc=6, doc_stride=2)
   assert windows == [(0, 6), (2, 6), (4, 6)]
-  best = tasks.max_context_windows(10, windows)
+  best = features.max_context_windows(10, windows)
   # Token 3: min(3, 2) in window 0, min(1, 4) in window 1 -> window 0 (2 > 1). Token 4: window 1
   # has min(2, 3) = 2, window 0 min(4, 1) = 1, window 2 min(0, 5) = 0.
   assert best.tolist() == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
   # Token 2 of [0, 4) and [1, 5): min(2, 1) vs min(1, 2), same length -> the earlier window.
-  assert tasks.max_context_windows(5, [(0, 4), (1, 4)]).tolist() == [0, 0, 0, 1, 1]
+  assert features.max_context_windows(5, [(0, 4), (1, 4)]).tolist() == [0, 0, 0, 1, 1]
 
 
 def test_refeaturizing_reuses_eids_and_a_fresh_task_reproduces_them(tmp_path):

@@ -10,7 +10,7 @@ in the original). The best n_best_size distinct texts form the n-best list.
 Answer text: the original rebuilt it from doc tokens joined by spaces and aligned it with the
 wordpieces through BasicTokenizer (`get_final_text`); for Chinese, joining with spaces inserts
 spaces that are not in the context. Every wordpiece here knows its character span in the context
-(`tasks.Wordpieces`), so the answer is the exact slice context[first char : last char]: no
+(`features.Wordpieces`), so the answer is the exact slice context[first char : last char]: no
 spurious spaces between CJK characters, the real spacing between latin words, original case.
 
 All validity checks and scores are computed for every candidate of every window at once with

@@ -30,7 +30,7 @@ class DocTokens:
   starts: np.ndarray  # char offset where each doc token starts
   ends: np.ndarray  # char offset just after each doc token
   char_to_word_offset: list  # per context char: its doc token (whitespace: the one before)
-  wordpieces: object = None  # tasks.Wordpieces, filled in by the task on first featurisation
+  wordpieces: object = None  # features.Wordpieces, filled in by the task on first featurisation
 
 
 @functools.lru_cache(maxsize=None)  # text reuses few distinct chars; the predicates are slow
