@@ -154,8 +154,9 @@ class Evaluator:
     self.input_fn = pretrain_data.get_input_fn(config, is_training=False)
     self.writer = None
     self.last_step = None  # the step of the latest evaluation
+    self.mask_prob = config.masking(training=False)[0]
     # Steps an earlier run already put on TensorBoard's eval curve are not written again.
-    self.steps_on_tensorboard = set(history_steps(config.results_history))
+    self.steps_on_tensorboard = set(history_steps(config.results_history, self.mask_prob))
     if not self.held_out:
       utils.log("No held-out shards (pretrain_eval.tfrecord*): evaluating on the TRAINING "
                 "data, as the original. Build the data with --eval-fraction for held-out "
@@ -174,7 +175,7 @@ class Evaluator:
     if "disc_examples" in outputs:
       results["eval_examples"] = int(outputs["disc_examples"].sum())
     results["held_out"] = self.held_out
-    results["eval_mask_prob"] = self.config.masking(training=False)[0]
+    results["eval_mask_prob"] = self.mask_prob
     results["global_step"] = trainer.global_step
     if self.chief:
       write_results(self.config, results)
@@ -187,7 +188,9 @@ class Evaluator:
       return
     self.steps_on_tensorboard.add(results["global_step"])
     if self.writer is None:
-      self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, "eval"))
+      # An evaluation at another rate than training's is another curve.
+      name = "eval" if self.mask_prob == self.config.mask_prob else f"eval_mask_{self.mask_prob:g}"
+      self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, name))
     with self.writer.as_default(step=results["global_step"]):
       for name, value in results.items():
         if isinstance(value, float):
@@ -309,17 +312,27 @@ def read_history(path):
     return [json.loads(line) for line in f if line.strip()]
 
 
-def history_steps(path):
+def _same_rate(row, eval_mask_prob):
+  """Whether a history row was evaluated at this masking rate (rows written before the rate
+  was recorded count as the same)."""
+  return row.get("eval_mask_prob", eval_mask_prob) == eval_mask_prob
+
+
+def history_steps(path, eval_mask_prob):
+  """The steps of the history's evaluations at this masking rate."""
   try:
-    return [row.get("global_step") for row in read_history(path)]
+    return [row.get("global_step") for row in read_history(path)
+            if _same_rate(row, eval_mask_prob)]
   except ValueError:  # A damaged history is rewritten by the next evaluation.
     return []
 
 
 def _append_history(path, results):
-  """Rows of earlier evaluations at later or equal steps (a restarted run) are replaced."""
+  """Rows of earlier evaluations at the same masking rate and at later or equal steps (a
+  restarted run) are replaced; evaluations at other rates are kept."""
+  rate = results["eval_mask_prob"]
   rows = [row for row in read_history(path)
-          if row.get("global_step", -1) < results["global_step"]]
+          if row.get("global_step", -1) < results["global_step"] or not _same_rate(row, rate)]
   rows.append(results)
   utils.write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows),
                    atomic=True)

@@ -75,6 +75,19 @@ def test_script_trains_resumes_and_evaluates(record_dir):
                 for value in event.summary.value if value.tag == "disc_auc"]
   assert eval_steps == [5]
 
+  # The same step evaluated at another masking rate: a second row and a second curve, the first
+  # ones kept.
+  fourth = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2,
+                      eval_mask_prob=0.4)
+  assert fourth.returncode == 0, fourth.stderr
+  rows = [json.loads(line) for line in
+          (model_dir / "results" / "unsup_results_history.jsonl").read_text().splitlines()]
+  assert [(row["global_step"], row["eval_mask_prob"]) for row in rows][-2:] == [(5, 0.15),
+                                                                                (5, 0.4)]
+  assert rows[-1]["masked_lm_loss"] != rows[-2]["masked_lm_loss"]
+  assert sorted(path.name for path in model_dir.iterdir() if path.name.startswith("eval")) == [
+      "eval", "eval_mask_0.4"]
+
 
 def test_script_fails_in_one_line_on_user_errors(tmp_path):
   result = run_script(tmp_path, num_train_stepz=3)
