@@ -1,10 +1,14 @@
 """Escape points of pre-training runs, from their held-out histories, as Markdown tables.
 
     python bench/escape_table.py bench/results/escape_2x128 [--threshold 0.25]
+        [--eval-mask-prob 0.15]
 
 Reads every `<run>/unsup_results_history.jsonl` (one held-out evaluation a line, as
 run_pretraining.py writes it) under the directory, with `<run>/change.txt` (one line: what the run
-changes from the base). The escape point of a run is its first held-out evaluation with
+changes from the base). Each run is read at its own masking rate (`mask_prob` of `<run>/hp.json`,
+0.15 if absent), or with --eval-mask-prob at that rate, from the rows evaluated at it: those of
+the history that record it (`eval_mask_prob`) and of `<run>/held_out_at_mask_<rate>.jsonl`
+(evaluations of its checkpoints afterwards); runs with none are left out. The escape point of a run is its first held-out evaluation with
 masked-LM accuracy >= --threshold; a run without one is "none by step N" (its last evaluation).
 Prints the summary table, then the step-by-step table (MLM accuracy and AUC of every run), then,
 for runs with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for
@@ -18,16 +22,29 @@ import json
 import os
 import re
 
+DEFAULT_MASK_PROB = 0.15  # run_pretraining.py's
 
-def read_history(path):
-  """{step: record}, the last record of a step winning (a resumed run re-evaluates a step)."""
+
+def read_history(paths, eval_mask_prob, train_mask_prob):
+  """{step: record} of the records at `eval_mask_prob` (a record without the field was evaluated
+  at `train_mask_prob`); the last record of a step wins (a resumed run re-evaluates a step)."""
   records = {}
-  with open(path, encoding="utf-8") as f:
-    for line in f:
-      if line.strip():
-        record = json.loads(line)
-        records[int(record["global_step"])] = record
+  for path in paths:
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        if line.strip():
+          record = json.loads(line)
+          if record.get("eval_mask_prob", train_mask_prob) == eval_mask_prob:
+            records[int(record["global_step"])] = record
   return dict(sorted(records.items()))
+
+
+def train_mask_prob(run_dir):
+  path = os.path.join(run_dir, "hp.json")
+  if not os.path.isfile(path):
+    return DEFAULT_MASK_PROB
+  with open(path, encoding="utf-8") as f:
+    return json.load(f).get("mask_prob", DEFAULT_MASK_PROB)
 
 
 def escape_point(history, threshold):
@@ -37,18 +54,24 @@ def escape_point(history, threshold):
   return None
 
 
-def read_runs(results_dir):
+def read_runs(results_dir, eval_mask_prob=None):
   runs = {}
   for name in sorted(os.listdir(results_dir)):
     path = os.path.join(results_dir, name, "unsup_results_history.jsonl")
     if not os.path.isfile(path):
+      continue
+    trained_at = train_mask_prob(os.path.join(results_dir, name))
+    rate = trained_at if eval_mask_prob is None else eval_mask_prob
+    later = glob.glob(os.path.join(results_dir, name, "held_out_at_mask_*.jsonl"))
+    history = read_history([path] + sorted(later), rate, trained_at)
+    if not history:
       continue
     change_path = os.path.join(results_dir, name, "change.txt")
     change = ""
     if os.path.isfile(change_path):
       with open(change_path, encoding="utf-8") as f:
         change = f.read().strip()
-    runs[name] = {"change": change, "history": read_history(path)}
+    runs[name] = {"change": change, "history": history}
   return runs
 
 
@@ -127,10 +150,13 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("results_dir", help="directory of runs: <run>/unsup_results_history.jsonl")
   parser.add_argument("--threshold", type=float, default=0.25)
+  parser.add_argument("--eval-mask-prob", type=float, default=None,
+                      help="compare every run at this masking rate (default: each its own)")
   args = parser.parse_args(argv)
-  runs = read_runs(args.results_dir)
+  runs = read_runs(args.results_dir, args.eval_mask_prob)
   if not runs:
-    raise SystemExit(f"escape_table.py: no <run>/unsup_results_history.jsonl in "
+    at = "" if args.eval_mask_prob is None else f" at masking rate {args.eval_mask_prob:g}"
+    raise SystemExit(f"escape_table.py: no <run>/unsup_results_history.jsonl{at} in "
                      f"{args.results_dir}")
   print(summary_table(runs, args.threshold))
   print()

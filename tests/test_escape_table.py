@@ -37,6 +37,29 @@ def test_escape_is_the_first_evaluation_at_the_threshold(tmp_path, capsys):
   assert "| 1000 | 0.310 / 0.600 |  |" in out
 
 
+def test_runs_compare_at_one_masking_rate(tmp_path, capsys):
+  write_run(tmp_path, "M", [(500, 0.20), (1000, 0.30)], "base")
+  write_run(tmp_path, "O", [(500, 0.18), (1000, 0.27)], "25% masked")
+  (tmp_path / "O" / "hp.json").write_text(json.dumps({"mask_prob": 0.25}), encoding="utf-8")
+  # O's checkpoints evaluated again at 0.15 afterwards, and one row of its history at 0.15 too.
+  rows = [{"global_step": 500, "masked_lm_accuracy": 0.21, "masked_lm_loss": 5.0,
+           "eval_mask_prob": 0.15, "disc_auc": 0.6, "disc_recall": 0.1}]
+  (tmp_path / "O" / "held_out_at_mask_0.15.jsonl").write_text(
+      "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+  with open(tmp_path / "O" / "unsup_results_history.jsonl", "a", encoding="utf-8") as f:
+    f.write(json.dumps(dict(rows[0], global_step=1000, masked_lm_accuracy=0.33)) + "\n")
+  escape_table.main([str(tmp_path)])
+  own = capsys.readouterr().out
+  assert "| O | 25% masked | step 1000 (0.270) |" in own  # its own rate, the 0.15 rows left out
+  escape_table.main([str(tmp_path), "--eval-mask-prob", "0.15"])
+  common = capsys.readouterr().out
+  assert "| M | base | step 1000 (0.300) |" in common
+  assert "| O | 25% masked | step 1000 (0.330) |" in common
+  assert "| 500 | 0.200 / 0.600 | 0.210 / 0.600 |" in common
+  with pytest.raises(SystemExit, match="at masking rate 0.4"):
+    escape_table.main([str(tmp_path), "--eval-mask-prob", "0.4"])
+
+
 def test_an_empty_directory_is_a_one_line_error(tmp_path):
   with pytest.raises(SystemExit, match="no <run>/unsup_results_history.jsonl"):
     escape_table.main([str(tmp_path)])
