@@ -156,7 +156,7 @@ class Evaluator:
     self.last_step = None  # the step of the latest evaluation
     self.mask_prob = config.masking(training=False)[0]
     # Steps an earlier run already put on TensorBoard's eval curve are not written again.
-    self.steps_on_tensorboard = set(history_steps(config.results_history, self.mask_prob))
+    self.steps_on_tensorboard = set(history_steps(config, self.mask_prob))
     if not self.held_out:
       utils.log("No held-out shards (pretrain_eval.tfrecord*): evaluating on the TRAINING "
                 "data, as the original. Build the data with --eval-fraction for held-out "
@@ -301,7 +301,7 @@ def write_results(config, results):
   with fileio.open_file(config.results_txt, "w") as f:
     f.write(line + "\n")
   utils.write_json(results, config.results_json)
-  _append_history(config.results_history, results)
+  _append_history(config, results)
 
 
 def read_history(path):
@@ -312,29 +312,30 @@ def read_history(path):
     return [json.loads(line) for line in f if line.strip()]
 
 
-def _same_rate(row, eval_mask_prob):
-  """Whether a history row was evaluated at this masking rate (rows written before the rate
-  was recorded count as the same)."""
-  return row.get("eval_mask_prob", eval_mask_prob) == eval_mask_prob
+def _same_rate(row, eval_mask_prob, config):
+  """Whether a history row was evaluated at this masking rate (a row written before the rate
+  was recorded was evaluated at the training rate)."""
+  return row.get("eval_mask_prob", config.mask_prob) == eval_mask_prob
 
 
-def history_steps(path, eval_mask_prob):
+def history_steps(config, eval_mask_prob):
   """The steps of the history's evaluations at this masking rate."""
   try:
-    return [row.get("global_step") for row in read_history(path)
-            if _same_rate(row, eval_mask_prob)]
+    return [row.get("global_step") for row in read_history(config.results_history)
+            if _same_rate(row, eval_mask_prob, config)]
   except ValueError:  # A damaged history is rewritten by the next evaluation.
     return []
 
 
-def _append_history(path, results):
+def _append_history(config, results):
   """Rows of earlier evaluations at the same masking rate and at later or equal steps (a
   restarted run) are replaced; evaluations at other rates are kept."""
   rate = results["eval_mask_prob"]
-  rows = [row for row in read_history(path)
-          if row.get("global_step", -1) < results["global_step"] or not _same_rate(row, rate)]
+  rows = [row for row in read_history(config.results_history)
+          if row.get("global_step", -1) < results["global_step"]
+          or not _same_rate(row, rate, config)]
   rows.append(results)
-  utils.write_text(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows),
+  utils.write_text(config.results_history, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows),
                    atomic=True)
 
 

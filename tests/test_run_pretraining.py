@@ -76,14 +76,17 @@ def test_script_trains_resumes_and_evaluates(record_dir):
   assert eval_steps == [5]
 
   # The same step evaluated at another masking rate: a second row and a second curve, the first
-  # ones kept.
+  # ones kept, also rows from before the rate was recorded (evaluated at mask_prob, 0.15).
+  history = model_dir / "results" / "unsup_results_history.jsonl"
+  rows = [json.loads(line) for line in history.read_text().splitlines()]
+  assert [row.pop("eval_mask_prob") for row in rows] == [0.15] * len(rows)
+  history.write_text("".join(json.dumps(row) + "\n" for row in rows))
   fourth = run_script(record_dir, num_train_steps=5, do_eval=True, num_eval_steps=2,
                       eval_mask_prob=0.4)
   assert fourth.returncode == 0, fourth.stderr
-  rows = [json.loads(line) for line in
-          (model_dir / "results" / "unsup_results_history.jsonl").read_text().splitlines()]
-  assert [(row["global_step"], row["eval_mask_prob"]) for row in rows][-2:] == [(5, 0.15),
-                                                                                (5, 0.4)]
+  rows = [json.loads(line) for line in history.read_text().splitlines()]
+  assert [(row["global_step"], row.get("eval_mask_prob")) for row in rows][-2:] == [
+      (5, None), (5, 0.4)]
   assert rows[-1]["masked_lm_loss"] != rows[-2]["masked_lm_loss"]
   assert sorted(path.name for path in model_dir.iterdir() if path.name.startswith("eval")) == [
       "eval", "eval_mask_0.4"]
