@@ -6,6 +6,7 @@ It is what the demo fine-tunes to show learning; tools/ship_pretrained_model.py 
 
 import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -14,8 +15,8 @@ from model import modeling
 from model import tokenization
 from util import checkpoint as checkpoint_lib
 
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "sample_data", "models", "electra-mini")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(REPO, "sample_data", "models", "electra-mini")
 
 
 def load_shipped_encoder():
@@ -47,3 +48,16 @@ def test_shipped_model_loads_every_encoder_variable_and_encodes_text():
                    tf.zeros([1, len(ids)], tf.int32)).numpy()
   assert hidden.shape == (1, len(ids), encoder.config.hidden_size)
   assert np.isfinite(hidden).all() and hidden.std() > 0.1
+
+
+def test_the_card_puts_the_training_evaluation_first(tmp_path):
+  sys.path.insert(0, os.path.join(REPO, "tools"))
+  import ship_pretrained_model  # pylint: disable=import-outside-toplevel
+  (tmp_path / "results").mkdir()
+  rows = [{"global_step": 5, "eval_mask_prob": 0.25}, {"global_step": 10},
+          {"global_step": 10, "eval_mask_prob": 0.15}, {"global_step": 10, "eval_mask_prob": 0.4}]
+  (tmp_path / "results" / "unsup_results_history.jsonl").write_text(
+      "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+  assert ship_pretrained_model.held_out_rows(str(tmp_path), 10) == rows[1:]
+  assert ship_pretrained_model.held_out_rows(str(tmp_path), 7) == []
+  assert ship_pretrained_model.held_out_rows(str(tmp_path / "none"), 10) == []

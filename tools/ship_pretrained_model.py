@@ -31,14 +31,15 @@ SHIPPED_PREFIX = "electra/"
 
 
 
-def held_out_row(model_dir, step):
-  """The held-out evaluation of `step` from the run's history, if it was evaluated."""
+def held_out_rows(model_dir, step):
+  """The held-out evaluations of `step` from the run's history: the training run's first, then
+  any at other masking rates (eval-only runs afterwards)."""
   path = os.path.join(model_dir, "results", "unsup_results_history.jsonl")
   if not os.path.isfile(path):
-    return None
+    return []
   with open(path, encoding="utf-8") as f:
     rows = [json.loads(line) for line in f if line.strip()]
-  return next((row for row in rows if row["global_step"] == step), None)
+  return [row for row in rows if row["global_step"] == step]
 
 
 def gains_summary(path):
@@ -88,12 +89,14 @@ def main(argv=None):
   for name in ("discriminator_config.json", "pretrain_config.json"):
     shutil.copyfile(os.path.join(args.model_dir, name), os.path.join(args.output, name))
   shutil.copyfile(os.path.join(data_dir, "vocab.txt"), os.path.join(args.output, "vocab.txt"))
+  held_out = held_out_rows(args.model_dir, step)
   card = {
       "step": step,
       "seed": pretrain_config["seed"],
       "variables": len(names),
       "parameters": int(sum(tensor.size for tensor in tensors.values())),
-      "held_out_eval": held_out_row(args.model_dir, step),
+      "held_out_eval": next(iter(held_out), None),
+      "held_out_eval_other_rates": held_out[1:],
       "fingerprints": {
           "corpus_sha256": {os.path.basename(path): fileio.sha256(path)
                             for path in args.corpus},
