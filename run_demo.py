@@ -13,12 +13,12 @@ never carries over from one stage to the next), with its progress lines shown as
   5. fine-tuning        run_finetuning.py on cmrc2018 (reading comprehension, answer spans)
   6. learning           run_finetuning.py on chnsenticorp from the bundled pre-trained model
                         (sample_data/models/electra-mini, made by params/pretrain_mini.json:
-                        run P of docs/LEARNING.md section 10)
+                        run O of docs/LEARNING.md section 9)
                         and from the same model's random weights, next to the naive-Bayes floor
                         (bench/bench_naive_bayes.py): what pre-training buys
 
 Stages 3-5 show that every path runs; a few minutes of pre-training teach a model little.
-Stage 6 measures what a longer pre-training (about 2 hours on one thread of a shared 2-core CPU)
+Stage 6 measures what a longer pre-training (1:20 on one thread of a shared 2-core CPU)
 buys in fine-tuning against the same model from random weights and a naive-Bayes floor; at this
 scale the gain on ChnSentiCorp is a point or two, under the floor (docs/LEARNING.md), and the
 table shows it as it is.
