@@ -154,9 +154,9 @@ class Evaluator:
     self.input_fn = pretrain_data.get_input_fn(config, is_training=False)
     self.writer = None
     self.last_step = None  # the step of the latest evaluation
-    self.mask_prob = config.masking(training=False)[0]
+    self.eval_mask_prob = config.masking(training=False)[0]
     # Steps an earlier run already put on TensorBoard's eval curve are not written again.
-    self.steps_on_tensorboard = set(history_steps(config, self.mask_prob))
+    self.steps_on_tensorboard = set(history_steps(config, self.eval_mask_prob))
     if not self.held_out:
       utils.log("No held-out shards (pretrain_eval.tfrecord*): evaluating on the TRAINING "
                 "data, as the original. Build the data with --eval-fraction for held-out "
@@ -175,7 +175,7 @@ class Evaluator:
     if "disc_examples" in outputs:
       results["eval_examples"] = int(outputs["disc_examples"].sum())
     results["held_out"] = self.held_out
-    results["eval_mask_prob"] = self.mask_prob
+    results["eval_mask_prob"] = self.eval_mask_prob
     results["global_step"] = trainer.global_step
     if self.chief:
       write_results(self.config, results)
@@ -189,8 +189,9 @@ class Evaluator:
     self.steps_on_tensorboard.add(results["global_step"])
     if self.writer is None:
       # An evaluation at another rate than training's is another curve.
-      name = "eval" if self.mask_prob == self.config.mask_prob else f"eval_mask_{self.mask_prob:g}"
-      self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, name))
+      rate = self.eval_mask_prob
+      curve = "eval" if rate == self.config.mask_prob else f"eval_mask_{rate:g}"
+      self.writer = tf.summary.create_file_writer(os.path.join(self.config.model_dir, curve))
     with self.writer.as_default(step=results["global_step"]):
       for name, value in results.items():
         if isinstance(value, float):
@@ -335,8 +336,8 @@ def _append_history(config, results):
           if row.get("global_step", -1) < results["global_step"]
           or not _same_rate(row, rate, config)]
   rows.append(results)
-  utils.write_text(config.results_history, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows),
-                   atomic=True)
+  text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+  utils.write_text(config.results_history, text, atomic=True)
 
 
 def load_config(argv=None):

@@ -8,10 +8,10 @@ run_pretraining.py writes it) under the directory, with `<run>/change.txt` (one 
 changes from the base). Each run is read at its own masking rate (`mask_prob` of `<run>/hp.json`,
 0.15 if absent), or with --eval-mask-prob at that rate, from the rows evaluated at it: those of
 the history that record it (`eval_mask_prob`) and of `<run>/held_out_at_mask_<rate>.jsonl`
-(evaluations of its checkpoints afterwards); runs with none are left out. The escape point of a run is its first held-out evaluation with
-masked-LM accuracy >= --threshold; a run without one is "none by step N" (its last evaluation).
-Prints the summary table, then the step-by-step table (MLM accuracy and AUC of every run), then,
-for runs with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for
+(evaluations of its checkpoints afterwards); runs with none are left out. The escape point of a
+run is its first held-out evaluation with masked-LM accuracy >= --threshold; a run without one
+is "none by step N" (its last evaluation). Prints the summary table, then the step-by-step
+table (MLM accuracy and AUC of every run), then, for runs with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for
 checkpoints of the run), how local the discriminator's first layer is: the largest share of
 attention a head puts on a token's two neighbours, and the mean cosine between texts' [CLS].
 """

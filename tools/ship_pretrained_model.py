@@ -24,6 +24,7 @@ import tensorflow as tf
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import run_pretraining  # noqa: E402  pylint: disable=wrong-import-position
 from util import checkpoint as checkpoint_lib  # noqa: E402  pylint: disable=wrong-import-position
 from util import fileio  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -35,11 +36,7 @@ def held_out_rows(model_dir, step):
   """The held-out evaluations of `step` from the run's history: the training run's first, then
   any at other masking rates (eval-only runs afterwards)."""
   path = os.path.join(model_dir, "results", "unsup_results_history.jsonl")
-  if not os.path.isfile(path):
-    return []
-  with open(path, encoding="utf-8") as f:
-    rows = [json.loads(line) for line in f if line.strip()]
-  return [row for row in rows if row["global_step"] == step]
+  return [row for row in run_pretraining.read_history(path) if row["global_step"] == step]
 
 
 def gains_summary(path):
