@@ -11,9 +11,10 @@ the history that record it (`eval_mask_prob`) and of `<run>/held_out_at_mask_<ra
 (evaluations of its checkpoints afterwards); runs with none are left out. The escape point of a
 run is its first held-out evaluation with masked-LM accuracy >= --threshold; a run without one
 is "none by step N" (its last evaluation). Prints the summary table, then the step-by-step
-table (MLM accuracy and AUC of every run), then, for runs with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for
-checkpoints of the run), how local the discriminator's first layer is: the largest share of
-attention a head puts on a token's two neighbours, and the mean cosine between texts' [CLS].
+table (MLM accuracy and AUC of every run), then, for runs with `attention/<run>/step<N>.json`
+files (written by tools/attention_stats.py for checkpoints of the run), how local the
+discriminator's first layer is: the largest share of attention a head puts on a token's two
+neighbours, and the mean cosine between texts' [CLS].
 """
 
 import argparse
