@@ -105,25 +105,40 @@ def print_results_table(pretraining, finetuning):
 
 
 def print_learning_table(learning):
-  """ChnSentiCorp accuracy of the pre-trained model, the same model from scratch and the floor."""
+  """ChnSentiCorp accuracy of the pre-trained model, the same model from scratch and the floor.
+
+  An arm fine-tuned with several seeds shows its mean and, in brackets, the lowest and highest
+  seed; the gain line compares the means."""
   if not learning:
     return
   labels = {layout.SHIPPED_MODEL: "pre-trained (sample_data/models/electra-mini)",
             layout.SCRATCH_MODEL: "same model from random weights",
             "naive-bayes": "character-bigram naive Bayes (the floor)"}
-  print("\nLearning: chnsenticorp accuracy (%), real reviews, chance 50")
+  seeds = max((len(split.get("trials", [])) for arm in learning.values() for split in arm.values()),
+              default=0)
+  print("\nLearning: chnsenticorp accuracy (%), real reviews, chance 50"
+        + (f"; mean [min, max] of {seeds} fine-tuning seeds" if seeds > 1 else ""))
+  cells = {name: [_accuracy_cell(learning.get(name, {}).get(split, {}))
+                  for split in ("dev", "test")] for name in labels}
   width = max(len(label) for label in labels.values())
-  print(f"  {'model':<{width}}  dev     test")
+  column = max(len(cell) for row in cells.values() for cell in row)
+  print(f"  {'model':<{width}}  {'dev':>6}{'':<{column - 6}}  {'test':>6}")
   for name, label in labels.items():
-    splits = learning.get(name, {})
-    cells = [f"{splits[split]['accuracy']:6.2f}" if "accuracy" in splits.get(split, {})
-             else "     -" for split in ("dev", "test")]
-    print(f"  {label:<{width}}  {cells[0]}  {cells[1]}")
+    print(f"  {label:<{width}}  {cells[name][0]:<{column}}  {cells[name][1]}")
   pretrained, scratch = learning.get(layout.SHIPPED_MODEL), learning.get(layout.SCRATCH_MODEL)
   if pretrained and scratch:
     gains = [f"{pretrained[split]['accuracy'] - scratch[split]['accuracy']:+6.2f}"
              for split in ("dev", "test")]
-    print(f"  {'gain of pre-training (points)':<{width}}  {gains[0]}  {gains[1]}")
+    print(f"  {'gain of pre-training (points)':<{width}}  {gains[0]:<{column}}  {gains[1]}")
+
+
+def _accuracy_cell(split):
+  if "accuracy" not in split:
+    return "     -"
+  cell = f"{split['accuracy']:6.2f}"
+  if len(split.get("trials", [])) > 1:
+    cell += f" [{min(split['trials']):.2f}, {max(split['trials']):.2f}]"
+  return cell
 
 
 def _count_lines(path):

@@ -210,3 +210,22 @@ def test_learning_table_prints_the_gain_of_pre_training(capsys):
   assert len(gain) == 1 and gain[0].split()[-2:] == ["+6.00", "-0.50"]
   report.print_learning_table({layout.SHIPPED_MODEL: {"dev": {"accuracy": 86.0}}})
   assert "gain" not in capsys.readouterr().out  # --quick runs no from-scratch arm
+
+
+def test_learning_stage_averages_its_fine_tuning_seeds(capsys):
+  from demo import report  # pylint: disable=import-outside-toplevel
+  assert run_demo.PROFILES["default"]["learning_trials"] > 1
+  trials = [{"trial": n, "results": {"chnsenticorp": {"dev": {"accuracy": dev},
+                                                      "test": {"accuracy": test}}}}
+            for n, (dev, test) in enumerate([(80.0, 70.0), (84.0, 74.0), (79.0, 75.0)], 1)]
+  pretrained = run_demo.mean_over_trials(trials, "chnsenticorp")
+  assert pretrained["dev"] == {"accuracy": pytest.approx(81.0), "trials": [80.0, 84.0, 79.0]}
+  assert pretrained["test"]["accuracy"] == pytest.approx(73.0)
+  scratch = run_demo.mean_over_trials(trials[:1], "chnsenticorp")
+  report.print_learning_table({layout.SHIPPED_MODEL: pretrained, layout.SCRATCH_MODEL: scratch})
+  out = capsys.readouterr().out
+  assert "mean [min, max] of 3 fine-tuning seeds" in out
+  row = next(line for line in out.splitlines() if "pre-trained" in line)
+  assert row.split()[-6:] == ["81.00", "[79.00,", "84.00]", "73.00", "[70.00,", "75.00]"]
+  gain = next(line for line in out.splitlines() if "gain of pre-training" in line)
+  assert gain.split()[-2:] == ["+1.00", "+3.00"]  # means against means
