@@ -100,7 +100,8 @@ class FinetuningConfig(hparams_lib.Config):
     self.learning_rate = 1e-4
     self.weight_decay_rate = 0.01
     self.layerwise_lr_decay = 0.8  # > 0: lr * decay^(depth from the top) per layer
-    self.legacy_layerwise_lr = False  # True: top layer gets decay^2 as in google-research/electra#51
+    # True: top layer gets decay^2 as in google-research/electra#51
+    self.legacy_layerwise_lr = False
     self.num_train_epochs = 3.0
     self.warmup_proportion = 0.1
     self.save_checkpoints_steps = 1000000

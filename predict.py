@@ -102,13 +102,15 @@ def read_text(path):
     try:
       return stdin.read().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-      raise raw_inputs.InputError(f"stdin is not UTF-8 text ({e.reason} at byte {e.start})") from None
+      raise raw_inputs.InputError(
+          f"stdin is not UTF-8 text ({e.reason} at byte {e.start})") from None
   if not fileio.isfile(path):
     raise raw_inputs.InputError(f"input file not found: {path}")
   try:
     return fileio.read_bytes(path).decode("utf-8-sig")
   except UnicodeDecodeError as e:
-    raise raw_inputs.InputError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+    raise raw_inputs.InputError(
+        f"{path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def read_input(path):

@@ -36,7 +36,8 @@ CORPUS = os.path.join(os.path.dirname(bench_lib.REPO), "shared", "data",
 
 
 def parse_args(argv=None):
-  parser = bench_lib.model_bench_parser(__doc__, what="cls,qa,postprocess", precision="float32,bfloat16")
+  parser = bench_lib.model_bench_parser(__doc__, what="cls,qa,postprocess",
+                                        precision="float32,bfloat16")
   parser.add_argument("--cls-seq-length", type=int, default=128)
   parser.add_argument("--qa-seq-length", type=int, default=512)
   parser.add_argument("--cls-batches", type=int, default=8)
@@ -183,7 +184,8 @@ def postprocess_speed(args):
       scorer.update(batch)
     predictions = scorer.write_predictions()
     predict_s = time.perf_counter() - start
-    from finetune.qa.cmrc2018_drcd_evaluate import evaluate  # pylint: disable=import-outside-toplevel
+    # pylint: disable-next=import-outside-toplevel
+    from finetune.qa.cmrc2018_drcd_evaluate import evaluate
     scores = evaluate(task.get_dataset_json("dev"), predictions)
     total_s = time.perf_counter() - start
     if best is None or total_s < best["total_s"]:

@@ -31,7 +31,8 @@ import tensorflow as tf  # pylint: disable=wrong-import-position
 
 
 def parse_args(argv=None):
-  parser = bench_lib.model_bench_parser(__doc__, what="finetune,pretrain", precision="float32,bfloat16")
+  parser = bench_lib.model_bench_parser(__doc__, what="finetune,pretrain",
+                                        precision="float32,bfloat16")
   parser.add_argument("--seq-length", type=int, default=128)
   parser.add_argument("--steps", type=int, default=3, help="steps per timed loop call")
   parser.add_argument("--repeats", type=int, default=4, help="timed loop calls")

@@ -218,7 +218,8 @@ def summarize():
                     "ours_n": len(a), "peer_mean": mb, "peer_std": sb, "peer_n": len(b),
                     "diff": ma - mb, "tolerance": tol, "agree": bool(agree)})
   plateau = plateau_rows(ours, peer)
-  summary = {"plateau": plateau, "seeds_ours": [r["seed"] for r in ours], "seeds_peer": [r["seed"] for r in peer],
+  summary = {"plateau": plateau, "seeds_ours": [r["seed"] for r in ours],
+             "seeds_peer": [r["seed"] for r in peer],
              "abs_tol": ABS_TOL, "all_agree": bool(all_agree), "rows": table,
              "wall_s": {"ours": [r.get("wall_s") for r in ours],
                         "peer": [r.get("wall_s") for r in peer]}}

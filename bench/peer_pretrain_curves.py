@@ -405,8 +405,8 @@ def main():
                        / tm.sum())
     for key, value in (("loss", float(out["loss"].detach())),
                        ("mlm_loss", float(out["mlm_loss"].detach())),
-                       ("disc_loss", float(out["disc_loss"].detach())), ("masked_lm_accuracy", mlm_acc),
-                       ("disc_accuracy", disc_acc)):
+                       ("disc_loss", float(out["disc_loss"].detach())),
+                       ("masked_lm_accuracy", mlm_acc), ("disc_accuracy", disc_acc)):
       window.setdefault(key, []).append(value)
     if step % args.log_every == 0:
       row = {k: float(np.mean(v)) for k, v in window.items()}

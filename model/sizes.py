@@ -4,11 +4,12 @@ Free of TensorFlow on purpose: configure_pretraining.py and configure_finetuning
 their `--help` must stay fast.
 
 A size fixes the discriminator's width and depth; heads and intermediate size follow from the width
-by the original's rule (`encoder_sizes`), as do the generator's sizes (`generator_sizes`). A size may
-also set hyper-parameter defaults that differ from the configs' own, as the original's configure
-files do: ELECTRA-small embeds in 128 dimensions, ELECTRA-large fine-tunes with a smaller learning
-rate and a slower layer-wise decay. The release recipes (learning rates, batch sizes and steps of
-pre-training each size) are not defaults of the original; they live in params/pretrain_*.json.
+by the original's rule (`encoder_sizes`), as do the generator's sizes (`generator_sizes`). A size
+may also set hyper-parameter defaults that differ from the configs' own, as the original's
+configure files do: ELECTRA-small embeds in 128 dimensions, ELECTRA-large fine-tunes with a smaller
+learning rate and a slower layer-wise decay. The release recipes (learning rates, batch sizes and
+steps of pre-training each size) are not defaults of the original; they live in
+params/pretrain_*.json.
 """
 
 import dataclasses

@@ -29,7 +29,8 @@ safetensors_numpy = pytest.importorskip("safetensors.numpy")
 TRANSFORMERS_PARAMETERS = utils.load_json(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "fixtures", "transformers_electra_parameters.json"))
 
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [chr(c) for c in range(0x4E00, 0x4E00 + 20)] + [
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+    chr(c) for c in range(0x4E00, 0x4E00 + 20)] + [
     "the", "##s", "electra", "model", ",", "。", "a", "b", "c", "##a", "##b", "1", "2", "##1", "x"]
 
 

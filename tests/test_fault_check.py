@@ -1,7 +1,7 @@
-"""tools/fault_check.py: its fast mode (every bad-input case refused before TensorFlow
-loads), and, with ELECTRA_SLOW_TESTS=1, a small instance of the kill checks: one kill of pre-training (a checkpoint every
-step, so kills land inside saves) and one of fine-tuning, then both run to the end. (Two runs on
-one directory: tests/test_pretraining_safety.py and test_finetuning_safety.py.)"""
+"""tools/fault_check.py: its fast mode (every bad-input case refused before TensorFlow loads),
+and, with ELECTRA_SLOW_TESTS=1, a small instance of the kill checks: one kill of pre-training (a
+checkpoint every step, so kills land inside saves) and one of fine-tuning, then both run to the
+end. (Two runs on one directory: tests/test_pretraining_safety.py and test_finetuning_safety.py.)"""
 
 import json
 import os

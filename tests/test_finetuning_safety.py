@@ -83,7 +83,8 @@ def test_a_second_finetuning_of_the_same_tasks_refuses(data_dir):  # noqa: F811
     holder.wait()
 
 
-def test_interrupted_trial_is_recorded_and_finished_results_are_kept(data_dir, monkeypatch):  # noqa: F811,E501
+def test_interrupted_trial_is_recorded_and_finished_results_are_kept(
+    data_dir, monkeypatch):  # noqa: F811
   run_finetuning.main(argv(data_dir, task_names=["chnsenticorp"], num_train_epochs=1,
                            do_test=False))
   results_dir = data_dir / "models" / "tiny" / "results"
@@ -143,14 +144,16 @@ def test_shape_mismatch_with_the_checkpoint_is_one_line_and_writes_nothing(data_
   assert tree(data_dir) == before  # no trial directory, results, events file or lock
 
 
-def test_a_longer_max_seq_length_than_the_model_has_positions_writes_nothing(data_dir):  # noqa: F811,E501
+def test_a_longer_max_seq_length_than_the_model_has_positions_writes_nothing(
+    data_dir):  # noqa: F811
   before = tree(data_dir)
   message = fails_with(data_dir, max_seq_length=600)  # the model has 512 positions
   assert "max_position_embeddings" in message and "512" in message
   assert tree(data_dir) == before
 
 
-def test_results_of_a_run_that_finished_no_trial_are_not_kept(data_dir, monkeypatch):  # noqa: F811,E501
+def test_results_of_a_run_that_finished_no_trial_are_not_kept(
+    data_dir, monkeypatch):  # noqa: F811
   def killed(self):
     raise KeyboardInterrupt("killed")
   monkeypatch.setattr(run_finetuning.TrialRunner, "train", killed)

@@ -129,7 +129,8 @@ def test_training_order_follows_the_shuffle_buffer_size(record_dir):
   # A buffer of one record keeps the file's order; a larger one draws each batch from across
   # the whole 10-record file.
   assert _tags(config, True, None, 1) == [tag(1, i) for i in range(8)]
-  assert configure_pretraining.PretrainingConfig("tiny", str(record_dir)).shuffle_buffer_size == 10000
+  assert configure_pretraining.PretrainingConfig(
+      "tiny", str(record_dir)).shuffle_buffer_size == 10000
   config.shuffle_buffer_size = 10
   orders = {tuple(_tags(config, True, None, 1)) for _ in range(3)}
   assert orders != {tuple(tag(1, i) for i in range(8))}

@@ -1,4 +1,5 @@
-"""tools/split_waimai.py: a fixed, stratified, duplicate-free 80/10/10 split the waimai task reads."""
+"""tools/split_waimai.py: a fixed, stratified, duplicate-free 80/10/10 split the waimai task
+reads."""
 
 import collections
 import os

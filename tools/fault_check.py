@@ -241,7 +241,8 @@ def two_runs(check, work, hparams):
   """Two runs on one model directory: while one holds it, the other refuses in one line."""
   first = start("run_pretraining.py", work, hparams)
   deadline = time.time() + 60
-  while lock_holder(os.path.join(work, "models", "tiny", "run.lock")) != first.pid and time.time() < deadline and first.poll() is None:
+  while (lock_holder(os.path.join(work, "models", "tiny", "run.lock")) != first.pid
+         and time.time() < deadline and first.poll() is None):
     time.sleep(0.05)
   second = start("run_pretraining.py", work, hparams)
   _, err = second.communicate()

@@ -254,7 +254,8 @@ def _latest_in_directory(directory):
                     for p in tf.io.gfile.glob(os.path.join(directory, "*.index")))
   if len(prefixes) == 1:
     return prefixes[0]
-  found = f"several checkpoints ({', '.join(map(os.path.basename, prefixes))}) and " if prefixes else ""
+  found = (f"several checkpoints ({', '.join(map(os.path.basename, prefixes))}) and "
+           if prefixes else "")
   raise FileNotFoundError(
       f"No checkpoint found in directory '{directory}': {found}no 'checkpoint' state file "
       f"naming an existing checkpoint")
@@ -330,7 +331,8 @@ def _check_compatible(prefix, reader, named_variables):
   for name, variable in sorted(named_variables.items()):
     if list(shapes[name]) != variable.shape.as_list():
       raise ValueError(f"Shape mismatch for variable '{name}': the model has "
-                       f"{variable.shape.as_list()}, checkpoint '{prefix}' has {list(shapes[name])}")
+                       f"{variable.shape.as_list()}, checkpoint '{prefix}' has "
+                       f"{list(shapes[name])}")
     if dtypes[name] != variable.dtype:
       raise ValueError(f"Dtype mismatch for variable '{name}': the model has "
                        f"{variable.dtype.name}, checkpoint '{prefix}' has {dtypes[name].name}")

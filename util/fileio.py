@@ -33,7 +33,8 @@ def open_file(path, mode="r"):
     if "w" in mode and _gfile().exists(path):
       _gfile().remove(path)  # ram:// appends to an existing file instead of truncating it
     return _gfile().GFile(path, mode)
-  return open(path, mode, encoding=None if "b" in mode else "utf-8")  # pylint: disable=consider-using-with
+  # pylint: disable-next=consider-using-with
+  return open(path, mode, encoding=None if "b" in mode else "utf-8")
 
 
 def read_bytes(path):

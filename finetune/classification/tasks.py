@@ -228,7 +228,8 @@ class TsvClassificationTask(task_lib.Task):
   # ---- model, scoring, outputs ----
 
   def make_head(self, hidden_size):
-    from finetune.classification.head import ClassificationHead  # pylint: disable=import-outside-toplevel (TensorFlow)
+    # pylint: disable-next=import-outside-toplevel (TensorFlow)
+    from finetune.classification.head import ClassificationHead
     return ClassificationHead(self.name, hidden_size, len(self.label_list))
 
   def get_scorer(self, split):

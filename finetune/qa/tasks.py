@@ -104,7 +104,8 @@ class QATask(task_lib.Task):
             self.get_dataset_json(split), self.name, split, is_training=split == "train")
       except (KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{path}: not in SQuAD format ({type(e).__name__}: {e}); expected "
-                         f"{{\"data\": [{{\"paragraphs\": [{{\"context\", \"qas\"}}]}}]}}") from None
+                         f"{{\"data\": [{{\"paragraphs\": "
+                         f"[{{\"context\", \"qas\"}}]}}]}}") from None
       if not examples:
         raise ValueError(f"{path}: no usable questions ({stats.questions} questions, "
                          f"{stats.unanswered} without answers, {stats.unfindable} answers not "
