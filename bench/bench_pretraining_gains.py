@@ -60,6 +60,10 @@ def parse_args(argv=None):
   parser.add_argument("--work-dir", default=None)
   parser.add_argument("--arms", default="pretrained,scratch",
                       help="which arms to run (comma-separated): pretrained, scratch")
+  parser.add_argument("--test", action="store_true",
+                      help="also score the test split and record its mean [min, max] per arm "
+                           "(test_*): a setting picked on dev is then checked on data it was "
+                           "not picked on")
   parser.add_argument("--previous", default=None,
                       help="JSON line an earlier run printed (e.g. of --arms scratch): its "
                            "arms are taken for the arms not run now")
@@ -105,7 +109,7 @@ def scratch_sizes(model_dir):
   return found
 
 
-def arm_hparams(arm, task, trials, shared_hparams, model_dir):
+def arm_hparams(arm, task, trials, shared_hparams, model_dir, test=False):
   """Both arms: the task's settings, then --hparams; scratch also starts from the model's
   sizes (--hparams' model_hparam_overrides still win) and from no checkpoint."""
   hparams = dict(TASK_HPARAMS[task])
@@ -119,12 +123,21 @@ def arm_hparams(arm, task, trials, shared_hparams, model_dir):
     hparams["init_checkpoint"] = None
   else:
     hparams.update(shared_hparams)
-  hparams.update(task_names=[task], num_trials=trials, do_test=False)
+  hparams.update(task_names=[task], num_trials=trials, do_test=test)
   return hparams
 
 
-def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir):
-  hparams = arm_hparams(arm, task, trials, shared_hparams, model_dir)
+def split_stats(trials_out, task, split, prefix=""):
+  """{prefix + scores, max, min, mean, std} of the task's metric on one split over the trials."""
+  scores = [trial["results"][task][split][METRIC[task]] for trial in trials_out]
+  stats = {"scores": scores, "max": max(scores), "min": min(scores),
+           "mean": statistics.mean(scores),
+           "std": statistics.stdev(scores) if len(scores) > 1 else 0.0}
+  return {prefix + key: value for key, value in stats.items()}
+
+
+def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir, test=False):
+  hparams = arm_hparams(arm, task, trials, shared_hparams, model_dir, test)
   command = [sys.executable, os.path.join(REPO, "run_finetuning.py"), "--data-dir", data_dir,
              "--model-name", arm, "--hparams", json.dumps(hparams)]
   log_path = os.path.join(data_dir, f"{task}.log")
@@ -136,11 +149,10 @@ def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir):
   results = os.path.join(data_dir, "models", arm, "results", f"{task}_results.json")
   with open(results, encoding="utf-8") as f:
     trials_out = json.load(f)["trials"]
-  scores = [trial["results"][task]["dev"][METRIC[task]] for trial in trials_out]
-  return {"scores": scores, "max": max(scores), "min": min(scores),
-          "mean": statistics.mean(scores),
-          "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-          "seconds": round(time.time() - started, 1), "command": command}
+  stats = split_stats(trials_out, task, "dev")
+  if test:
+    stats.update(split_stats(trials_out, task, "test", prefix="test_"))
+  return dict(stats, seconds=round(time.time() - started, 1), command=command)
 
 
 def main(argv=None):
@@ -167,11 +179,13 @@ def main(argv=None):
     row = {arm: previous[task][arm] for arm in ("pretrained", "scratch")
            if arm not in data_dirs and arm in previous.get(task, {})}
     for arm, data_dir in data_dirs.items():
-      row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir)
+      row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir, args.test)
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
             f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
     if "pretrained" in row and "scratch" in row:
       row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
+      if all("test_mean" in row[arm] for arm in ("pretrained", "scratch")):
+        row["test_gain_mean"] = row["pretrained"]["test_mean"] - row["scratch"]["test_mean"]
     if task in CLASSIFICATION:
       floor = bench_naive_bayes.evaluate_task(args.finetuning_data, task)
       row["naive_bayes_dev"] = floor["dev_accuracy"]
@@ -191,6 +205,11 @@ def print_table(report):
     gain = f"{row['gain_mean']:+.2f}" if "gain_mean" in row else "-"
     print(f"| {task} {METRIC[task]} | {cells[0]} | {cells[1]} | {gain} | {floor} |",
           file=sys.stderr)
+    if "test_gain_mean" in row:
+      cells = [f"{row[arm]['test_mean']:.2f} [{row[arm]['test_min']:.2f}, "
+               f"{row[arm]['test_max']:.2f}]" for arm in ("pretrained", "scratch")]
+      print(f"| {task} {METRIC[task]}, test | {cells[0]} | {cells[1]} | "
+            f"{row['test_gain_mean']:+.2f} | - |", file=sys.stderr)
 
 
 if __name__ == "__main__":
