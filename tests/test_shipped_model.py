@@ -61,3 +61,23 @@ def test_the_card_puts_the_training_evaluation_first(tmp_path):
   assert ship_pretrained_model.held_out_rows(str(tmp_path), 10) == rows[1:]
   assert ship_pretrained_model.held_out_rows(str(tmp_path), 7) == []
   assert ship_pretrained_model.held_out_rows(str(tmp_path / "none"), 10) == []
+
+
+def test_the_card_keeps_each_gains_table_with_its_settings(tmp_path):
+  sys.path.insert(0, os.path.join(REPO, "tools"))
+  import ship_pretrained_model  # pylint: disable=import-outside-toplevel
+  hparams = {"num_train_epochs": 10, "learning_rate": 3e-4, "task_names": ["chnsenticorp"],
+             "do_test": True}
+  arm = {"mean": 80.0, "min": 79.0, "max": 81.0, "scores": [79.0, 81.0], "std": 1.4,
+         "test_mean": 77.0, "test_min": 76.0, "test_max": 78.0, "test_scores": [76.0, 78.0],
+         "seconds": 3.0, "command": ["python", "run_finetuning.py", "--hparams",
+                                     json.dumps(hparams)]}
+  report = {"bench": "pretraining_gains", "trials": 2, "tasks": {"chnsenticorp": {
+      "pretrained": arm, "scratch": dict(arm, mean=75.0, test_mean=74.0), "gain_mean": 5.0,
+      "test_gain_mean": 3.0, "naive_bayes_dev": 82.0}}}
+  path = tmp_path / "gains.json"
+  path.write_text("progress line\n" + json.dumps(report) + "\n", encoding="utf-8")
+  row = ship_pretrained_model.gains_summary(str(path))["tasks"]["chnsenticorp"]
+  assert row["settings"] == {"num_train_epochs": 10, "learning_rate": 3e-4}
+  assert row["pretrained"]["test_mean"] == 77.0 and "command" not in row["pretrained"]
+  assert (row["gain_mean"], row["test_gain_mean"]) == (5.0, 3.0)

@@ -39,18 +39,36 @@ def held_out_rows(model_dir, step):
   return [row for row in run_pretraining.read_history(path) if row["global_step"] == step]
 
 
+# What a gains summary keeps of the fine-tuning hyper-parameters each task ran with.
+GAINS_SETTINGS = ("max_seq_length", "num_train_epochs", "learning_rate", "train_batch_size",
+                  "layerwise_lr_decay", "mixed_precision", "model_hparam_overrides")
+ARM_STATS = ("mean", "min", "max", "scores", "test_mean", "test_min", "test_max", "test_scores")
+
+
 def gains_summary(path):
-  """{task: {arm: {mean, min, max, scores}, gain_mean}} from the gains bench's last JSON line."""
+  """{trials, tasks: {task: {settings, <arm>: {mean, min, max, scores[, test_*]}, gain_mean,
+  ...}}} from the gains bench's last JSON line; settings are the pre-trained arm's fine-tuning
+  hyper-parameters (both arms share them), so tables at different settings stay apart."""
   with open(path, encoding="utf-8") as f:
     report = json.loads(f.read().strip().splitlines()[-1])
   summary = {}
   for task, row in report["tasks"].items():
-    summary[task] = {arm: {key: row[arm][key] for key in ("mean", "min", "max", "scores")}
-                     for arm in ("pretrained", "scratch") if arm in row}
-    for key in ("gain_mean", "naive_bayes_dev"):
+    summary[task] = {"settings": arm_settings(row.get("pretrained", {}))}
+    summary[task].update({arm: {key: row[arm][key] for key in ARM_STATS if key in row[arm]}
+                          for arm in ("pretrained", "scratch") if arm in row})
+    for key in ("gain_mean", "test_gain_mean", "naive_bayes_dev"):
       if key in row:
         summary[task][key] = row[key]
   return {"trials": report["trials"], "tasks": summary}
+
+
+def arm_settings(arm):
+  """The GAINS_SETTINGS in the --hparams of the arm's run_finetuning.py command (if recorded)."""
+  command = arm.get("command", [])
+  if "--hparams" not in command:
+    return {}
+  hparams = json.loads(command[command.index("--hparams") + 1])
+  return {key: hparams[key] for key in GAINS_SETTINGS if key in hparams}
 
 
 def main(argv=None):
@@ -59,9 +77,10 @@ def main(argv=None):
   parser.add_argument("--corpus", required=True, nargs="+",
                       help="the corpus files it was pre-trained on")
   parser.add_argument("--output", required=True)
-  parser.add_argument("--gains", default=None,
-                      help="bench/bench_pretraining_gains.py's JSON line for this model: its "
-                           "per-task scores go into the card")
+  parser.add_argument("--gains", default=[], nargs="+",
+                      help="bench/bench_pretraining_gains.py's JSON line(s) for this model, one "
+                           "file per run of the bench (e.g. at different fine-tuning settings): "
+                           "their per-task scores and settings go into the card, in this order")
   parser.add_argument("--training", default=None,
                       help="JSON of how the pre-training ran, for the card (machine, threads, "
                            "wall time)")
@@ -113,7 +132,7 @@ def main(argv=None):
   if args.training:
     card["training"] = json.loads(args.training)
   if args.gains:
-    card["finetuning_gains"] = gains_summary(args.gains)
+    card["finetuning_gains"] = [gains_summary(path) for path in args.gains]
   with open(os.path.join(args.output, "MODEL_CARD.json"), "w", encoding="utf-8") as f:
     json.dump(card, f, indent=2)
     f.write("\n")
