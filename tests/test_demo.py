@@ -229,3 +229,26 @@ def test_learning_stage_averages_its_fine_tuning_seeds(capsys):
   assert row.split()[-6:] == ["81.00", "[79.00,", "84.00]", "73.00", "[70.00,", "75.00]"]
   gain = next(line for line in out.splitlines() if "gain of pre-training" in line)
   assert gain.split()[-2:] == ["+1.00", "+3.00"]  # means against means
+
+
+def test_scripts_side_by_side_share_the_cores_and_keep_their_logs(tmp_path, capsys, monkeypatch):
+  from demo import child_process  # pylint: disable=import-outside-toplevel
+  monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+  script = tmp_path / "child.py"
+  script.write_text(
+      "import os, sys\n"
+      "print('I0000 00:00:1.0 1 cpu_feature_guard.cc:1] chatter')\n"
+      "print('threads', os.environ.get('TF_NUM_INTRAOP_THREADS'))\n"
+      "sys.exit(int(sys.argv[1]))\n", encoding="utf-8")
+  jobs = [(label, str(script), [code], str(tmp_path / f"{label}.log"))
+          for label, code in (("a", "0"), ("b", "3"))]
+  assert child_process.run_scripts(jobs) == [0, 3]
+  shown = capsys.readouterr().out.splitlines()
+  share = str(max(1, (os.cpu_count() or 1) // 2))
+  assert sorted(shown) == [f"    [a] threads {share}", f"    [b] threads {share}"]
+  for label in ("a", "b"):
+    log = (tmp_path / f"{label}.log").read_text(encoding="utf-8")
+    assert log.startswith("$ ") and "chatter" in log and f"threads {share}" in log
+  monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "7")  # a user's setting wins
+  assert child_process.run_script(str(script), ["0"], str(tmp_path / "one.log")) == 0
+  assert capsys.readouterr().out == "    threads 7\n"
