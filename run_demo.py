@@ -14,14 +14,15 @@ never carries over from one stage to the next), with its progress lines shown as
   6. learning           run_finetuning.py on chnsenticorp from the bundled pre-trained model
                         (sample_data/models/electra-mini, made by params/pretrain_mini.json:
                         run O of docs/LEARNING.md section 9)
-                        and from the same model's random weights, next to the naive-Bayes floor
+                        and from the same model's random weights (both arms side by side, 3 seeds
+                        each, 10 epochs), next to the naive-Bayes floor
                         (bench/bench_naive_bayes.py): what pre-training buys
 
 Stages 3-5 show that every path runs; a few minutes of pre-training teach a model little.
 Stage 6 measures what a longer pre-training (1:20 on one thread of a shared 2-core CPU)
 buys in fine-tuning against the same model from random weights and a naive-Bayes floor; at this
-scale the gain on ChnSentiCorp is a point or two, under the floor (docs/LEARNING.md), and the
-table shows it as it is.
+scale the gain on ChnSentiCorp is about 4 points, with both arms under the floor on dev
+(docs/LEARNING.md section 11), and the table shows it as it is.
 
 It ends with a table of the results and where every output went. Everything goes to one
 directory (default: demo_output/ in the repository, demo_output_quick/ with --quick), laid out
@@ -58,9 +59,9 @@ MODEL_HPARAMS = {
     "jit_compile": False,
 }
 
-# Stage sizes. The pipeline stages (1-5) of "default" take about 3 minutes on 2 quiet CPU cores
-# and the learning stage (6) about 4; "quick" a few minutes, most of it TensorFlow's start-up in
-# each of the five training processes.
+# Stage sizes. The pipeline stages (1-5) of "default" take about 1.5 minutes on 2 quiet CPU cores
+# and the learning stage (6) about 3.5; "quick" a few minutes, most of it TensorFlow's start-up
+# in each of the five training processes.
 DEFAULT_PROFILE = {
     "pretrain_steps": 800, "pretrain_seq_length": 64, "pretrain_batch_size": 32,
     "pretrain_learning_rate": 2e-3,
