@@ -42,7 +42,8 @@ def held_out_rows(model_dir, step):
 # What a gains summary keeps of the fine-tuning hyper-parameters each task ran with.
 GAINS_SETTINGS = ("max_seq_length", "num_train_epochs", "learning_rate", "train_batch_size",
                   "layerwise_lr_decay", "mixed_precision", "model_hparam_overrides")
-ARM_STATS = ("mean", "min", "max", "scores", "test_mean", "test_min", "test_max", "test_scores")
+ARM_STATS = ("mean", "min", "max", "scores", "test_mean", "test_min", "test_max", "test_scores",
+             "note")
 
 
 def gains_summary(path):
