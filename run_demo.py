@@ -50,6 +50,10 @@ from demo.layout import (  # noqa: F401 (MARKER_FILE: tests read it here)
 from demo.report import pretraining_summary
 from util import utils
 
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+import bench_naive_bayes  # noqa: E402  pylint: disable=wrong-import-position
+import bench_pretraining_gains  # noqa: E402  pylint: disable=wrong-import-position
+
 # A 2-layer discriminator of hidden size 64 (1 attention head, generator of hidden size 16).
 # jit_compile is off: for a model this small on a CPU, XLA's compile time costs more than it saves.
 MODEL_HPARAMS = {
@@ -276,8 +280,6 @@ class Demo:
       results = utils.load_json(os.path.join(self.dir, "models", name, "results",
                                              "chnsenticorp_results.json"))
       self.learning_results[name] = mean_over_trials(results["trials"][-trials:], "chnsenticorp")
-    sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
-    import bench_naive_bayes  # pylint: disable=import-outside-toplevel
     floor = bench_naive_bayes.evaluate_task(self.finetuning_data_dir, "chnsenticorp")
     self.learning_results["naive-bayes"] = {"dev": {"accuracy": floor["dev_accuracy"]},
                                             "test": {"accuracy": floor["test_accuracy"]}}
@@ -327,14 +329,13 @@ class Demo:
 
 
 def mean_over_trials(trials, task):
-  """{split: {"accuracy": mean, "trials": [accuracy of each trial]}} from a results file's trials.
-  """
+  """{split: {"accuracy": mean, "scores": [one per trial], "min", "max", "mean", "std"}} of the
+  task's accuracy, for each split every trial scored (a --quick run scores no test split)."""
   summary = {}
   for split in ("dev", "test"):
-    scores = [trial["results"][task][split]["accuracy"] for trial in trials
-              if "accuracy" in trial["results"].get(task, {}).get(split, {})]
-    if scores:
-      summary[split] = {"accuracy": sum(scores) / len(scores), "trials": scores}
+    if trials and all(split in trial["results"].get(task, {}) for trial in trials):
+      stats = bench_pretraining_gains.split_stats(trials, task, split)
+      summary[split] = dict(stats, accuracy=stats["mean"])
   return summary
 
 

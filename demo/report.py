@@ -114,7 +114,7 @@ def print_learning_table(learning):
   labels = {layout.SHIPPED_MODEL: "pre-trained (sample_data/models/electra-mini)",
             layout.SCRATCH_MODEL: "same model from random weights",
             "naive-bayes": "character-bigram naive Bayes (the floor)"}
-  seeds = max((len(split.get("trials", [])) for arm in learning.values() for split in arm.values()),
+  seeds = max((len(split.get("scores", [])) for arm in learning.values() for split in arm.values()),
               default=0)
   print("\nLearning: chnsenticorp accuracy (%), real reviews, chance 50"
         + (f"; mean [min, max] of {seeds} fine-tuning seeds" if seeds > 1 else ""))
@@ -136,8 +136,8 @@ def _accuracy_cell(split):
   if "accuracy" not in split:
     return "     -"
   cell = f"{split['accuracy']:6.2f}"
-  if len(split.get("trials", [])) > 1:
-    cell += f" [{min(split['trials']):.2f}, {max(split['trials']):.2f}]"
+  if len(split.get("scores", [])) > 1:
+    cell += f" [{split['min']:.2f}, {split['max']:.2f}]"
   return cell
 
 
