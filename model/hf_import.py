@@ -3,12 +3,8 @@
 import_hf.py is the command line of this module; model/hf_mapping.py holds the name mapping
 (the export's, read backwards). A folder is `config.json`, the weights and the tokenizer files:
 
-  weights     model.safetensors, else pytorch_model.bin, each possibly sharded
-              (`<name>.index.json` + shards). safetensors is read with NumPy (8-byte header
-              length, JSON header, raw little-endian bytes: a few lines, and unlike
-              safetensors.numpy it reads bfloat16); .bin (zip or legacy torch.save format)
-              with util/torch_pickle.py, which never runs the pickle's code. tf_model.h5 is
-              not read (it needs h5py, which this project does not depend on).
+  weights     model.safetensors, else pytorch_model.bin, each possibly sharded, read
+              without torch (model/hf_files.py); tf_model.h5 is not read.
   vocabulary  vocab.txt, else the WordPiece vocabulary inside tokenizer.json (transformers 5
               writes only that).
   lower-case  tokenizer_config.json's do_lower_case (ElectraTokenizer's default true if absent).
@@ -32,158 +28,29 @@ hyper-parameters). It is written into a staging directory and moved into place w
 """
 
 import collections
-import json
-import math
 import os
 
 import numpy as np
 
 from model import hf_mapping
 from model import sizes as model_sizes
+from model.hf_files import HfImportError, listed, read_json, read_weights
 from util import export_output
-from util import torch_pickle
 from util import utils
 
 CONFIG_FILE = "config.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_FILE = "vocab.txt"
-H5_FILE = "tf_model.h5"
-SAFETENSORS_FILE = "model.safetensors"
-TORCH_FILE = "pytorch_model.bin"
-INDEX_SUFFIX = ".index.json"
 # Model directory files, as run_pretraining.py names them.
 DISCRIMINATOR_CONFIG_FILE = "discriminator_config.json"
 GENERATOR_CONFIG_FILE = "generator_config.json"
 PRETRAIN_CONFIG_FILE = "pretrain_config.json"
 # run_pretraining.py's default max_seq_length (configure_pretraining.py).
 DEFAULT_PRETRAIN_SEQ_LENGTH = 128
-# safetensors dtype names -> NumPy (BF16 read as raw 16-bit words, widened to float32).
-SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-                      "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
-                      "U8": np.uint8, "BOOL": np.bool_}
 EMBEDDING_PARAMETERS = ("word_embeddings.weight", "position_embeddings.weight",
                         "token_type_embeddings.weight", "LayerNorm.weight", "LayerNorm.bias")
 ROLE_FLAGS = {"discriminator": "--discriminator-dir", "generator": "--generator-dir"}
-
-
-class HfImportError(export_output.ExportError):
-  """A folder this import refuses; the message is one line."""
-
-
-def _listed(names, limit=6):
-  names = list(names)
-  more = f" ... ({len(names)} in all)" if len(names) > limit else ""
-  return ", ".join(names[:limit]) + more
-
-
-def _read_json(path):
-  try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except json.JSONDecodeError as e:
-    raise HfImportError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from None
-
-
-# ----------------------------------------------------------------------------------------------
-# Weight files.
-
-def read_safetensors(path):
-  """{name: array} of a .safetensors file, with NumPy; every header entry checked against the
-  file's size before a byte of data is read."""
-  size = os.path.getsize(path)
-  with open(path, "rb") as f:
-    length_bytes = f.read(8)
-    header_length = int.from_bytes(length_bytes, "little") if len(length_bytes) == 8 else -1
-    if not 0 < header_length <= size - 8:
-      raise HfImportError(f"{path} is not a safetensors file (bad header length)")
-    try:
-      header = json.loads(f.read(header_length))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-      raise HfImportError(f"{path} is not a safetensors file (unreadable header)") from None
-  if not isinstance(header, dict):
-    raise HfImportError(f"{path} is not a safetensors file (header is not an object)")
-  header.pop("__metadata__", None)
-  if size == 8 + header_length:  # no data (np.memmap refuses an empty region)
-    data = np.zeros([0], np.uint8)
-  else:
-    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_length)
-  return {name: _safetensors_tensor(path, name, entry, data)
-          for name, entry in header.items()}
-
-
-def _safetensors_tensor(path, name, entry, data):
-  try:
-    dtype = np.dtype(SAFETENSORS_DTYPES[entry["dtype"]])
-    shape = [int(n) for n in entry["shape"]]
-    begin, end = (int(n) for n in entry["data_offsets"])
-  except (KeyError, TypeError, ValueError):
-    raise HfImportError(f"{path}: tensor {name} has an unsupported dtype or a bad header "
-                        f"entry ({entry})") from None
-  if not (min(shape, default=0) >= 0 and 0 <= begin <= end <= data.size
-          and end - begin == math.prod(shape) * dtype.itemsize):
-    raise HfImportError(f"{path}: tensor {name}'s bytes [{begin}, {end}) do not fit its shape "
-                        f"{shape} or the file")
-  array = np.array(data[begin:end]).view(dtype).reshape(shape)
-  if entry["dtype"] == "BF16":  # bfloat16 is float32's upper half
-    array = (array.astype(np.uint32) << 16).view(np.float32)
-  return array
-
-
-def read_torch(path):
-  try:
-    return torch_pickle.load_state_dict(path)
-  except torch_pickle.UnsafePickleError as e:
-    raise HfImportError(str(e)) from None
-
-
-def _read_sharded(directory, index_name, read_shard):
-  """The tensors of every shard an index.json names; the union must be its weight_map."""
-  index_path = os.path.join(directory, index_name)
-  weight_map = _read_json(index_path).get("weight_map")
-  if not isinstance(weight_map, dict) or not weight_map:
-    raise HfImportError(f"{index_path} has no weight_map")
-  shards = sorted(set(weight_map.values()))
-  unsafe = [s for s in shards if not isinstance(s, str) or os.path.basename(s) != s]
-  if unsafe:
-    raise HfImportError(f"{index_path} names shards outside its folder: {_listed(unsafe)}")
-  tensors = {}
-  for shard in shards:
-    path = os.path.join(directory, shard)
-    if not os.path.isfile(path):
-      raise HfImportError(f"{index_path} names the shard {shard}, which is missing")
-    tensors.update(read_shard(path))
-  unlisted = sorted(set(tensors) - set(weight_map))
-  absent = sorted(set(weight_map) - set(tensors))
-  if unlisted or absent:
-    raise HfImportError(f"the shards disagree with {index_path}: "
-                        f"{'not in weight_map: ' + _listed(unlisted) if unlisted else ''}"
-                        f"{'; ' if unlisted and absent else ''}"
-                        f"{'in no shard: ' + _listed(absent) if absent else ''}")
-  return tensors
-
-
-WEIGHT_FORMATS = (  # in order of preference: safetensors runs no code at all
-    (SAFETENSORS_FILE, read_safetensors),
-    (SAFETENSORS_FILE + INDEX_SUFFIX, read_safetensors),
-    (TORCH_FILE, read_torch),
-    (TORCH_FILE + INDEX_SUFFIX, read_torch),
-)
-
-
-def read_weights(directory):
-  """(the file read, {name: array}) of a folder's first weight format present."""
-  for name, reader in WEIGHT_FORMATS:
-    path = os.path.join(directory, name)
-    if os.path.isfile(path):
-      if name.endswith(INDEX_SUFFIX):
-        return name, _read_sharded(directory, name, reader)
-      return name, reader(path)
-  if os.path.isfile(os.path.join(directory, H5_FILE)):
-    raise HfImportError(f"{directory} has only {H5_FILE}, which is not read here (it needs "
-                        f"h5py, not a dependency of this project): get the folder's "
-                        f"{SAFETENSORS_FILE} or {TORCH_FILE}, or re-save it with save_pretrained")
-  raise HfImportError(f"{directory} has no weights ({', '.join(n for n, _ in WEIGHT_FORMATS)})")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -197,7 +64,7 @@ def read_vocabulary(directory):
   path = os.path.join(directory, TOKENIZER_FILE)
   if not os.path.isfile(path):
     raise HfImportError(f"{directory} has no {VOCAB_FILE} or {TOKENIZER_FILE}")
-  model = _read_json(path).get("model") or {}
+  model = read_json(path).get("model") or {}
   if model.get("type") != "WordPiece" or not isinstance(model.get("vocab"), dict):
     raise HfImportError(f"{path} holds no WordPiece vocabulary (model type "
                         f"{model.get('type')!r}): ELECTRA's tokenizer is WordPiece")
@@ -211,9 +78,9 @@ def read_lower_case(directory):
   """do_lower_case from tokenizer_config.json (else tokenizer.json's normalizer, else true,
   ElectraTokenizer's default); a setting this project's tokenizer cannot follow is an error."""
   path = os.path.join(directory, TOKENIZER_CONFIG_FILE)
-  settings = _read_json(path) if os.path.isfile(path) else {}
+  settings = read_json(path) if os.path.isfile(path) else {}
   if "do_lower_case" not in settings and os.path.isfile(os.path.join(directory, TOKENIZER_FILE)):
-    normalizer = _read_json(os.path.join(directory, TOKENIZER_FILE)).get("normalizer") or {}
+    normalizer = read_json(os.path.join(directory, TOKENIZER_FILE)).get("normalizer") or {}
     settings = {"do_lower_case": normalizer.get("lowercase", True),
                 "tokenize_chinese_chars": normalizer.get("handle_chinese_chars", True),
                 "strip_accents": normalizer.get("strip_accents")}
@@ -262,7 +129,7 @@ def read_config(directory, role):
     raise HfImportError(f"{ROLE_FLAGS[role]} {directory} is not a directory")
   if not os.path.isfile(path):
     raise HfImportError(f"{directory} has no {CONFIG_FILE}: not a transformers model folder")
-  config = _read_json(path)
+  config = read_json(path)
   if not isinstance(config, dict):
     raise HfImportError(f"{path} does not hold a JSON object")
   architecture = _architecture(directory, config, role)
@@ -285,16 +152,16 @@ def check_tensors(directory, weights_file, architecture, config, tensors):
   unknown = sorted(set(tensors) - set(expected))
   if unknown:
     raise HfImportError(f"{source} has {len(unknown)} tensor(s) that {architecture} does not "
-                        f"have: {_listed(unknown)}")
+                        f"have: {listed(unknown)}")
   missing = sorted(set(expected) - set(tensors))
   if missing:
     raise HfImportError(f"{source} lacks {len(missing)} tensor(s) of {architecture}: "
-                        f"{_listed(missing)}")
+                        f"{listed(missing)}")
   wrong = [f"{name} {list(tensors[name].shape)} (config.json: {shape})"
            for name, shape in expected.items() if list(tensors[name].shape) != shape]
   if wrong:
     raise HfImportError(f"{source}: {len(wrong)} shape(s) disagree with config.json: "
-                        f"{_listed(wrong, 3)}")
+                        f"{listed(wrong, 3)}")
   notes = []
   if architecture == "ElectraForMaskedLM":
     _check_tied_output(source, config, tensors, tied)
@@ -382,7 +249,7 @@ def _embedding_layout(disc, gen, embeddings_from):
   if not embeddings_from:
     raise HfImportError(
         f"the two folders' embeddings differ (max |delta| {max(differing.values()):.3g} in "
-        f"{_listed(sorted(differing), 2)}); the release shares one set: pass --embeddings-from "
+        f"{listed(sorted(differing), 2)}); the release shares one set: pass --embeddings-from "
         f"discriminator or generator to keep that folder's")
   return False, [f"the folders' embeddings differ (max |delta| "
                  f"{max(differing.values()):.3g}): the {embeddings_from}'s are kept, shared"]
