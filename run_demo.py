@@ -53,6 +53,12 @@ from util import utils
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
 import bench_naive_bayes  # noqa: E402  pylint: disable=wrong-import-position
 import bench_pretraining_gains  # noqa: E402  pylint: disable=wrong-import-position
+import reader_agreement  # noqa: E402  pylint: disable=wrong-import-position
+
+# A person's labels for the chnsenticorp dev reviews, read from the text alone (docs/LEARNING.md
+# section 12): how far the labels can be read at all, printed beside the models.
+READER_LABELS = os.path.join(REPO_ROOT, "bench", "results", "reader_agreement",
+                             "chnsenticorp_dev.txt")
 
 # A 2-layer discriminator of hidden size 64 (1 attention head, generator of hidden size 16).
 # jit_compile is off: for a model this small on a CPU, XLA's compile time costs more than it saves.
@@ -283,6 +289,13 @@ class Demo:
     floor = bench_naive_bayes.evaluate_task(self.finetuning_data_dir, "chnsenticorp")
     self.learning_results["naive-bayes"] = {"dev": {"accuracy": floor["dev_accuracy"]},
                                             "test": {"accuracy": floor["test_accuracy"]}}
+    if os.path.isfile(READER_LABELS):
+      reader = reader_agreement.agreement(
+          reader_agreement.read_reader_labels(READER_LABELS),
+          reader_agreement.read_gold_labels(
+              os.path.join(self.finetuning_data_dir, "chnsenticorp", "dev.tsv")))
+      self.learning_results["reader"] = {"dev": {"accuracy": reader["agreement"],
+                                                 "rows": reader["rows"]}}
 
   # ---- the report ----
 

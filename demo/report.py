@@ -105,7 +105,8 @@ def print_results_table(pretraining, finetuning):
 
 
 def print_learning_table(learning):
-  """ChnSentiCorp accuracy of the pre-trained model, the same model from scratch and the floor.
+  """ChnSentiCorp accuracy of the pre-trained model, the same model from scratch, the floor and,
+  where given, a person's agreement with the labels.
 
   An arm fine-tuned with several seeds shows its mean and, in brackets, the lowest and highest
   seed; the gain line compares the means."""
@@ -114,6 +115,9 @@ def print_learning_table(learning):
   labels = {layout.SHIPPED_MODEL: "pre-trained (sample_data/models/electra-mini)",
             layout.SCRATCH_MODEL: "same model from random weights",
             "naive-bayes": "character-bigram naive Bayes (the floor)"}
+  if "reader" in learning:  # the labels' own noise: a ceiling
+    rows = learning["reader"]["dev"]["rows"]
+    labels["reader"] = f"a person reading the text alone ({rows} dev reviews)"
   seeds = max((len(split.get("scores", [])) for arm in learning.values() for split in arm.values()),
               default=0)
   print("\nLearning: chnsenticorp accuracy (%), real reviews, chance 50"

@@ -44,6 +44,9 @@ def test_progress_and_report_printed(demo):
   for label in ("pre-trained (sample_data/models/electra-mini)", "same model from random weights",
                 "character-bigram naive Bayes"):
     assert label in stdout, label
+  # ... and a person's agreement with the dev labels, scored against the copy the demo reads.
+  reader = next(line for line in stdout.splitlines() if "a person reading the text alone" in line)
+  assert "(260 dev reviews)" in reader and reader.split()[-2:] == ["85.00", "-"]
   assert "step 10/10" in stdout  # The pre-training script's own progress lines come through.
   assert "oneDNN custom operations" not in stdout  # TensorFlow's start-up chatter does not.
   assert "tensorboard --logdir" in stdout
