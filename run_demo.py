@@ -48,6 +48,7 @@ from demo.layout import (  # noqa: F401 (MARKER_FILE: tests read it here)
     QUICK_OUTPUT_DIR, REPO_ROOT, RESULTS_FILE, SCRATCH_MODEL, SHIPPED_MODEL, SHIPPED_MODEL_DIR,
     TASKS, DemoError, prepare_output_dir, show_path)
 from demo.report import pretraining_summary
+from util import device_options
 from util import utils
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
@@ -265,7 +266,8 @@ class Demo:
     hparams = dict(shipped_model_hparams(), task_names=["chnsenticorp"], num_trials=trials,
                    max_seq_length=128, num_train_epochs=self.settings["learning_epochs"],
                    learning_rate=self.settings["learning_rate"], train_batch_size=32,
-                   mixed_precision="bfloat16", log_every_steps=50, iterations_per_loop=50)
+                   mixed_precision=learning_precision(), log_every_steps=50,
+                   iterations_per_loop=50)
     arms = [(SHIPPED_MODEL, True)]
     if self.settings["learning_from_scratch"]:  # --quick skips it: one TensorFlow start less
       arms.append((SCRATCH_MODEL, False))
@@ -350,6 +352,12 @@ def mean_over_trials(trials, task):
       stats = bench_pretraining_gains.split_stats(trials, task, split)
       summary[split] = dict(stats, accuracy=stats["mean"])
   return summary
+
+
+def learning_precision():
+  """bfloat16 where the CPU computes in it (1.7x float32 there), else float32, which is faster
+  on a CPU without bfloat16 instructions (util/device_options.py)."""
+  return "bfloat16" if device_options.cpu_has_native_bfloat16() else "float32"
 
 
 def shipped_model_hparams():

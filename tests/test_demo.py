@@ -258,3 +258,12 @@ def test_scripts_side_by_side_share_the_cores_and_keep_their_logs(tmp_path, caps
   monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "7")  # a user's setting wins
   assert child_process.run_script(str(script), ["0"], str(tmp_path / "one.log")) == 0
   assert capsys.readouterr().out == "    threads 7\n"
+
+
+@pytest.mark.parametrize("native, precision", [(True, "bfloat16"), (False, "float32"),
+                                               (None, "float32")])
+def test_learning_stage_computes_in_bfloat16_only_where_the_cpu_has_it(monkeypatch, native,
+                                                                       precision):
+  from util import device_options  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(device_options, "cpu_has_native_bfloat16", lambda: native)
+  assert run_demo.learning_precision() == precision

@@ -39,9 +39,9 @@ NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 def cpu_has_native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
   """True or False from the CPU's flags; None where they cannot be read (not Linux).
 
-  Without these instructions TensorFlow converts to and from float32 around every op, so
-  bfloat16 buys nothing on the CPU: ELECTRA-small's pre-training step ran at 0.82x float32's
-  speed on a 2-core AVX2 EPYC (bench/bench_train_step.py)."""
+  Without these instructions the CPU has no bfloat16 arithmetic and bfloat16 saves no compute:
+  ELECTRA-small's pre-training step ran at 0.82x float32's speed on a 2-core AVX2 EPYC
+  (bench/bench_train_step.py)."""
   if not os.path.isfile(cpuinfo_path):
     return None
   with open(cpuinfo_path, encoding="utf-8", errors="replace") as f:

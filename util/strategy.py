@@ -132,8 +132,8 @@ def set_precision(mixed_precision):
   dtype = tf.as_dtype(name)
   if dtype != tf.float32:
     utils.log(f"Mixed precision: computing in {name}, variables in float32")
-  native = device_options.cpu_has_native_bfloat16()
-  if name == "bfloat16" and native is False and not _has_accelerator():
+  if (name == "bfloat16" and device_options.cpu_has_native_bfloat16() is False
+      and not _has_accelerator()):
     utils.warning('bfloat16 on a CPU without bfloat16 instructions (AVX-512 BF16 or AMX): expect '
                   'it to be slower than "mixed_precision": "float32" on this machine')
   return dtype
