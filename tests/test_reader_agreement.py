@@ -45,3 +45,28 @@ def test_bad_labels_are_a_one_line_error(tmp_path, labels, message):
   with pytest.raises(SystemExit) as raised:
     reader_agreement.main(["--labels", str(path), "--split", str(split)])
   assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_models_are_scored_apart_on_the_rows_the_reader_agrees_and_differs(tmp_path, capsys):
+  split, labels, predictions = tmp_path / "dev.tsv", tmp_path / "reader.txt", tmp_path / "p.tsv"
+  write_split(split, [1, 0, 1, 1, 0])
+  labels.write_text("0 1\n1 0\n2 0\n3 1\n", encoding="utf-8")  # the reader differs on row 2
+  # predict.py's TSV: ids from 1; right on rows 0, 1 and 4, wrong on 2 and 3.
+  predictions.write_text("id\tlabel\tprobability\n1\t1\t0.9\n2\t0\t0.8\n3\t0\t0.7\n4\t0\t0.6\n"
+                         "5\t0\t0.9\n", encoding="utf-8")
+  reader_agreement.main(["--labels", str(labels), "--split", str(split),
+                         "--predictions", str(predictions)])
+  scores = json.loads(capsys.readouterr().out)["models"][str(predictions)]
+  assert scores["all"] == pytest.approx(60.0)
+  assert scores["reader_agrees"] == pytest.approx(200.0 / 3)  # rows 0, 1 right; row 3 wrong
+  assert scores["reader_differs"] == pytest.approx(0.0)  # row 2
+
+
+def test_predictions_missing_a_row_are_a_one_line_error(tmp_path):
+  split, labels, predictions = tmp_path / "dev.tsv", tmp_path / "reader.txt", tmp_path / "p.tsv"
+  write_split(split, [1, 0])
+  labels.write_text("0 1\n", encoding="utf-8")
+  predictions.write_text("id\tlabel\n1\t1\n", encoding="utf-8")
+  with pytest.raises(SystemExit, match="no prediction for ids 2"):
+    reader_agreement.main(["--labels", str(labels), "--split", str(split),
+                           "--predictions", str(predictions)])
