@@ -70,9 +70,10 @@ MODEL_HPARAMS = {
     "jit_compile": False,
 }
 
-# Stage sizes. The pipeline stages (1-5) of "default" take about 1.5 minutes on 2 quiet CPU cores
-# and the learning stage (6) about 3.5; "quick" a few minutes, most of it TensorFlow's start-up
-# in each of the five training processes.
+# Stage sizes. On 2 quiet CPU cores with bfloat16 instructions the pipeline stages (1-5) of
+# "default" take about 1.5 minutes and the learning stage (6) about 3.5 (3.5 and 11.5 on a
+# 2-core AVX2-only CPU); "quick" one to two minutes, most of it TensorFlow's start-up in each of
+# the five training processes.
 DEFAULT_PROFILE = {
     "pretrain_steps": 800, "pretrain_seq_length": 64, "pretrain_batch_size": 32,
     "pretrain_learning_rate": 2e-3,
