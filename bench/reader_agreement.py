@@ -16,7 +16,8 @@ expected to be right).
 
 Prints ONE JSON line: rows read, agreements, the agreement in percent with its Wilson 95%
 interval, the rows where the reader and the gold label differ, and the split's SHA-256 (a split
-made by a script, such as waimai's, can be checked to be the one that was read).
+made by a script, such as waimai's, can be checked to be the one that was read); with
+--predictions, each model's scores under `models`.
 """
 
 import argparse
