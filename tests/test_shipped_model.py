@@ -9,6 +9,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from model import modeling
@@ -51,8 +52,7 @@ def test_shipped_model_loads_every_encoder_variable_and_encodes_text():
 
 
 def test_the_card_puts_the_training_evaluation_first(tmp_path):
-  sys.path.insert(0, os.path.join(REPO, "tools"))
-  import ship_pretrained_model  # pylint: disable=import-outside-toplevel
+  ship_pretrained_model = import_ship_tool()
   (tmp_path / "results").mkdir()
   rows = [{"global_step": 5, "eval_mask_prob": 0.25}, {"global_step": 10},
           {"global_step": 10, "eval_mask_prob": 0.15}, {"global_step": 10, "eval_mask_prob": 0.4}]
@@ -63,10 +63,15 @@ def test_the_card_puts_the_training_evaluation_first(tmp_path):
   assert ship_pretrained_model.held_out_rows(str(tmp_path / "none"), 10) == []
 
 
-def test_the_card_keeps_each_gains_table_with_its_settings(tmp_path):
+def import_ship_tool():
   sys.path.insert(0, os.path.join(REPO, "tools"))
   import ship_pretrained_model  # pylint: disable=import-outside-toplevel
-  hparams = {"num_train_epochs": 10, "learning_rate": 3e-4, "task_names": ["chnsenticorp"],
+  return ship_pretrained_model
+
+
+def write_gains_report(path, epochs=10):
+  """A gains bench output: a progress line, then its JSON line."""
+  hparams = {"num_train_epochs": epochs, "learning_rate": 3e-4, "task_names": ["chnsenticorp"],
              "do_test": True}
   arm = {"mean": 80.0, "min": 79.0, "max": 81.0, "scores": [79.0, 81.0], "std": 1.4,
          "test_mean": 77.0, "test_min": 76.0, "test_max": 78.0, "test_scores": [76.0, 78.0],
@@ -75,9 +80,46 @@ def test_the_card_keeps_each_gains_table_with_its_settings(tmp_path):
   report = {"bench": "pretraining_gains", "trials": 2, "tasks": {"chnsenticorp": {
       "pretrained": arm, "scratch": dict(arm, mean=75.0, test_mean=74.0), "gain_mean": 5.0,
       "test_gain_mean": 3.0, "naive_bayes_dev": 82.0}}}
-  path = tmp_path / "gains.json"
   path.write_text("progress line\n" + json.dumps(report) + "\n", encoding="utf-8")
+  return path
+
+
+def test_the_card_keeps_each_gains_table_with_its_settings(tmp_path):
+  ship_pretrained_model = import_ship_tool()
+  path = write_gains_report(tmp_path / "gains.json")
   row = ship_pretrained_model.gains_summary(str(path))["tasks"]["chnsenticorp"]
   assert row["settings"] == {"num_train_epochs": 10, "learning_rate": 3e-4}
   assert row["pretrained"]["test_mean"] == 77.0 and "command" not in row["pretrained"]
   assert (row["gain_mean"], row["test_gain_mean"]) == (5.0, 3.0)
+
+
+def test_gains_only_replaces_the_gains_and_keeps_the_rest_of_the_card(tmp_path, capsys):
+  ship_pretrained_model = import_ship_tool()
+  card = {"step": 5000, "fingerprints": {"vocab_sha256": "ab" * 32},
+          "finetuning_gains": [{"trials": 3, "tasks": {}}]}
+  (tmp_path / "MODEL_CARD.json").write_text(json.dumps(card), encoding="utf-8")
+  (tmp_path / "model.ckpt-5000.index").write_bytes(b"weights")
+  reports = [write_gains_report(tmp_path / "short.json", epochs=3),
+             write_gains_report(tmp_path / "long.json", epochs=10)]
+  ship_pretrained_model.main(["--gains-only", "--output", str(tmp_path), "--gains",
+                              *map(str, reports)])
+  updated = json.loads((tmp_path / "MODEL_CARD.json").read_text(encoding="utf-8"))
+  assert {key: updated[key] for key in ("step", "fingerprints")} == {
+      key: card[key] for key in ("step", "fingerprints")}
+  assert [table["tasks"]["chnsenticorp"]["settings"]["num_train_epochs"]
+          for table in updated["finetuning_gains"]] == [3, 10]
+  assert (tmp_path / "model.ckpt-5000.index").read_bytes() == b"weights"
+  assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("MODEL")) == [
+      "MODEL_CARD.json"]
+  assert "replaced the fine-tuning gains" in capsys.readouterr().out
+
+  # A gains file that is not the bench's output: one line, and the card as it was.
+  before = (tmp_path / "MODEL_CARD.json").read_text(encoding="utf-8")
+  (tmp_path / "bad.json").write_text("not json\n", encoding="utf-8")
+  with pytest.raises(SystemExit) as error:
+    ship_pretrained_model.main(["--gains-only", "--output", str(tmp_path), "--gains",
+                                str(tmp_path / "bad.json")])
+  assert str(error.value).startswith("ship_pretrained_model.py: ")
+  assert (tmp_path / "MODEL_CARD.json").read_text(encoding="utf-8") == before
+  with pytest.raises(SystemExit):  # --gains-only without --gains: a usage error
+    ship_pretrained_model.main(["--gains-only", "--output", str(tmp_path)])

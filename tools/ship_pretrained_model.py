@@ -11,6 +11,12 @@ output directory gets, as a released model's does, `model.ckpt-<step>.{index,dat
 `pretrain_config.json` and `MODEL_CARD.json`: the step, the seed, the held-out metrics at that
 step, SHA-256 fingerprints of the corpus, the vocabulary and the dataset's summary.json, and the
 commands that reproduce it.
+
+    python tools/ship_pretrained_model.py --gains-only --output sample_data/models/electra-mini \
+        --gains bench/results/.../gains.json bench/results/.../gains_longer.json
+
+rewrites only the card's fine-tuning gains of a shipped model (e.g. after more seeds were run),
+which needs neither the pre-training directory nor the corpus.
 """
 
 import argparse
@@ -72,12 +78,36 @@ def arm_settings(arm):
   return {key: hparams[key] for key in GAINS_SETTINGS if key in hparams}
 
 
+def write_card(model_dir, card):
+  """MODEL_CARD.json, written beside and then moved over the old one (never half-written)."""
+  path = os.path.join(model_dir, "MODEL_CARD.json")
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(card, f, indent=2)
+    f.write("\n")
+  os.replace(path + ".tmp", path)
+
+
+def replace_gains(model_dir, gains_paths):
+  """The card of the model shipped in `model_dir`, with its finetuning_gains made anew."""
+  path = os.path.join(model_dir, "MODEL_CARD.json")
+  try:
+    with open(path, encoding="utf-8") as f:
+      card = json.load(f)
+    card["finetuning_gains"] = [gains_summary(gains) for gains in gains_paths]
+  except (OSError, ValueError, KeyError) as error:
+    sys.exit(f"ship_pretrained_model.py: {error}")
+  write_card(model_dir, card)
+  print(f"replaced the fine-tuning gains of {path} ({len(gains_paths)} table(s))")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--model-dir", required=True, help="the pre-training model directory")
-  parser.add_argument("--corpus", required=True, nargs="+",
-                      help="the corpus files it was pre-trained on")
+  parser.add_argument("--model-dir", help="the pre-training model directory")
+  parser.add_argument("--corpus", nargs="+", help="the corpus files it was pre-trained on")
   parser.add_argument("--output", required=True)
+  parser.add_argument("--gains-only", action="store_true",
+                      help="only replace the finetuning_gains of the card in --output (a model "
+                           "shipped before) by --gains; the weights and the rest stay as they are")
   parser.add_argument("--gains", default=[], nargs="+",
                       help="bench/bench_pretraining_gains.py's JSON line(s) for this model, one "
                            "file per run of the bench (e.g. at different fine-tuning settings): "
@@ -86,6 +116,13 @@ def main(argv=None):
                       help="JSON of how the pre-training ran, for the card (machine, threads, "
                            "wall time)")
   args = parser.parse_args(argv)
+  if args.gains_only:
+    if not args.gains:
+      parser.error("--gains-only needs --gains")
+    replace_gains(args.output, args.gains)
+    return
+  if not args.model_dir or not args.corpus:
+    parser.error("--model-dir and --corpus are required (unless --gains-only)")
 
   prefix = checkpoint_lib.resolve_checkpoint(args.model_dir)
   step = int(prefix.rsplit("-", 1)[1])
@@ -134,9 +171,7 @@ def main(argv=None):
     card["training"] = json.loads(args.training)
   if args.gains:
     card["finetuning_gains"] = [gains_summary(path) for path in args.gains]
-  with open(os.path.join(args.output, "MODEL_CARD.json"), "w", encoding="utf-8") as f:
-    json.dump(card, f, indent=2)
-    f.write("\n")
+  write_card(args.output, card)
   size = sum(os.path.getsize(os.path.join(args.output, name)) for name in os.listdir(args.output))
   print(f"wrote {len(names)} variables ({card['parameters']:,} parameters) of step {step} to "
         f"{args.output} ({size / 1e6:.1f} MB)")
