@@ -129,11 +129,24 @@ def arm_hparams(arm, task, trials, shared_hparams, model_dir, test=False):
 
 def split_stats(trials_out, task, split, prefix=""):
   """{prefix + scores, max, min, mean, std} of the task's metric on one split over the trials."""
-  scores = [trial["results"][task][split][METRIC[task]] for trial in trials_out]
+  return score_stats([trial["results"][task][split][METRIC[task]] for trial in trials_out],
+                     prefix)
+
+
+def score_stats(scores, prefix=""):
+  """{prefix + scores, max, min, mean, std} of one split's scores (one per seed)."""
   stats = {"scores": scores, "max": max(scores), "min": min(scores),
            "mean": statistics.mean(scores),
            "std": statistics.stdev(scores) if len(scores) > 1 else 0.0}
   return {prefix + key: value for key, value in stats.items()}
+
+
+def add_gains(row):
+  """The pre-trained arm's mean minus the scratch arm's, on dev (and test where both have it)."""
+  if "pretrained" in row and "scratch" in row:
+    row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
+    if all("test_mean" in row[arm] for arm in ("pretrained", "scratch")):
+      row["test_gain_mean"] = row["pretrained"]["test_mean"] - row["scratch"]["test_mean"]
 
 
 def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir, test=False):
@@ -182,10 +195,7 @@ def main(argv=None):
       row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir, args.test)
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
             f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
-    if "pretrained" in row and "scratch" in row:
-      row["gain_mean"] = row["pretrained"]["mean"] - row["scratch"]["mean"]
-      if all("test_mean" in row[arm] for arm in ("pretrained", "scratch")):
-        row["test_gain_mean"] = row["pretrained"]["test_mean"] - row["scratch"]["test_mean"]
+    add_gains(row)
     if task in CLASSIFICATION:
       floor = bench_naive_bayes.evaluate_task(args.finetuning_data, task)
       row["naive_bayes_dev"] = floor["dev_accuracy"]
