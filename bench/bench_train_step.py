@@ -1,7 +1,12 @@
-"""Training-step speed of ELECTRA-small: fine-tuning (classification) and pre-training.
+"""Training-step speed of ELECTRA-small: fine-tuning (classification, span extraction) and
+pre-training.
 
-    python bench/bench_train_step.py [--what finetune,pretrain] [--precision float32,bfloat16]
+    python bench/bench_train_step.py [--what finetune,finetune_qa,pretrain]
+        [--precision float32,bfloat16]
         [--jit auto|always|off] [--batch-size 32] [--seq-length 128] [--peak-json FILE]
+
+`finetune` is classification (ChnSentiCorp's head), `finetune_qa` span extraction (CMRC 2018's
+joint head at training: start logits, end logits given the gold start, answerable classifier).
 
 Prints ONE JSON line. Each step runs through the project's Trainer (util/training.py: the same
 tf.function loop, forward/backward, all-reduce and AdamW update as run_finetuning.py and
@@ -51,11 +56,22 @@ def build(what, precision, args):
       flops = 3 * bench_lib.finetune_forward_flops(model.bert_config, b, l,
                                                    config.embedding_size)
       batch = bench_lib.classification_batch(b, l)
-    else:
+    elif what == "finetune_qa":  # CMRC 2018's span head: start, end given the start, answerable
+      config = bench_lib.finetune_config(["cmrc2018"], l, b)
+      task = bench_lib.make_task(config, "cmrc2018")
+      model = bench_lib.finetuning_model(config, task, precision)
+      hidden = model.bert_config.hidden_size
+      flops = 3 * (bench_lib.finetune_forward_flops(model.bert_config, b, l, config.embedding_size)
+                   + 2 * bench_lib.qa_head_forward_macs(hidden, b, l, beam_size=1))
+      batch = bench_lib.qa_batch(b, l)
+    elif what == "pretrain":
       config = bench_lib.pretrain_config(l, b, precision)
       model = electra_model_for(config)
       flops = bench_lib.pretrain_step_flops(model, b, l)
       batch = bench_lib.pretrain_batch(b, l)
+    else:
+      raise SystemExit(f"bench_train_step.py: --what {what!r}: use finetune, finetune_qa or "
+                       "pretrain")
   trainer = bench_lib.make_trainer(model, batch, args.jit, precision, args.steps)
   return trainer, flops / 1e9
 

@@ -95,8 +95,8 @@ class QAHead(tf.Module):
   def _joint_end_logits(self, hidden, start_vectors):
     """hidden [B, L, H], start_vectors [B, K, H] -> end logits [B, K, L] (unmasked)."""
     kernel = tf.cast(self.qa_hidden.kernel, hidden.dtype)
-    start_part = tf.einsum("bkh,hd->bkd", start_vectors, kernel[:self.hidden_size])
-    token_part = tf.einsum("blh,hd->bld", hidden, kernel[self.hidden_size:])
+    start_part = modeling.matmul_last_axis(start_vectors, kernel[:self.hidden_size])
+    token_part = modeling.matmul_last_axis(hidden, kernel[self.hidden_size:])
     return _END_LOGITS(start_part, token_part, tf.convert_to_tensor(self.qa_hidden.bias),
                        tf.convert_to_tensor(self.end_dense.kernel),
                        tf.convert_to_tensor(self.end_dense.bias))
