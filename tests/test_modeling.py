@@ -192,3 +192,13 @@ def test_heads_output_shapes():
   hidden = tf.zeros([2, 3, gen.hidden_size])
   assert nets.generator_head(hidden).shape == (2, 3, 50)
   assert nets.discriminator_head(tf.zeros([2, 3, 32])).shape == (2, 3)
+
+
+def test_matmul_last_axis_is_a_product_over_the_last_axis_for_any_leading_shape():
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(4, 6)).astype(np.float32)
+  for shape in ((5, 4), (2, 3, 4), (2, 1, 3, 4)):
+    x = rng.normal(size=shape).astype(np.float32)
+    y = modeling.matmul_last_axis(tf.constant(x), tf.constant(kernel)).numpy()
+    assert y.shape == shape[:-1] + (6,)
+    np.testing.assert_allclose(y, np.einsum("...h,hd->...d", x, kernel), rtol=1e-5, atol=1e-5)
