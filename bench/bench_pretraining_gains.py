@@ -10,7 +10,9 @@ the pre-trained checkpoint in --model-dir and once from scratch (`"init_checkpoi
 Classification tasks are also scored by the character-bigram naive-Bayes floor
 (bench/bench_naive_bayes.py). Prints the mean [min, max] table over seeds on
 stderr and ONE JSON line on stdout; every run's files go to --work-dir (default: a directory
-beside --model-dir), so the fine-tuned models and results files can be inspected.
+beside --model-dir), so the fine-tuned models and results files can be inspected. A run stopped
+early (e.g. to free the machine) is summarised over its finished trials by the same command
+with --summarize-only; bench/merge_gains.py adds the missing seeds from a later run.
 """
 
 import argparse
@@ -44,6 +46,7 @@ TASK_HPARAMS = {
 METRIC = {"chnsenticorp": "accuracy", "waimai": "accuracy", "peoples_daily_ner": "f1",
           "cmrc2018": "f1"}
 CLASSIFICATION = ("chnsenticorp", "waimai")  # scored by the naive-Bayes floor too
+DONE = "done"  # a finished trial's status in run_finetuning.py's results file
 
 
 def parse_args(argv=None):
@@ -64,6 +67,10 @@ def parse_args(argv=None):
                       help="also score the test split and record its mean [min, max] per arm "
                            "(test_*): a setting picked on dev is then checked on data it was "
                            "not picked on")
+  parser.add_argument("--summarize-only", action="store_true",
+                      help="run nothing: summarise the trials already finished in --work-dir "
+                           "by an earlier run with the same options (e.g. one stopped early; "
+                           "an arm with fewer than --trials finished trials gets a note)")
   parser.add_argument("--previous", default=None,
                       help="JSON line an earlier run printed (e.g. of --arms scratch): its "
                            "arms are taken for the arms not run now")
@@ -149,23 +156,41 @@ def add_gains(row):
       row["test_gain_mean"] = row["pretrained"]["test_mean"] - row["scratch"]["test_mean"]
 
 
-def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir, test=False):
+def run_arm(data_dir, arm, task, trials, shared_hparams, model_dir, test=False, run=True):
+  """One arm's trials on one task (or, with run=False, those already in data_dir), summarised."""
   hparams = arm_hparams(arm, task, trials, shared_hparams, model_dir, test)
   command = [sys.executable, os.path.join(REPO, "run_finetuning.py"), "--data-dir", data_dir,
              "--model-name", arm, "--hparams", json.dumps(hparams)]
+  if not run:
+    return dict(summarize_arm(data_dir, arm, task, trials, test), command=command)
   log_path = os.path.join(data_dir, f"{task}.log")
   started = time.time()
   with open(log_path, "w", encoding="utf-8") as log:
     code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
   if code:
     sys.exit(f"bench_pretraining_gains.py: {arm} {task} failed (exit {code}); see {log_path}")
+  return dict(summarize_arm(data_dir, arm, task, trials, test),
+              seconds=round(time.time() - started, 1), command=command)
+
+
+def summarize_arm(data_dir, arm, task, trials, test):
+  """Statistics over the finished trials in the arm's results file; a note when fewer than
+  `trials` finished (a run stopped early keeps what it measured)."""
   results = os.path.join(data_dir, "models", arm, "results", f"{task}_results.json")
-  with open(results, encoding="utf-8") as f:
-    trials_out = json.load(f)["trials"]
-  stats = split_stats(trials_out, task, "dev")
+  try:
+    with open(results, encoding="utf-8") as f:
+      finished = [trial for trial in json.load(f)["trials"] if trial.get("status") == DONE]
+  except (OSError, ValueError, KeyError) as error:
+    sys.exit(f"bench_pretraining_gains.py: no results of {arm} {task}: {error}")
+  if not finished:
+    sys.exit(f"bench_pretraining_gains.py: {results} has no finished trial")
+  stats = split_stats(finished, task, "dev")
   if test:
-    stats.update(split_stats(trials_out, task, "test", prefix="test_"))
-  return dict(stats, seconds=round(time.time() - started, 1), command=command)
+    stats.update(split_stats(finished, task, "test", prefix="test_"))
+  if len(finished) < trials:
+    stats["note"] = (f"stopped after {len(finished)} of {trials} trials; statistics over the "
+                     f"{len(finished)} finished trials")
+  return stats
 
 
 def main(argv=None):
@@ -182,8 +207,8 @@ def main(argv=None):
   arms = args.arms.split(",")
   if not arms or not set(arms) <= {"pretrained", "scratch"}:
     sys.exit(f"bench_pretraining_gains.py: --arms {args.arms!r}: use pretrained, scratch or both")
-  data_dirs = {arm: prepare(work_dir, arm, args.model_dir, args.finetuning_data)
-               for arm in arms}
+  data_dirs = {arm: os.path.join(work_dir, arm) if args.summarize_only
+               else prepare(work_dir, arm, args.model_dir, args.finetuning_data) for arm in arms}
   previous = {}
   if args.previous:
     with open(args.previous, encoding="utf-8") as f:
@@ -192,9 +217,11 @@ def main(argv=None):
     row = {arm: previous[task][arm] for arm in ("pretrained", "scratch")
            if arm not in data_dirs and arm in previous.get(task, {})}
     for arm, data_dir in data_dirs.items():
-      row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir, args.test)
+      row[arm] = run_arm(data_dir, arm, task, args.trials, shared, args.model_dir, args.test,
+                         run=not args.summarize_only)
       print(f"{task} {arm}: {row[arm]['max']:.2f} ({row[arm]['mean']:.2f} ± "
-            f"{row[arm]['std']:.2f}) in {row[arm]['seconds']:.0f} s", file=sys.stderr)
+            f"{row[arm]['std']:.2f})" + (f" in {row[arm]['seconds']:.0f} s" if "seconds" in
+                                         row[arm] else ""), file=sys.stderr)
     add_gains(row)
     if task in CLASSIFICATION:
       floor = bench_naive_bayes.evaluate_task(args.finetuning_data, task)

@@ -1,5 +1,7 @@
 """bench/bench_pretraining_gains.py: what each arm's run is asked for, and what is read back."""
 
+import json
+
 import pytest
 
 from bench import bench_pretraining_gains as gains
@@ -34,3 +36,28 @@ def test_split_stats_over_trials():
   assert test["test_mean"] == pytest.approx(73.0)
   with pytest.raises(KeyError):  # a run without --test has no test scores to summarise
     gains.split_stats(trials([80.0]), "chnsenticorp", "test")
+
+
+def write_results(data_dir, arm, trials_out):
+  results = data_dir / "models" / arm / "results"
+  results.mkdir(parents=True)
+  (results / "chnsenticorp_results.json").write_text(json.dumps({"trials": trials_out}),
+                                                     encoding="utf-8")
+
+
+def test_a_run_stopped_early_is_summarised_over_its_finished_trials(tmp_path):
+  out = [dict(trial, status="done") for trial in trials([80.0, 84.0], [70.0, 74.0])]
+  out.append({"trial": 3, "seed": 3, "status": "interrupted"})
+  write_results(tmp_path, "scratch", out)
+  stats = gains.run_arm(str(tmp_path), "scratch", "chnsenticorp", 3, {}, str(tmp_path),
+                        test=True, run=False)  # nothing is run: the finished trials are read
+  assert stats["scores"] == [80.0, 84.0] and stats["test_mean"] == pytest.approx(72.0)
+  assert stats["note"].startswith("stopped after 2 of 3 trials")
+  assert "seconds" not in stats and "--hparams" in stats["command"]
+  # All of them finished: no note. None finished, or no results: one line.
+  assert "note" not in gains.summarize_arm(str(tmp_path), "scratch", "chnsenticorp", 2, False)
+  write_results(tmp_path / "none", "scratch", out[2:])
+  for data_dir in (tmp_path / "none", tmp_path / "missing"):
+    with pytest.raises(SystemExit) as error:
+      gains.summarize_arm(str(data_dir), "scratch", "chnsenticorp", 3, False)
+    assert str(error.value).startswith("bench_pretraining_gains.py: ")
