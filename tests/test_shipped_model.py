@@ -69,10 +69,10 @@ def import_ship_tool():
   return ship_pretrained_model
 
 
-def write_gains_report(path, epochs=10):
+def write_gains_report(path, epochs=10, seed=1):
   """A gains bench output: a progress line, then its JSON line."""
   hparams = {"num_train_epochs": epochs, "learning_rate": 3e-4, "task_names": ["chnsenticorp"],
-             "do_test": True}
+             "do_test": True, "seed": seed}
   arm = {"mean": 80.0, "min": 79.0, "max": 81.0, "scores": [79.0, 81.0], "std": 1.4,
          "test_mean": 77.0, "test_min": 76.0, "test_max": 78.0, "test_scores": [76.0, 78.0],
          "seconds": 3.0, "command": ["python", "run_finetuning.py", "--hparams",
@@ -123,3 +123,14 @@ def test_gains_only_replaces_the_gains_and_keeps_the_rest_of_the_card(tmp_path, 
   assert (tmp_path / "MODEL_CARD.json").read_text(encoding="utf-8") == before
   with pytest.raises(SystemExit):  # --gains-only without --gains: a usage error
     ship_pretrained_model.main(["--gains-only", "--output", str(tmp_path)])
+
+
+def test_a_table_joined_from_several_runs_keeps_its_settings_and_seeds(tmp_path):
+  ship_pretrained_model = import_ship_tool()
+  from bench import merge_gains  # pylint: disable=import-outside-toplevel
+  parts = [str(write_gains_report(tmp_path / "a.json")),
+           str(write_gains_report(tmp_path / "b.json", seed=3))]
+  (tmp_path / "joined.json").write_text(json.dumps(merge_gains.merge(parts)), encoding="utf-8")
+  row = ship_pretrained_model.gains_summary(str(tmp_path / "joined.json"))["tasks"]["chnsenticorp"]
+  assert row["settings"] == {"num_train_epochs": 10, "learning_rate": 3e-4}
+  assert row["pretrained"]["seeds"] == [1, 2, 3, 4] and len(row["pretrained"]["scores"]) == 4

@@ -49,7 +49,7 @@ def held_out_rows(model_dir, step):
 GAINS_SETTINGS = ("max_seq_length", "num_train_epochs", "learning_rate", "train_batch_size",
                   "layerwise_lr_decay", "mixed_precision", "model_hparam_overrides")
 ARM_STATS = ("mean", "min", "max", "scores", "test_mean", "test_min", "test_max", "test_scores",
-             "note")
+             "note", "seeds", "notes")
 
 
 def gains_summary(path):
@@ -70,8 +70,9 @@ def gains_summary(path):
 
 
 def arm_settings(arm):
-  """The GAINS_SETTINGS in the --hparams of the arm's run_finetuning.py command (if recorded)."""
-  command = arm.get("command", [])
+  """The GAINS_SETTINGS in the --hparams of the arm's run_finetuning.py command (if recorded;
+  of its first part in a table that bench/merge_gains.py joined, whose parts share them)."""
+  command = arm.get("command") or (arm.get("commands") or [[]])[0]
   if "--hparams" not in command:
     return {}
   hparams = json.loads(command[command.index("--hparams") + 1])
