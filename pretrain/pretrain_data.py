@@ -102,12 +102,16 @@ def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True):
       file_names = file_names.repeat()
     if is_training:
       file_names = file_names.shuffle(num_files)
+  cycle_length = min(MAX_CYCLE_LENGTH, num_files)
   records = file_names.interleave(
       tf.data.TFRecordDataset,
-      cycle_length=min(MAX_CYCLE_LENGTH, num_files),
+      cycle_length=cycle_length,
       num_parallel_calls=tf.data.AUTOTUNE,
-      # Order does not matter for training; a deterministic order keeps eval reproducible.
-      deterministic=not is_training)
+      # Order across files does not matter for training; a deterministic order keeps eval
+      # reproducible. With one file at a time, leaving the order free gains nothing and lets a
+      # later pass over the file overtake the current one on a busy machine (records out of the
+      # file's order even with shuffle_buffer_size 1).
+      deterministic=not is_training or cycle_length == 1)
   if not shard_files:
     records = records.shard(num_pipelines, pipeline_id)
     if repeat:
