@@ -140,6 +140,23 @@ def split_stats(trials_out, task, split, prefix=""):
                      prefix)
 
 
+def read_report(path):
+  """The JSON report a run of this bench printed last (earlier lines: progress, the table)."""
+  with open(path, encoding="utf-8") as f:
+    lines = f.read().strip().splitlines()
+  try:
+    return json.loads(lines[-1])
+  except (IndexError, ValueError) as error:
+    raise ValueError(f"{path}: its last line is not the bench's JSON report ({error})") from None
+
+
+def arm_command_hparams(arm):
+  """The --hparams of an arm's run_finetuning.py command (of its first part in a table that
+  merge_gains.py joined, whose parts share them); {} when none is recorded."""
+  command = arm.get("command") or (arm.get("commands") or [[]])[0]
+  return json.loads(command[command.index("--hparams") + 1]) if "--hparams" in command else {}
+
+
 def score_stats(scores, prefix=""):
   """{prefix + scores, max, min, mean, std} of one split's scores (one per seed)."""
   stats = {"scores": scores, "max": max(scores), "min": min(scores),
@@ -211,8 +228,7 @@ def main(argv=None):
                else prepare(work_dir, arm, args.model_dir, args.finetuning_data) for arm in arms}
   previous = {}
   if args.previous:
-    with open(args.previous, encoding="utf-8") as f:
-      previous = json.loads(f.read().strip().splitlines()[-1])["tasks"]
+    previous = read_report(args.previous)["tasks"]
   for task in args.tasks.split(","):
     row = {arm: previous[task][arm] for arm in ("pretrained", "scratch")
            if arm not in data_dirs and arm in previous.get(task, {})}

@@ -31,31 +31,24 @@ class MergeError(ValueError):
 
 
 def read_report(path):
-  with open(path, encoding="utf-8") as f:
-    lines = f.read().strip().splitlines()
   try:
-    return json.loads(lines[-1])
-  except (IndexError, ValueError) as error:
-    raise MergeError(f"{path}: its last line is not the bench's JSON report ({error})") from None
-
-
-def hparams_of(arm):
-  """The --hparams of one arm's run_finetuning.py command (or of its first merged part)."""
-  command = (arm.get("commands") or [arm.get("command", [])])[0]
-  return json.loads(command[command.index("--hparams") + 1]) if "--hparams" in command else {}
+    return gains.read_report(path)
+  except ValueError as error:
+    raise MergeError(str(error)) from None
 
 
 def seeds_of(arm):
   """The seeds an arm's part ran: trial t used seed + t - 1 (seed 1 unless set)."""
   if "seeds" in arm:  # a merged table
     return list(arm["seeds"])
-  hparams = hparams_of(arm)
+  hparams = gains.arm_command_hparams(arm)
   first = hparams.get("seed", 1)
   return list(range(first, first + len(arm["scores"])))
 
 
 def settings_of(arm):
-  return {key: value for key, value in hparams_of(arm).items() if key not in SEED_KEYS}
+  hparams = gains.arm_command_hparams(arm)
+  return {key: value for key, value in hparams.items() if key not in SEED_KEYS}
 
 
 def merge_arm(task, arm, parts):

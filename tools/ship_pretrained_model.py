@@ -31,6 +31,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import run_pretraining  # noqa: E402  pylint: disable=wrong-import-position
+from bench import bench_pretraining_gains  # noqa: E402  pylint: disable=wrong-import-position
 from util import checkpoint as checkpoint_lib  # noqa: E402  pylint: disable=wrong-import-position
 from util import fileio  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -56,8 +57,7 @@ def gains_summary(path):
   """{trials, tasks: {task: {settings, <arm>: {mean, min, max, scores[, test_*]}, gain_mean,
   ...}}} from the gains bench's last JSON line; settings are the pre-trained arm's fine-tuning
   hyper-parameters (both arms share them), so tables at different settings stay apart."""
-  with open(path, encoding="utf-8") as f:
-    report = json.loads(f.read().strip().splitlines()[-1])
+  report = bench_pretraining_gains.read_report(path)
   summary = {}
   for task, row in report["tasks"].items():
     summary[task] = {"settings": arm_settings(row.get("pretrained", {}))}
@@ -72,10 +72,7 @@ def gains_summary(path):
 def arm_settings(arm):
   """The GAINS_SETTINGS in the --hparams of the arm's run_finetuning.py command (if recorded;
   of its first part in a table that bench/merge_gains.py joined, whose parts share them)."""
-  command = arm.get("command") or (arm.get("commands") or [[]])[0]
-  if "--hparams" not in command:
-    return {}
-  hparams = json.loads(command[command.index("--hparams") + 1])
+  hparams = bench_pretraining_gains.arm_command_hparams(arm)
   return {key: hparams[key] for key in GAINS_SETTINGS if key in hparams}
 
 
