@@ -18,7 +18,8 @@ Differences from the original, on purpose:
   written for one size fine-tunes a model of any size.
 - Path helpers are methods (`raw_data_dir(task)`, `model_dir(trial)`, `qa_preds_file(name)`, ...)
   instead of bound `str.format` attributes, so the config stays serialisable.
-- Additions: seed, jit_compile, mixed_precision, legacy_layerwise_lr, log_every_steps, strategy.
+- Additions: seed, jit_compile, mixed_precision, legacy_layerwise_lr, log_every_steps, strategy,
+  group_by_length.
 """
 
 import os
@@ -73,9 +74,16 @@ class FinetuningConfig(hparams_lib.Config):
       if recorded is not None:
         self._take_recorded_sizes(recorded, kwargs, hparams_source)
     self.check_ranges()
+    self._check_group_by_length()
 
   def hparam_ranges(self):
     return dict(super().hparam_ranges(), **self._task_ranges)
+
+  def _check_group_by_length(self):
+    tpu = self.use_tpu or device_options.strategy_name(self.strategy) == "tpu"
+    if self.group_by_length and tpu:
+      raise ValueError("group_by_length makes batches of varying length, which a TPU cannot run "
+                       "(it compiles one shape): set it to 0 on TPUs")
 
   def _size_defaults(self, name):
     return sizes.get(name).finetuning_defaults()
@@ -108,6 +116,10 @@ class FinetuningConfig(hparams_lib.Config):
     self.iterations_per_loop = 1000
     self.log_every_steps = 100
     self.use_tfrecords_if_existing = True  # reuse preprocessed data whose fingerprint matches
+    # > 0: training batches of similar lengths, each trimmed to its longest sequence, sorted
+    # within windows of this many batches (finetune/preprocessing.length_grouped_batches);
+    # 0: every batch max_seq_length long, as the original.
+    self.group_by_length = 0
     # outputs
     self.write_test_outputs = False
     self.n_writes_test = 5  # write test predictions for the first n trials only

@@ -40,6 +40,8 @@ _logger = logging.getLogger(__name__)
 # Bump when the record layout or featurisation changes, to invalidate existing caches.
 FORMAT_VERSION = 1
 DEFAULT_SHUFFLE_BUFFER = 10000
+# Trimmed batches (group_by_length) are a multiple of this long.
+TRIM_MULTIPLE = 16
 
 
 def n_train_steps(n_records, batch_size, epochs):
@@ -114,9 +116,11 @@ class Preprocessor:
 
   def dataset_fn(self, prepared, seed=None, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER):
     """A function of an InputContext, for strategy.distribute_datasets_from_function."""
+    group_by_length = self.config.group_by_length if prepared.is_training else 0
     def make_dataset(input_context=None):
       return input_fn(prepared.tfrecord_path, prepared.feature_specs, prepared.batch_size,
-                      prepared.is_training, input_context, seed, shuffle_buffer)
+                      prepared.is_training, input_context, seed, shuffle_buffer,
+                      group_by_length=group_by_length)
     return make_dataset
 
   # ---- cache validity ----
@@ -340,12 +344,14 @@ def _parse_fn(feature_specs):
 
 
 def input_fn(tfrecord_path, feature_specs, batch_size, is_training, input_context=None,
-             seed=None, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER):
+             seed=None, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, group_by_length=0):
   """A tf.data.Dataset of feature dicts in batches of the per-replica batch size.
 
   `batch_size` is the global batch size; with an `input_context` (tf.distribute.InputContext)
   each input pipeline reads its own shard and batches for one replica. Training data repeats
   forever and is shuffled; every batch is full (the eval files are padded for that).
+  `group_by_length` > 0 (training only) makes batches of similar lengths, trimmed to their
+  longest sequence: see `length_grouped_batches`.
   """
   if input_context is not None:
     batch_size = input_context.get_per_replica_batch_size(batch_size)
@@ -354,8 +360,59 @@ def input_fn(tfrecord_path, feature_specs, batch_size, is_training, input_contex
     dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
   if is_training:
     dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
-  # Batch the serialized records, then parse each batch at once (in parallel with training,
-  # in input order); prefetching keeps a parsed batch ready before the step asks for it.
-  dataset = dataset.batch(batch_size, drop_remainder=True)
-  dataset = dataset.map(_parse_fn(feature_specs), num_parallel_calls=tf.data.AUTOTUNE)
+  if is_training and group_by_length:
+    dataset = length_grouped_batches(dataset, _parse_fn(feature_specs), batch_size,
+                                     group_by_length, seed)
+  else:
+    # Batch the serialized records, then parse each batch at once (in parallel with training,
+    # in input order).
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(_parse_fn(feature_specs), num_parallel_calls=tf.data.AUTOTUNE)
+  # Prefetching keeps a parsed batch ready before the step asks for it.
   return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def length_grouped_batches(records, parse_fn, batch_size, window, seed=None):
+  """Batches of similar lengths from shuffled serialized `records`, each trimmed to its longest.
+
+  Records are taken `window` batches at a time, sorted by length (the sum of input_mask) and cut
+  into batches; the batches are shuffled again within about a window, so that lengths do not
+  come in rising order. Each batch then keeps only the columns its longest sequence needs
+  (`trim_padding`). With short texts most of a fixed-length batch is padding, so this saves
+  most of the compute; window 1 trims without sorting. A batch's examples are then no longer
+  drawn at random from the whole shuffle, which is why it is off by default.
+  """
+  def sorted_batches(features):
+    order = tf.argsort(sequence_lengths(features), stable=True)
+    in_order = {name: tf.gather(value, order) for name, value in features.items()}
+    return tf.data.Dataset.from_tensor_slices(in_order).batch(batch_size)
+
+  windows = records.batch(batch_size * window, drop_remainder=True)
+  windows = windows.map(parse_fn, num_parallel_calls=tf.data.AUTOTUNE)
+  if window == 1:
+    batches = windows  # as they come, rows in their order
+  else:
+    batches = windows.flat_map(sorted_batches).shuffle(window, seed=seed)
+  return batches.map(trim_padding, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def sequence_lengths(features):
+  return tf.reduce_sum(features["input_mask"], axis=1)
+
+
+def trim_padding(features):
+  """`features` without the trailing columns that no row of the batch uses.
+
+  Every feature as long as input_mask (input_ids, segment_ids, a tagging task's labels) is cut
+  to the batch's longest sequence, rounded up to a multiple of TRIM_MULTIPLE so that a run
+  sees a handful of shapes (each one an XLA compilation where steps are compiled). The model's
+  outputs on the real tokens do not change: attention gives padded positions a weight of
+  exactly 0 in float32 (the -10000 mask adder), and the heads ignore them.
+  """
+  full = features["input_mask"].shape[1]
+  longest = tf.reduce_max(sequence_lengths(features))
+  length = (longest + TRIM_MULTIPLE - 1) // TRIM_MULTIPLE * TRIM_MULTIPLE
+  # At least one multiple: a batch of padding records alone has no real token.
+  length = tf.clip_by_value(length, min(TRIM_MULTIPLE, full), full)
+  return {name: value[:, :length] if value.shape.rank == 2 and value.shape[1] == full
+          else value for name, value in features.items()}

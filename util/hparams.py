@@ -203,6 +203,7 @@ RANGES = {
     "warmup_proportion": FRACTION,
     "layerwise_lr_decay": FRACTION,  # 0: no layer-wise decay
     "n_writes_test": NON_NEGATIVE,
+    "group_by_length": NON_NEGATIVE,
     # pre-training
     "num_train_steps": COUNT,
     "num_warmup_steps": NON_NEGATIVE,
