@@ -6,7 +6,7 @@ the values a run of one task alone starts from (QA: max_seq_length 512, 2 epochs
 size's defaults (model/sizes.py); what the user wrote (--hparams); then the sizes the pre-trained
 model records (its discriminator_config.json / pretrain_config.json, else its checkpoint's
 variable shapes: model/sizes.read_recorded_sizes), which a written size may not contradict.
-Every value is then checked against its valid range (util/hparams.RANGES).
+Every value is then checked against its valid range (util/hparam_checks.RANGES).
 
 Differences from the original, on purpose:
 - vocab_size defaults to 21128 (the Chinese BERT vocabulary of every released Chinese model).

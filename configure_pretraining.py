@@ -10,7 +10,7 @@ every size (as in the released checkpoints). Other hparams keep the defaults bel
 Sizes: model_size (model/sizes.py) with model_hparam_overrides, or, when init_checkpoint names
 a model to continue pre-training, the sizes that model records (its config files, else its
 checkpoint's variable shapes); a size written in the hyper-parameters may not contradict them.
-Every value is checked against its valid range (util/hparams.RANGES) when the config is built.
+Every value is checked against its valid range (util/hparam_checks.RANGES) when the config is built.
 
 Deviation from the original: vocab_size defaults to 21128 (not 30522) so that a default pre-training
 run and a default fine-tuning run agree on the embedding shape.

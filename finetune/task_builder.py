@@ -60,7 +60,7 @@ class KindDefaults:
   """What one kind of task (one package) declares about its hyper-parameters."""
   package: str
   hparams: dict  # its own hyper-parameters -> default
-  ranges: dict  # its own hyper-parameters -> util.hparams.Range
+  ranges: dict  # its own hyper-parameters -> util.hparam_checks.Range
   no_effect: dict  # kept for the original's JSON files, refused unless default -> why
   single_task: dict  # shared hyper-parameters -> value, when the run has this task alone
 

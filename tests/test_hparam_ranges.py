@@ -1,4 +1,4 @@
-"""Hyper-parameter values are range-checked when a config is built (util/hparams.RANGES)."""
+"""Hyper-parameter values are range-checked when a config is built (util/hparam_checks.RANGES)."""
 
 import os
 
@@ -6,6 +6,7 @@ import pytest
 
 from configure_finetuning import FinetuningConfig
 from configure_pretraining import PretrainingConfig
+from util import hparam_checks
 from util import hparams
 
 FINETUNING_BAD = [
@@ -88,11 +89,11 @@ def test_every_params_file_is_in_range():
 
 
 def test_the_range_text_of_each_kind():
-  assert hparams.Range(0, 1, open_low=True, open_high=True).describe() == "(0, 1)"
-  assert hparams.Range(1).describe() == "[1, inf)"
-  assert hparams.Range(0, 1, open_high=True).describe() == "[0, 1)"
-  assert not hparams.Range(0, 1, open_low=True).contains(0)
-  assert hparams.Range(0, 1, open_low=True).contains(1)
+  assert hparam_checks.Range(0, 1, open_low=True, open_high=True).describe() == "(0, 1)"
+  assert hparam_checks.Range(1).describe() == "[1, inf)"
+  assert hparam_checks.Range(0, 1, open_high=True).describe() == "[0, 1)"
+  assert not hparam_checks.Range(0, 1, open_low=True).contains(0)
+  assert hparam_checks.Range(0, 1, open_low=True).contains(1)
 
 
 def test_a_script_refuses_before_writing_anything(tmp_path):

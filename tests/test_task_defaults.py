@@ -11,15 +11,15 @@ import pytest
 
 import configure_finetuning
 from finetune import task_builder
-from util import hparams
+from util import hparam_checks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOY_DEFAULTS = """
-from util import hparams as hparams_lib
+from util import hparam_checks
 
 HPARAMS = {"toy_window": 7, "toy_label": "none"}
-RANGES = {"toy_window": hparams_lib.Range(1, 100)}
+RANGES = {"toy_window": hparam_checks.Range(1, 100)}
 NO_EFFECT = {"toy_label": "toys have no labels"}
 SINGLE_TASK_DEFAULTS = {"max_seq_length": 64, "num_train_epochs": 5.0}
 """
@@ -128,4 +128,4 @@ def test_the_range_table_names_only_keys_a_config_has():
   from configure_pretraining import PretrainingConfig  # pylint: disable=import-outside-toplevel
   names = set(configure_finetuning.FinetuningConfig("m", "/d").hparam_names())
   names |= set(PretrainingConfig("m", "/d").hparam_names())
-  assert set(hparams.RANGES) <= names
+  assert set(hparam_checks.RANGES) <= names

@@ -5,7 +5,7 @@ The original gave QA its defaults by matching "squad"/"qa" in the task name, whi
 and DRCD miss; here the QA package declares them and every task of the package gets them.
 """
 
-from util import hparams as hparams_lib
+from util import hparam_checks
 
 # Hyper-parameters only QA reads, with their defaults (the original's).
 HPARAMS = {
@@ -21,14 +21,14 @@ HPARAMS = {
     "qa_na_threshold": -2.75,  # SQuAD 2.0 only: refused here (NO_EFFECT)
 }
 
-# Valid values of those (checked with the configs' table, util/hparams.RANGES).
+# Valid values of those (checked with the configs' table, util/hparam_checks.RANGES).
 RANGES = {
-    "max_query_length": hparams_lib.COUNT,
-    "doc_stride": hparams_lib.COUNT,
-    "n_best_size": hparams_lib.COUNT,
-    "max_answer_length": hparams_lib.COUNT,
-    "answerable_weight": hparams_lib.NON_NEGATIVE,
-    "beam_size": hparams_lib.COUNT,
+    "max_query_length": hparam_checks.COUNT,
+    "doc_stride": hparam_checks.COUNT,
+    "n_best_size": hparam_checks.COUNT,
+    "max_answer_length": hparam_checks.COUNT,
+    "answerable_weight": hparam_checks.NON_NEGATIVE,
+    "beam_size": hparam_checks.COUNT,
 }
 
 # Kept so that the original's JSON files load, but without effect here: a value other than the
