@@ -51,10 +51,10 @@ def test_fast_mode_refuses_every_bad_input_in_one_line_and_changes_nothing(tmp_p
 
 def test_a_case_that_writes_before_refusing_is_reported(tmp_path):
   sys.path.insert(0, REPO)
-  from tools import bad_input_cases  # pylint: disable=import-outside-toplevel
+  from tools import bad_input_harness  # pylint: disable=import-outside-toplevel
   from tools import fault_check  # pylint: disable=import-outside-toplevel
   check = fault_check.Check()
-  context = bad_input_cases.Context(check, str(tmp_path))
+  context = bad_input_harness.Context(check, str(tmp_path))
   watched = tmp_path / "watched"
   watched.mkdir()
   script = tmp_path / "writes_then_fails.py"

@@ -44,6 +44,7 @@ sys.path.insert(0, REPO)
 
 from pretrain.dataset_writer import build  # noqa: E402 pylint: disable=wrong-import-position
 from tools import bad_input_cases  # noqa: E402 pylint: disable=wrong-import-position
+from tools import bad_input_harness  # noqa: E402 pylint: disable=wrong-import-position
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 WORDS = [f"w{i}" for i in range(45)]
@@ -347,18 +348,18 @@ def main(argv=None):
   started = time.time()
   try:
     if not args.no_bad_inputs:
-      bad_input_cases.run_cases(check, work, bad_input_cases.FAST_CASES)
+      bad_input_harness.run_cases(check, work, bad_input_cases.FAST_CASES)
     if not args.fast:
       make_data(work)
       if not args.no_bad_inputs:
-        bad_input_cases.run_cases(check, work, [case for case in bad_input_cases.TENSORFLOW_CASES
-                                                if not case.needs_models], PRETRAIN)
+        bad_input_harness.run_cases(check, work, [
+            case for case in bad_input_cases.TENSORFLOW_CASES if not case.needs_models], PRETRAIN)
       pretrain_faults(check, work, args, rng)
       if args.finetune_kills >= 0:
         finetune_faults(check, work, args, rng)
       if not args.no_bad_inputs:
-        bad_input_cases.run_cases(check, work, [case for case in bad_input_cases.TENSORFLOW_CASES
-                                                if case.needs_models], PRETRAIN)
+        bad_input_harness.run_cases(check, work, [
+            case for case in bad_input_cases.TENSORFLOW_CASES if case.needs_models], PRETRAIN)
   except Exception as e:  # pylint: disable=broad-except  # Still print the counts.
     traceback.print_exc()
     check.expect(False, f"fault_check.py itself failed: {e!r}")
