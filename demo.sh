@@ -2,8 +2,7 @@
 # One command from a fresh clone to a pre-trained and fine-tuned (tiny) ELECTRA, on the sample
 # data that ships with the repository: sets up .venv (tools/setup_env.sh), then runs run_demo.py.
 #
-#   bash demo.sh                      # 2 CPU cores: about 5 minutes with AVX-512 BF16, 16 with
-#                                     # AVX2 only; install included
+#   bash demo.sh                      # 2 CPU cores (AVX2): about 8.5 minutes, install included
 #   bash demo.sh --quick              # a few steps per stage, one to two minutes; writes
 #                                     # to demo_output_quick/, never over demo_output/
 #   bash demo.sh --help               # run_demo.py's options

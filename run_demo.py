@@ -15,7 +15,7 @@ never carries over from one stage to the next), with its progress lines shown as
                         (sample_data/models/electra-mini, made by params/pretrain_mini.json:
                         run O of docs/LEARNING.md section 9)
                         and from the same model's random weights (both arms side by side, 3 seeds
-                        each, 10 epochs), next to the naive-Bayes floor
+                        each, 10 epochs, batches of similar lengths), next to the naive-Bayes floor
                         (bench/bench_naive_bayes.py): what pre-training buys
 
 Stages 3-5 show that every path runs; a few minutes of pre-training teach a model little.
@@ -70,10 +70,10 @@ MODEL_HPARAMS = {
     "jit_compile": False,
 }
 
-# Stage sizes. On 2 quiet CPU cores with bfloat16 instructions the pipeline stages (1-5) of
-# "default" take about 1.5 minutes and the learning stage (6) about 3.5 (3.5 and 11.5 on a
-# 2-core AVX2-only CPU); "quick" one to two minutes, most of it TensorFlow's start-up in each of
-# the five training processes.
+# Stage sizes. On 2 quiet AVX2-only CPU cores (no bfloat16 instructions) the pipeline stages
+# (1-5) of "default" take about 3 minutes and the learning stage (6) about 5 (README,
+# "Development"); "quick" one to two minutes, most of it TensorFlow's start-up in each of the
+# five training processes.
 DEFAULT_PROFILE = {
     "pretrain_steps": 800, "pretrain_seq_length": 64, "pretrain_batch_size": 32,
     "pretrain_learning_rate": 2e-3,

@@ -98,6 +98,10 @@ def test_finetuning_results(demo):
       metrics = results["trials"][0]["results"][task][split]
       assert metric_names <= set(metrics), (task, split, metrics)
       assert set(results["summary"][task][split]) >= metric_names
+  # The fine-tuning stages train on batches grouped by length (windows of several batches).
+  for task in expected:
+    written = json.loads((output_dir / "hparams" / f"finetune_{task}.json").read_text())
+    assert written["group_by_length"] > 1
 
 
 def test_cmrc2018_dev_predictions_answer_every_question(demo):

@@ -128,31 +128,25 @@ def data_dir(tmp_path):
 
 def finetune(data_dir, group_by_length):
   """Three tasks in one model from random weights, without dropout; returns the trained
-  variables and the trials."""
+  variables."""
   overrides = dict(TINY["model_hparam_overrides"], hidden_dropout_prob=0.0,
                    attention_probs_dropout_prob=0.0)
   hparams = dict(TINY, model_hparam_overrides=overrides, max_seq_length=MAX_LEN,
                  task_names=["chnsenticorp", "cmrc2018", NER], init_checkpoint=None,
                  num_train_epochs=2, do_test=False, group_by_length=group_by_length)
-  trials = run_finetuning.main(["--data-dir", str(data_dir), "--model-name", "tiny",
-                                "--hparams", json.dumps(hparams)])
+  run_finetuning.main(["--data-dir", str(data_dir), "--model-name", "tiny",
+                       "--hparams", json.dumps(hparams)])
   [model_dir] = glob.glob(str(data_dir / "models" / "tiny" / "finetuning_models" / "*_model_1"))
   reader = tf.train.load_checkpoint(model_dir)
   variables = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-  return variables, trials
+  return variables
 
 
 def test_trimmed_batches_train_the_same_model_as_full_length_ones(data_dir):
   # Window 1: the same batches as without grouping, only shorter; the maths must not change.
-  full, _ = finetune(data_dir, 0)
-  trimmed, _ = finetune(data_dir, 1)
+  # (Longer windows run end to end in the quick demo, tests/test_demo.py.)
+  full = finetune(data_dir, 0)
+  trimmed = finetune(data_dir, 1)
   assert full["global_step"] == trimmed["global_step"] > 0
   for name, value in full.items():
     np.testing.assert_allclose(trimmed[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
-
-
-def test_grouped_batches_train_and_score_every_task(data_dir):
-  _, trials = finetune(data_dir, 4)
-  results = trials[0]["results"]
-  assert set(results) == {"chnsenticorp", "cmrc2018", NER}
-  assert np.isfinite(results["chnsenticorp"]["dev"]["loss"])
