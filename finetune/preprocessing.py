@@ -407,7 +407,7 @@ def trim_padding(features):
   to the batch's longest sequence, rounded up to a multiple of TRIM_MULTIPLE so that a run
   sees a handful of shapes (each one an XLA compilation where steps are compiled). The model's
   outputs on the real tokens do not change: attention gives padded positions a weight of
-  exactly 0 in float32 (the -10000 mask adder), and the heads ignore them.
+  exactly 0 (the exponential of the -10000 mask adder underflows), and the heads ignore them.
   """
   full = features["input_mask"].shape[1]
   longest = tf.reduce_max(sequence_lengths(features))
