@@ -254,12 +254,12 @@ class Preprocessor:
         raise ValueError(f"featurize() returned no '{spec.name}'")
       else:
         values[spec.name] = [0] * spec.length
-    return _make_tf_example(values)
+    return make_tf_example(values)
 
   def _padding_record(self):
     values = {spec.name: [0] * spec.length for spec in self.feature_specs}
     values["task_id"] = [len(self.config.task_names)]
-    return _make_tf_example(values).SerializeToString()
+    return make_tf_example(values).SerializeToString()
 
 
 def _report_truncated(task, split, n_examples):
@@ -307,7 +307,7 @@ def _flat_ints(value, spec):
   return values
 
 
-def _make_tf_example(values):
+def make_tf_example(values):
   features = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=ints))
               for name, ints in values.items()}
   return tf.train.Example(features=tf.train.Features(feature=features))

@@ -23,10 +23,7 @@ def serialized_records(lengths):
   for eid, n in enumerate(lengths):
     ids = list(range(1, n + 1)) + [0] * (MAX_LEN - n)
     feature = {"eid": [eid], "input_ids": ids, "input_mask": [1] * n + [0] * (MAX_LEN - n)}
-    example = tf.train.Example(features=tf.train.Features(feature={
-        name: tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-        for name, values in feature.items()}))
-    records.append(example.SerializeToString())
+    records.append(preprocessing.make_tf_example(feature).SerializeToString())
   return tf.data.Dataset.from_tensor_slices(records)
 
 
