@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from model import modeling
 from model import optimization
-from tests.test_training import TinyRegressor, make_trainer, one_device, regression_data
+from tests.training_fixtures import TinyRegressor, make_trainer, one_device, regression_data
 from util import checkpoint as checkpoint_lib
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.test_training import make_trainer, one_device
+from tests.training_fixtures import make_trainer, one_device
 from util import checkpoint as checkpoint_lib
 
 

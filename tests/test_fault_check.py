@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # About 50 s on 2 cores. The suite keeps a kill-and-resume test of its own
-# (tests/test_training.py); this one, the tool's kill mode end to end, runs with
+# (tests/test_training_strategies.py); this one, the tool's kill mode end to end, runs with
 # ELECTRA_SLOW_TESTS=1 to keep the suite within its CI budget.
 @pytest.mark.skipif(os.environ.get("ELECTRA_SLOW_TESTS") != "1",
                     reason="set ELECTRA_SLOW_TESTS=1 to run fault_check.py's kill mode")

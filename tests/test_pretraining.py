@@ -1,191 +1,19 @@
-"""ELECTRA pre-training: input pipeline, masking, sampling, objective and metrics (the script:
-tests/test_run_pretraining.py)."""
+"""ELECTRA pre-training: masking, sampling, objective and metrics (the input pipeline:
+tests/test_pretrain_input.py; the script: tests/test_run_pretraining.py)."""
 
 import math
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import configure_pretraining
 from model import optimization
 from pretrain import electra_model
 from pretrain import metrics
 from pretrain import pretrain_data
 from pretrain import pretrain_helpers
-
-PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
-VOCAB_SIZE = 50
-SEQ_LENGTH = 16
-TINY_HPARAMS = {
-    "vocab_size": VOCAB_SIZE, "max_seq_length": SEQ_LENGTH, "embedding_size": 16,
-    "model_hparam_overrides": {"hidden_size": 32, "num_hidden_layers": 1},
-    "generator_hidden_size": 0.5, "train_batch_size": 8, "eval_batch_size": 8,
-}
-
-
-def write_vocab(directory):
-  tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-  tokens += [f"tok{i}" for i in range(len(tokens), VOCAB_SIZE)]
-  path = os.path.join(directory, "vocab.txt")
-  with open(path, "w", encoding="utf-8") as f:
-    f.write("\n".join(tokens) + "\n")
-  return path
-
-
-def random_examples(rng, count, seq_length=SEQ_LENGTH, min_length=3):
-  """[CLS] tokens [SEP] + zero padding, with random lengths; returns (ids, mask, segments)."""
-  ids = np.zeros([count, seq_length], np.int64)
-  input_mask = np.zeros_like(ids)
-  for row in range(count):
-    length = rng.integers(min_length, seq_length + 1)
-    ids[row, :length] = rng.integers(MASK + 1, VOCAB_SIZE, length)
-    ids[row, 0], ids[row, length - 1] = CLS, SEP
-    input_mask[row, :length] = 1
-  segments = np.zeros_like(ids)
-  segments[:, SEQ_LENGTH // 2:] = input_mask[:, SEQ_LENGTH // 2:]
-  return ids, input_mask, segments
-
-
-def write_tfrecords(path, ids, input_mask, segments):
-  with tf.io.TFRecordWriter(path) as writer:
-    for row in range(len(ids)):
-      feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=values[row]))
-                 for name, values in (("input_ids", ids), ("input_mask", input_mask),
-                                      ("segment_ids", segments))}
-      writer.write(tf.train.Example(
-          features=tf.train.Features(feature=feature)).SerializeToString())
-
-
-def tiny_config(data_dir, **kwargs):
-  write_vocab(data_dir)
-  return configure_pretraining.PretrainingConfig("tiny", str(data_dir),
-                                                 **{**TINY_HPARAMS, **kwargs})
-
-
-def features_of(ids, input_mask, segments):
-  return {"input_ids": tf.constant(ids, tf.int32), "input_mask": tf.constant(input_mask, tf.int32),
-          "segment_ids": tf.constant(segments, tf.int32)}
-
-
-# ----------------------------------------------------------------------------------------------
-# Input pipeline.
-
-def tag(shard, index):
-  return MASK + 1 + 10 * shard + index
-
-
-ALL_TAGS = {tag(s, i) for s in range(3) for i in range(10)}
-
-
-@pytest.fixture(name="record_dir")
-def fixture_record_dir(tmp_path):
-  rng = np.random.default_rng(0)
-  directory = tmp_path / "pretrain_tfrecords"
-  directory.mkdir()
-  for shard in range(3):
-    ids, input_mask, segments = random_examples(rng, 10)
-    ids[:, 1] = tag(shard, np.arange(10))  # a unique, valid token id per record
-    write_tfrecords(str(directory / f"pretrain_data.tfrecord-{shard}-of-3"), ids, input_mask,
-                    segments)
-  return tmp_path
-
-
-def test_input_fn_yields_static_int32_batches(record_dir):
-  config = tiny_config(record_dir)
-  dataset = pretrain_data.get_input_fn(config, is_training=True)(None)
-  # drop_remainder=True gives a static batch dimension, which the jit-compiled step needs.
-  for name in pretrain_data.FEATURE_NAMES:
-    assert dataset.element_spec[name].shape.as_list() == [8, SEQ_LENGTH]
-    assert dataset.element_spec[name].dtype == tf.int32
-  batches = list(dataset.take(30))  # 240 records from 30: the training stream repeats
-  tags = np.concatenate([b["input_ids"].numpy()[:, 1] for b in batches])
-  assert set(tags) == ALL_TAGS
-  assert all(b["input_ids"].numpy()[:, 0].tolist() == [CLS] * 8 for b in batches)
-
-
-def _tags(config, is_training, context, num_batches):
-  dataset = pretrain_data.get_input_fn(config, is_training)(context)
-  return [t for b in dataset.take(num_batches) for t in b["input_ids"].numpy()[:, 1]]
-
-
-def test_input_fn_shards_files_or_records_per_pipeline(record_dir):
-  config = tiny_config(record_dir, eval_batch_size=2)
-  contexts = [tf.distribute.InputContext(2, i, 1) for i in range(2)]
-  by_files = [set(_tags(config, False, c, 10)) for c in contexts]
-  assert by_files[0].isdisjoint(by_files[1])
-  assert by_files[0] | by_files[1] == ALL_TAGS
-  # One file for two pipelines: each reads every other record.
-  config.pretrain_tfrecords = str(record_dir / "pretrain_tfrecords" / "*-1-of-3")
-  by_records = [_tags(config, False, c, 5) for c in contexts]
-  assert by_records[0] == [tag(1, i) for i in (0, 2, 4, 6, 8)] * 2
-  assert by_records[1] == [tag(1, i) for i in (1, 3, 5, 7, 9)] * 2
-
-
-def test_training_order_follows_the_shuffle_buffer_size(record_dir):
-  config = tiny_config(record_dir, shuffle_buffer_size=1)
-  config.pretrain_tfrecords = str(record_dir / "pretrain_tfrecords" / "*-1-of-3")
-  # A buffer of one record keeps the file's order within each batch (the file repeats, so a
-  # batch may run on into the next pass); a larger one draws each batch from across the whole
-  # 10-record file. Which batch comes first is free: training parses batches in parallel
-  # without keeping their order.
-  def is_run_of_the_file(tags):
-    start = tags[0] - tag(1, 0)
-    return tags == [tag(1, (start + i) % 10) for i in range(8)]
-
-  assert is_run_of_the_file(_tags(config, True, None, 1))
-  assert configure_pretraining.PretrainingConfig(
-      "tiny", str(record_dir)).shuffle_buffer_size == 10000
-  config.shuffle_buffer_size = 10
-  assert not all(is_run_of_the_file(_tags(config, True, None, 1)) for _ in range(3))
-  with pytest.raises(ValueError, match="shuffle_buffer_size"):
-    tiny_config(record_dir, shuffle_buffer_size=0)
-
-
-def test_input_files_comma_separated_and_missing(record_dir):
-  base = record_dir / "pretrain_tfrecords"
-  files = pretrain_data.list_input_files(f"{base}/*-0-of-3, {base}/*-2-of-3")
-  assert [os.path.basename(f) for f in files] == ["pretrain_data.tfrecord-0-of-3",
-                                                  "pretrain_data.tfrecord-2-of-3"]
-  with pytest.raises(FileNotFoundError, match="nothing_here"):
-    pretrain_data.list_input_files(f"{base}/nothing_here*")
-
-
-def test_check_input_files_accepts_files_written_by_tensorflow(record_dir):
-  files = pretrain_data.list_input_files(str(record_dir / "pretrain_tfrecords" / "*"))
-  pretrain_data.check_input_files(files)
-  pretrain_data.check_input_files(files, budget_bytes=0)  # the first MiB of each: all here
-
-
-def damaged_copy(record_dir, damage):
-  source = record_dir / "pretrain_tfrecords" / "pretrain_data.tfrecord-1-of-3"
-  data = bytearray(source.read_bytes())
-  damage(data)
-  target = record_dir / "damaged.tfrecord"
-  target.write_bytes(bytes(data))
-  return str(target), len(source.read_bytes()) // 10  # every record has the same length
-
-
-@pytest.mark.parametrize("damage, record, what", [
-    (lambda data: data.__setitem__(slice(-30, -29), b"\xff"), 10, "data checksum"),
-    (lambda data: data.__delitem__(slice(-7, None)), 10, "ends inside the record"),
-    (lambda data: data.__setitem__(slice(0, 4), b"\xff\xff\xff\x7f"), 1, "header"),
-])
-def test_check_input_files_names_the_damaged_file_and_record(record_dir, damage, record, what):
-  path, record_bytes = damaged_copy(record_dir, damage)
-  with pytest.raises(pretrain_data.CorruptDataError) as error:
-    pretrain_data.check_input_files([path])
-  message = str(error.value)
-  assert message.startswith(f"{path}: record {record} (byte {(record - 1) * record_bytes}) is "
-                            "damaged") and what in message and "\n" not in message
-
-
-def test_a_file_that_is_not_a_tfrecord_is_refused(tmp_path):
-  path = tmp_path / "notes.txt"
-  path.write_text("这不是 TFRecord 文件，只是一段文字。\n" * 20, encoding="utf-8")
-  with pytest.raises(pretrain_data.CorruptDataError, match="record 1 .byte 0. is damaged"):
-    pretrain_data.check_input_files([str(path)])
+from tests.pretrain_fixtures import CLS, MASK, PAD, SEP, VOCAB_SIZE
+from tests.pretrain_fixtures import features_of, random_examples, tiny_config
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ one run per model directory (the lock), and one line for file-system errors."""
 
 import hashlib
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,8 +10,8 @@ import sys
 import pytest
 
 import run_pretraining
-from tests.test_pretraining import SEQ_LENGTH, write_vocab
-from tests.test_pretraining import fixture_record_dir  # noqa: F401 (the record_dir fixture)
+from tests.pretrain_fixtures import SEQ_LENGTH, write_vocab
+from tests.pretrain_fixtures import fixture_record_dir  # noqa: F401 (the record_dir fixture)
 from tests.test_run_pretraining import SCRIPT_HPARAMS
 from util import run_lock
 

@@ -1,135 +1,23 @@
-"""The training loop: learning, resuming after a kill, divergence, and data parallelism.
-
-Tests that need a fresh TensorFlow runtime (two logical CPU devices, multi-worker TF_CONFIG, a
-process to kill) run this file as a script in a subprocess: `python -m tests.test_training
-'<json args>'`, see `worker_main`.
-"""
+"""The training loop in one process: learning, checkpoints, divergence, loss scaling, evaluation,
+progress lines and TensorBoard points (several devices, workers and kills:
+tests/test_training_strategies.py)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import configure_pretraining
-from model import optimization
-from tools.multiworker_check import free_ports
+from tests.training_fixtures import GLOBAL_BATCH, NUM_EXAMPLES, eval_input_fn, full_data_loss
+from tests.training_fixtures import make_trainer, one_device, run_config, train_input_fn
+from tests.training_fixtures import variables_as_numpy
 from util import checkpoint as checkpoint_lib
 from util import strategy as strategy_lib
 from util import training
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NUM_EXAMPLES = 64
-GLOBAL_BATCH = 8
-
-
-class TinyRegressor(tf.Module):
-  """A one-hidden-layer MLP with TF1-style names, implementing the Trainer's model protocol."""
-
-  def __init__(self, in_dim=4, hidden=8, seed=0, scope="tiny"):
-    super().__init__(name=None)
-    rng = np.random.RandomState(seed)  # The same seed gives the same weights in every process.
-    self._trainable = {
-        f"{scope}/dense/kernel": rng.normal(0, 0.5, [in_dim, hidden]),
-        f"{scope}/dense/bias": np.zeros([hidden]),
-        f"{scope}/output/kernel": rng.normal(0, 0.5, [hidden, 1]),
-        f"{scope}/output/bias": np.zeros([1])}
-    self._trainable = {name: tf.Variable(value.astype(np.float32), name=name)
-                       for name, value in self._trainable.items()}
-    # Non-trainable state, to check that checkpoints hold more than the trained variables.
-    self.scale = tf.Variable(1.0, trainable=False, name=f"{scope}/output_scale")
-    self.scope = scope
-
-  @property
-  def trainable_variables(self):
-    return dict(self._trainable)
-
-  def all_variables(self):
-    return dict(self._trainable, **{f"{self.scope}/output_scale": self.scale})
-
-  def __call__(self, x):
-    v = self._trainable
-    hidden = tf.nn.relu(x @ v[f"{self.scope}/dense/kernel"] + v[f"{self.scope}/dense/bias"])
-    output = hidden @ v[f"{self.scope}/output/kernel"] + v[f"{self.scope}/output/bias"]
-    return output[:, 0] * self.scale
-
-  def loss(self, features, training):
-    del training  # No dropout.
-    predictions = self(features["x"])
-    loss = tf.reduce_mean(tf.square(predictions - features["y"]))
-    return loss, {"mean_prediction": tf.reduce_mean(predictions)}
-
-  def predict(self, features):
-    return {"prediction": self(features["x"]), "id": features["id"]}
-
-  def eval_metrics(self, features):
-    errors = tf.square(self(features["x"]) - features["y"])
-    return {"squared_error": errors, "id": features["id"], "batch_size": tf.size(errors)}
-
-
-def regression_data(nan_at=None):
-  """y = x . w_true; example `nan_at` (if given) has a NaN target, so its loss is NaN."""
-  rng = np.random.RandomState(1)
-  x = rng.normal(size=[NUM_EXAMPLES, 4]).astype(np.float32)
-  y = (x @ np.array([1.0, -2.0, 0.5, 3.0], np.float32)).astype(np.float32)
-  if nan_at is not None:
-    y[nan_at] = np.nan
-  return {"x": x, "y": y, "id": np.arange(NUM_EXAMPLES, dtype=np.int64)}
-
-
-def train_input_fn(nan_at=None, sleep_secs=0.0):
-  def input_fn(input_context):
-    dataset = tf.data.Dataset.from_tensor_slices(regression_data(nan_at))
-    dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-    if sleep_secs:  # Slows training down so that a test can kill it midway.
-      dataset = dataset.map(lambda f: _sleep_then(f, sleep_secs))
-    batch = input_context.get_per_replica_batch_size(GLOBAL_BATCH)
-    return dataset.repeat().batch(batch, drop_remainder=True)
-  return input_fn
-
-
-def _sleep_then(features, secs):
-  done = tf.py_function(lambda: time.sleep(secs) or True, [], tf.bool)
-  with tf.control_dependencies([done]):
-    return {name: tf.identity(value) for name, value in features.items()}
-
-
-def eval_input_fn(batch_size=4):
-  def input_fn(input_context):
-    del input_context
-    return tf.data.Dataset.from_tensor_slices(regression_data()).batch(batch_size)
-  return input_fn
-
-
-def make_trainer(strategy, model_dir, input_fn=None, learning_rate=0.05, **kwargs):
-  with strategy.scope():
-    model = TinyRegressor()
-    optimizer = optimization.AdamWeightDecay(lambda step: tf.constant(learning_rate))
-  return training.Trainer(strategy, model, optimizer, input_fn or train_input_fn(), model_dir,
-                          **kwargs)
-
-
-def one_device():
-  return tf.distribute.OneDeviceStrategy("/cpu:0")
-
-
-def full_data_loss(model):
-  data = regression_data()
-  return float(tf.reduce_mean(tf.square(model(data["x"]) - data["y"])))
-
-
-def variables_as_numpy(trainer):
-  return {name: tf.convert_to_tensor(v).numpy()
-          for name, v in trainer.checkpoint_variables().items()}
-
-
-# ------------------------------------------------------------------------------------------------
-# In-process tests.
 
 def test_training_lowers_the_loss_and_logs(tmp_path, capsys):
   trainer = make_trainer(one_device(), str(tmp_path), steps_per_loop=4, save_checkpoints_steps=10,
@@ -220,13 +108,6 @@ def test_evaluate_restores_the_latest_checkpoint(tmp_path):
   assert fresh.global_step == 5
 
 
-def run_config(strategy):
-  """A real run config choosing `strategy` (set directly: "bogus" must reach get_strategy)."""
-  config = configure_pretraining.PretrainingConfig("MODEL_NAME", "DATA_DIR")
-  config.strategy = strategy
-  return config
-
-
 def test_get_strategy_and_precision(monkeypatch):
   assert isinstance(training.get_strategy(run_config("auto")), tf.distribute.OneDeviceStrategy)
   with pytest.raises(ValueError, match="bogus"):
@@ -238,146 +119,6 @@ def test_get_strategy_and_precision(monkeypatch):
   assert training.set_precision("bfloat16") == tf.bfloat16
   with pytest.raises(ValueError, match="float8"):
     training.set_precision("float8")
-
-
-# ------------------------------------------------------------------------------------------------
-# Subprocess tests.
-
-def run_worker(args, env=None, **popen_kwargs):
-  full_env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
-  full_env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO_ROOT, **(env or {}))
-  return subprocess.Popen([sys.executable, "-m", "tests.test_training", json.dumps(args)],
-                          cwd=REPO_ROOT, env=full_env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, **popen_kwargs)
-
-
-def finish(process, timeout=120):
-  output, _ = process.communicate(timeout=timeout)
-  assert process.returncode == 0, output
-  return output
-
-
-def test_resume_after_kill_reaches_the_same_final_step(tmp_path):
-  model_dir = str(tmp_path / "model")
-  args = {"mode": "train", "model_dir": model_dir, "num_steps": 40, "save_every": 5,
-          "sleep_secs": 0.01}
-  process = run_worker(args)
-  lines = []
-  for line in process.stdout:  # Kill it right after it reports a checkpoint midway.
-    lines.append(line)
-    if "Saved checkpoint" in line and line.strip().endswith("model.ckpt-10"):
-      process.send_signal(signal.SIGKILL)
-      break
-  process.wait(timeout=60)
-  assert process.returncode == -signal.SIGKILL, "".join(lines)
-  killed_at = checkpoint_lib.CheckpointManager(model_dir).latest()
-  killed_step = int(killed_at.rsplit("-", 1)[1])
-  assert 10 <= killed_step < 40
-
-  output = finish(run_worker(dict(args, sleep_secs=0.0)))
-  assert f"Resumed from {killed_at} at step {killed_step}" in output
-  manager = checkpoint_lib.CheckpointManager(model_dir)
-  assert manager.latest().endswith("model.ckpt-40")
-  for prefix in manager.all_checkpoints():  # Every checkpoint the state file lists is complete.
-    step = int(prefix.rsplit("-", 1)[1])
-    assert tf.train.load_checkpoint(prefix).get_tensor("global_step") == step
-
-
-def test_mirrored_on_two_cpus_matches_one_device_on_the_full_batch(tmp_path):
-  """Also with XLA per replica and with float16 loss scaling."""
-  out = str(tmp_path / "result.npz")
-  finish(run_worker({"mode": "mirrored_vs_one_device", "model_dir": str(tmp_path),
-                     "num_steps": 3, "out": out}))
-  result = np.load(out)
-  assert result["num_replicas"] == 2
-  names = [key[len("mirrored:"):] for key in result.files if key.startswith("mirrored:")]
-  assert "tiny/dense/kernel" in names and "tiny/dense/kernel/adam_v" in names
-  for name in names:
-    for run in ("mirrored:", "mirrored_float16:"):
-      np.testing.assert_allclose(result[run + name], result["one_device:" + name],
-                                 rtol=1e-5, atol=1e-6, err_msg=run + name)
-  assert result["mirrored:global_step"] == 3
-  # Predictions come back from both replicas in input order, the last batch split unevenly.
-  np.testing.assert_array_equal(result["predicted_ids"], np.arange(NUM_EXAMPLES))
-  # Restoring a checkpoint into mirrored variables fills every replica's copy.
-  assert result["restored_replicas_equal"]
-
-
-def test_two_workers_train_identical_variables(tmp_path):
-  workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-  model_dir = str(tmp_path / "model")
-  processes = []
-  for index in range(2):
-    tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-    args = {"mode": "train", "model_dir": model_dir, "num_steps": 4, "save_every": 2,
-            "out": str(tmp_path / f"worker{index}.npz")}
-    processes.append(run_worker(args, env={"TF_CONFIG": json.dumps(tf_config)}))
-  outputs = [finish(p) for p in processes]
-  assert "Distribution strategy: multi_worker (" in outputs[0] and "2 replica(s)" in outputs[0]
-  assert "Saved checkpoint" in outputs[0] and "Saved checkpoint" not in outputs[1]
-  results = [np.load(str(tmp_path / f"worker{i}.npz")) for i in range(2)]
-  assert sorted(results[0].files) == sorted(results[1].files)
-  for name in results[0].files:
-    np.testing.assert_array_equal(results[0][name], results[1][name], err_msg=name)
-  # Each worker read its own half of every global batch: together, one device's full batch.
-  reference = make_trainer(one_device(), str(tmp_path / "reference"))
-  reference.train(4)
-  for name, value in variables_as_numpy(reference).items():
-    np.testing.assert_allclose(results[0][name], value, rtol=1e-5, atol=1e-6, err_msg=name)
-  reader = tf.train.load_checkpoint(model_dir)
-  np.testing.assert_array_equal(reader.get_tensor("tiny/dense/kernel"),
-                                results[0]["tiny/dense/kernel"])
-
-
-# ------------------------------------------------------------------------------------------------
-# Subprocess entry point.
-
-def worker_train(args):
-  """Trains with the strategy that get_strategy picks (TF_CONFIG -> multi-worker)."""
-  strategy = training.get_strategy(run_config("auto"))
-  trainer = make_trainer(strategy, args["model_dir"],
-                         input_fn=train_input_fn(sleep_secs=args.get("sleep_secs", 0.0)),
-                         save_checkpoints_steps=args["save_every"], log_every_steps=1)
-  trainer.train(args["num_steps"])
-  if args.get("out"):
-    np.savez(args["out"], **variables_as_numpy(trainer))
-
-
-def worker_mirrored_vs_one_device(args):
-  cpu = tf.config.list_physical_devices("CPU")[0]
-  tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-  results = {}
-  mirrored = training.get_strategy(run_config("mirrored"))
-  # float16 loss scaling by powers of two is exact, so it must not change the result either.
-  runs = [("one_device", one_device(), {}), ("mirrored", mirrored, {"jit_compile": True}),
-          ("mirrored_float16", mirrored, {"mixed_precision": "float16"})]
-  for name, strategy, kwargs in runs:
-    trainer = make_trainer(strategy, os.path.join(args["model_dir"], name), **kwargs)
-    trainer.train(args["num_steps"])
-    results.update({f"{name}:{key}": value for key, value in variables_as_numpy(trainer).items()})
-  results["num_replicas"] = mirrored.num_replicas_in_sync
-  strategy = mirrored
-  # 64 examples in batches of 6: 11 batches, so the last step gives replica 1 nothing.
-  ids = [batch["id"] for batch in trainer.predict(eval_input_fn(batch_size=6))]
-  results["predicted_ids"] = np.concatenate(ids)
-  restored = make_trainer(strategy, os.path.join(args["model_dir"], "mirrored"))
-  restored.restore_or_initialize()
-  kernel = restored.model.trainable_variables["tiny/dense/kernel"]
-  copies = [v.numpy() for v in strategy.experimental_local_results(kernel)]
-  results["restored_replicas_equal"] = (
-      len(copies) == 2 and np.array_equal(copies[0], copies[1])
-      and np.array_equal(copies[0], results["mirrored:tiny/dense/kernel"]))
-  np.savez(args["out"], **results)
-
-
-def worker_main(argv):
-  args = json.loads(argv[1])
-  {"train": worker_train, "mirrored_vs_one_device": worker_mirrored_vs_one_device}[args["mode"]](
-      args)
-
-
-if __name__ == "__main__":
-  worker_main(sys.argv)
 
 
 def test_a_progress_line_every_log_every_steps_whatever_steps_per_loop(tmp_path, capsys):
