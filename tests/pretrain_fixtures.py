@@ -1,10 +1,9 @@
 """Tiny pre-training data for the tests: a vocabulary, random [CLS] ... [SEP] records, TFRecord
-files of tagged records (`record_dir`), and a one-layer config."""
+files of tagged records (`write_tagged_records`, the `record_dir` fixture), and a one-layer config."""
 
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import configure_pretraining
@@ -72,8 +71,9 @@ def tag(shard, index):
 ALL_TAGS = {tag(s, i) for s in range(3) for i in range(10)}
 
 
-@pytest.fixture(name="record_dir")
-def fixture_record_dir(tmp_path):
+def write_tagged_records(tmp_path):
+  """Three files of ten records under `tmp_path/pretrain_tfrecords`, each record tagged by
+  `tag(shard, index)` at position 1 so tests can tell which records a pipeline read."""
   rng = np.random.default_rng(0)
   directory = tmp_path / "pretrain_tfrecords"
   directory.mkdir()

@@ -13,7 +13,7 @@ import configure_finetuning
 import run_finetuning
 from finetune import trials
 from model import modeling
-from tests.test_run_finetuning import TINY, argv, data_dir  # noqa: F401 (the data_dir fixture)
+from tests.test_run_finetuning import TINY, argv
 from util import fileio
 from util import run_lock
 
@@ -37,7 +37,7 @@ def models_dir(data_dir):  # pylint: disable=redefined-outer-name
     (b"label\ttext_a\n7\tabc\nx\tdef\n", "no usable rows"),
     ("label\ttext_a\n1\t好\n0\t很差\n".encode("gbk"), "line 2: not valid UTF-8"),
 ])
-def test_bad_dev_tsv_fails_before_training(data_dir, content, expected):  # noqa: F811
+def test_bad_dev_tsv_fails_before_training(data_dir, content, expected):
   dev = data_dir / "finetuning_data" / "chnsenticorp" / "dev.tsv"
   dev.write_bytes(content)
   message = fails_with(data_dir)
@@ -45,14 +45,14 @@ def test_bad_dev_tsv_fails_before_training(data_dir, content, expected):  # noqa
   assert not models_dir(data_dir).exists() or not list(models_dir(data_dir).glob("*_model_*"))
 
 
-def test_invalid_cmrc_json_names_file_and_line(data_dir):  # noqa: F811
+def test_invalid_cmrc_json_names_file_and_line(data_dir):
   dev = data_dir / "finetuning_data" / "cmrc2018" / "dev.json"
   dev.write_text('{"data": [\n  {"paragraphs": ]}\n', encoding="utf-8")
   message = fails_with(data_dir, task_names=["cmrc2018"])
   assert f"{dev}, line 2" in message and "invalid JSON" in message
 
 
-def test_unfindable_answers_are_a_warning_and_counted(data_dir, caplog):  # noqa: F811
+def test_unfindable_answers_are_a_warning_and_counted(data_dir, caplog):
   train = data_dir / "finetuning_data" / "cmrc2018" / "train.json"
   data = json.loads(train.read_text(encoding="utf-8"))
   data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["text"] = "上海"
@@ -69,7 +69,7 @@ def test_unfindable_answers_are_a_warning_and_counted(data_dir, caplog):  # noqa
       "answers_not_found"] == 1
 
 
-def test_a_second_finetuning_of_the_same_tasks_refuses(data_dir):  # noqa: F811
+def test_a_second_finetuning_of_the_same_tasks_refuses(data_dir):
   holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
   try:
     directory = models_dir(data_dir)
@@ -84,7 +84,7 @@ def test_a_second_finetuning_of_the_same_tasks_refuses(data_dir):  # noqa: F811
 
 
 def test_interrupted_trial_is_recorded_and_finished_results_are_kept(
-    data_dir, monkeypatch):  # noqa: F811
+    data_dir, monkeypatch):
   run_finetuning.main(argv(data_dir, task_names=["chnsenticorp"], num_train_epochs=1,
                            do_test=False))
   results_dir = data_dir / "models" / "tiny" / "results"
@@ -135,7 +135,7 @@ def tree(directory):
   return sorted(str(path.relative_to(directory)) for path in directory.rglob("*"))
 
 
-def test_shape_mismatch_with_the_checkpoint_is_one_line_and_writes_nothing(data_dir):  # noqa: F811
+def test_shape_mismatch_with_the_checkpoint_is_one_line_and_writes_nothing(data_dir):
   before = tree(data_dir)
   message = fails_with(data_dir, model_hparam_overrides={**TINY["model_hparam_overrides"],
                                                          "hidden_size": 32})
@@ -145,7 +145,7 @@ def test_shape_mismatch_with_the_checkpoint_is_one_line_and_writes_nothing(data_
 
 
 def test_a_longer_max_seq_length_than_the_model_has_positions_writes_nothing(
-    data_dir):  # noqa: F811
+    data_dir):
   before = tree(data_dir)
   message = fails_with(data_dir, max_seq_length=600)  # the model has 512 positions
   assert "max_position_embeddings" in message and "512" in message
@@ -153,7 +153,7 @@ def test_a_longer_max_seq_length_than_the_model_has_positions_writes_nothing(
 
 
 def test_results_of_a_run_that_finished_no_trial_are_not_kept(
-    data_dir, monkeypatch):  # noqa: F811
+    data_dir, monkeypatch):
   def killed(self):
     raise KeyboardInterrupt("killed")
   monkeypatch.setattr(run_finetuning.TrialRunner, "train", killed)

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-import import_hf
 from tests.hf_import_fixtures import (fixture_values, copy_folder, folders, run_import,
     import_error, checkpoint_values, edit_json, write_torch_file)
 

@@ -10,7 +10,6 @@ import tensorflow as tf
 import configure_pretraining
 from pretrain import pretrain_data
 from tests.pretrain_fixtures import ALL_TAGS, CLS, SEQ_LENGTH, tag, tiny_config
-from tests.pretrain_fixtures import fixture_record_dir  # noqa: F401 (the record_dir fixture)
 
 
 def test_input_fn_yields_static_int32_batches(record_dir):

@@ -11,7 +11,6 @@ import pytest
 
 import run_pretraining
 from tests.pretrain_fixtures import SEQ_LENGTH, write_vocab
-from tests.pretrain_fixtures import fixture_record_dir  # noqa: F401 (the record_dir fixture)
 from tests.test_run_pretraining import SCRIPT_HPARAMS
 from util import run_lock
 

@@ -55,8 +55,8 @@ def write_cmrc2018(task_dir):
                                             encoding="utf-8")
 
 
-@pytest.fixture()
-def data_dir(tmp_path):
+def write_finetuning_data_dir(tmp_path):
+  """A tiny pre-trained model `tiny` and the ChnSentiCorp and CMRC 2018 fixtures."""
   model_dir = tmp_path / "models" / "tiny"
   model_dir.mkdir(parents=True)
   write_vocab(model_dir / "vocab.txt")

@@ -12,7 +12,6 @@ import tensorflow as tf
 
 from pretrain import electra_model
 from tests.pretrain_fixtures import TINY_HPARAMS, VOCAB_SIZE, tiny_config, write_vocab
-from tests.pretrain_fixtures import fixture_record_dir  # noqa: F401 (the record_dir fixture)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT_HPARAMS = {**TINY_HPARAMS, "num_warmup_steps": 0, "iterations_per_loop": 1,

@@ -16,7 +16,7 @@ import run_pretraining
 from model import fused_ops
 from pretrain import dataset_writer
 from tests import test_learning as learning
-from tests.test_run_finetuning import argv, data_dir  # noqa: F401  (a fixture)
+from tests.test_run_finetuning import argv
 
 
 def build_tiny_pretraining_data(root):
@@ -78,7 +78,7 @@ def test_pretraining_script_runs_with_xla_always(tmp_path):
   assert json.loads(history.read_text().splitlines()[-1])["global_step"] == 2
 
 
-def test_finetuning_steps_run_with_xla_always(data_dir):  # noqa: F811
+def test_finetuning_steps_run_with_xla_always(data_dir):
   for task, extra in (("chnsenticorp", {}),
                       ("cmrc2018", {"train_batch_size": 2, "eval_batch_size": 2,
                                     "doc_stride": 8, "max_query_length": 8})):
