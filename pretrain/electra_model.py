@@ -149,25 +149,47 @@ class PretrainingModel(tf.Module):
     return predictions
 
   # ----------------------------------------------------------------------------------------
+  # One model's replacements scored by another model's discriminator
+  # (bench/cross_replacements.py): discriminators compared on the same replaced tokens.
+
+  def replacements(self, features):
+    """Masks and samples one batch exactly as `eval_metrics` does: {"masked", "mlm",
+    "sampled_ids", "fake_ids", "is_fake"}."""
+    masked = self._mask(features, False, self.eval_rng)
+    mlm = self._generator_outputs(masked, training=False)
+    return {"masked": masked, "mlm": mlm, **self._fake_data(masked, mlm["logits"], self.eval_rng)}
+
+  def detection_sums(self, replacements):
+    """This model's discriminator on `replacements` (from any model with the same vocabulary):
+    the additive sums of metrics.disc_sums, without a leading axis."""
+    masked = replacements["masked"]
+    disc = self._discriminator_outputs(masked, replacements["fake_ids"],
+                                       replacements["is_fake"], training=False)
+    return metrics_lib.disc_sums(masked.input_mask, replacements["is_fake"], disc["probs"],
+                                 disc["preds"], disc["example_losses"])
+
+  # ----------------------------------------------------------------------------------------
   # The objective.
 
   def _forward(self, features, training):
     config = self.config
-    inputs = pretrain_data.features_to_inputs(features)
-    mask_prob, max_predictions = config.masking(training)
-    masked = pretrain_helpers.mask(
-        inputs, mask_prob, max_predictions,
-        mask_id=self.special_ids["[MASK]"], cls_id=self.special_ids["[CLS]"],
-        sep_id=self.special_ids["[SEP]"], rng=self.rng if training else self.eval_rng)
+    rng = self.rng if training else self.eval_rng
+    masked = self._mask(features, training, rng)
     mlm = self._generator_outputs(masked, training)
     out = {"masked": masked, "mlm": mlm, "loss": config.gen_weight * mlm["loss"]}
     if config.electra_objective:
-      out.update(self._fake_data(masked, mlm["logits"],
-                                 self.rng if training else self.eval_rng))
+      out.update(self._fake_data(masked, mlm["logits"], rng))
       out["disc"] = self._discriminator_outputs(masked, out["fake_ids"], out["is_fake"],
                                                 training)
       out["loss"] += config.disc_weight * out["disc"]["loss"]
     return out
+
+  def _mask(self, features, training, rng):
+    mask_prob, max_predictions = self.config.masking(training)
+    return pretrain_helpers.mask(
+        pretrain_data.features_to_inputs(features), mask_prob, max_predictions,
+        mask_id=self.special_ids["[MASK]"], cls_id=self.special_ids["[CLS]"],
+        sep_id=self.special_ids["[SEP]"], rng=rng)
 
   def _generator_logits(self, masked, training):
     """[B, N, V] float32 MLM logits at the masked slots."""

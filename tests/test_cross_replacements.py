@@ -1,0 +1,100 @@
+"""bench/cross_replacements.py: several discriminators scored on one generator's replacements."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pretrain import electra_model
+from pretrain import metrics as metrics_lib
+from pretrain import pretrain_data
+from tests.pretrain_fixtures import TINY_HPARAMS, write_vocab
+from util import checkpoint
+from util import utils
+
+import configure_pretraining
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "bench"))
+
+import cross_replacements  # noqa: E402  pylint: disable=wrong-import-position
+
+EVAL_STEPS = 2
+
+
+def make_run(data_dir, name, **hparams):
+  """A run_pretraining.py-style model directory DATA/models/NAME holding a freshly initialised
+  generator and discriminator: pretrain_config.json and a checkpoint at step 0."""
+  config = configure_pretraining.PretrainingConfig(name, str(data_dir),
+                                                   **{**TINY_HPARAMS, **hparams})
+  model = electra_model.PretrainingModel(config)
+  checkpoint.save_checkpoint(os.path.join(config.model_dir, "model.ckpt-0"), model.all_variables())
+  checkpoint.write_checkpoint_state(config.model_dir, ["model.ckpt-0"])
+  utils.write_json(config.to_dict(), os.path.join(config.model_dir, "pretrain_config.json"))
+  return config.model_dir
+
+
+def own_evaluation(model):
+  """The model's own eval_metrics over the batches the bench scores."""
+  dataset = pretrain_data.get_input_fn(model.config, is_training=False)()
+  model.reset_eval_randomness()
+  return metrics_lib.aggregate_eval_metrics(
+      [model.eval_metrics(features) for features in dataset.take(EVAL_STEPS)])
+
+
+def test_each_row_is_that_discriminator_on_the_generators_replacements(record_dir, tmp_path):
+  write_vocab(record_dir)
+  gen_dir = make_run(record_dir, "a", seed=1)
+  other_dir = make_run(record_dir, "b", seed=2)
+  output = tmp_path / "cross.json"
+  results = cross_replacements.main(["--generator-model", gen_dir, "--discriminator-models",
+                                     gen_dir, other_dir, "--num-eval-steps", str(EVAL_STEPS),
+                                     "--output", str(output)])
+  assert results["batches"] == EVAL_STEPS and results["eval_mask_prob"] == 0.15
+
+  # The generator's own discriminator repeats the generator's own evaluation exactly.
+  _, generator = cross_replacements.load_model(gen_dir)
+  own = own_evaluation(generator)
+  for name, value in results["a"].items():
+    assert value == pytest.approx(own[name], abs=1e-6), name
+  assert results["generator"]["masked_lm_accuracy"] == pytest.approx(own["masked_lm_accuracy"])
+
+  # b's row: a's generator with b's discriminator put in its place.
+  _, other = cross_replacements.load_model(other_dir)
+  for name, variable in generator.all_variables().items():
+    if not name.startswith(("generator", "global_step")):
+      variable.assign(other.all_variables()[name])
+  swapped = own_evaluation(generator)
+  for name in cross_replacements.DISC_METRICS:
+    assert results["b"][name] == pytest.approx(swapped[name], abs=1e-6), name
+  assert results["b"]["disc_auc"] != pytest.approx(results["a"]["disc_auc"], abs=1e-4)
+
+  written = json.loads(output.read_text())
+  assert written["generator_model"] == gen_dir and written["b"] == results["b"]
+
+
+def test_another_vocabulary_is_refused(record_dir, tmp_path):
+  write_vocab(record_dir)
+  gen_dir = make_run(record_dir, "a")
+  other_data = tmp_path / "other"
+  other_data.mkdir()
+  write_vocab(other_data)
+  vocab = other_data / "vocab.txt"
+  tokens = vocab.read_text(encoding="utf-8").split()
+  vocab.write_text("\n".join(tokens[:5] + tokens[5:][::-1]) + "\n", encoding="utf-8")
+  other_dir = make_run(other_data, "c")
+  with pytest.raises(ValueError, match="is not the generator's"):
+    cross_replacements.main(["--generator-model", gen_dir, "--discriminator-models", other_dir])
+
+
+def test_command_line_error_is_one_line(tmp_path):
+  result = subprocess.run([sys.executable, os.path.join(REPO, "bench", "cross_replacements.py"),
+                           "--generator-model", str(tmp_path), "--discriminator-models",
+                           str(tmp_path)], capture_output=True, text=True, check=False,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      f"cross_replacements.py: error: {tmp_path}: no pretrain_config.json; expected a "
+      "run_pretraining.py model directory")
