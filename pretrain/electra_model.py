@@ -15,7 +15,8 @@ One step, as the original run_pretraining.py:
 The module implements the training loop's model protocol (util/training.py):
 `trainable_variables` (dict name -> variable), `all_variables()`, `loss(features, training)`,
 `predict(features)`; plus `eval_metrics(features)` (additive per-batch sums, see
-pretrain/metrics.py).
+pretrain/metrics.py), and `replacements` / `detection_sums`, which let one model's discriminator
+score another model's replaced tokens.
 """
 
 import tensorflow as tf
