@@ -9,8 +9,8 @@ that are easier to spot. Here the generator of G masks and fills the held-out ba
 own evaluation does (same seed, same masking rate), and every listed discriminator classifies
 the same tokens. G's own row is G's own evaluation of those batches (the tests check it in
 float32); in bfloat16, rounding moves it a little between processes (run S of docs/LEARNING.md
-section 13: AUC 0.8637 here, 0.8627 and 0.8645 from two run_pretraining.py evaluations of the
-same checkpoint).
+section 13: AUC 0.8637 and 0.8647 here with one and two threads, 0.8627 and 0.8645 from two
+run_pretraining.py evaluations of the same checkpoint).
 
 Each model directory is a run_pretraining.py model directory (DATA/models/NAME, with
 pretrain_config.json and a checkpoint of generator and discriminator); all must share G's
