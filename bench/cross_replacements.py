@@ -92,8 +92,9 @@ def load_model(model_dir):
 
 
 def read_vocab(config):
-  with open(config.vocab_file, encoding="utf-8") as f:
-    return f.read().split()
+  """The vocabulary's tokens in id order, parsed as training parses them."""
+  from model import tokenization  # pylint: disable=import-outside-toplevel
+  return list(tokenization.check_vocab(config.vocab_file, "pre-training"))
 
 
 def check_same_vocab(generator_config, configs):
