@@ -116,6 +116,12 @@ class PretrainingConfig(hparams_lib.Config):
     # (the shards hold the corpus in blocks), which kept small models on the masked-LM plateau
     # (docs/LEARNING.md section 7); the release's params/pretrain_*.json keep 100.
     self.shuffle_buffer_size = 10000
+    # As the original, training reads its shards and parses its batches in parallel without
+    # keeping their order, so on a busy machine the same seed can see records in another order
+    # (and, small runs being sensitive to it, end elsewhere). True keeps the order: a run is
+    # then repeatable from its seed on the same machine and thread count, a little slower when
+    # one read stalls the others.
+    self.deterministic_data_order = False
     # runtime (additions to the original)
     # A checkpoint (directory or prefix) to start from when model_dir has none, e.g. a released
     # model for continued pre-training: every variable found by name is loaded, the optimizer

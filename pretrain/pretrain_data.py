@@ -85,8 +85,11 @@ def _pipeline_position(input_context):
   return input_context.num_input_pipelines, input_context.input_pipeline_id
 
 
-def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True):
+def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True, keep_order=True):
   """The serialized examples this input pipeline owns, repeated forever (or read once).
+
+  Training (`is_training`) shuffles the files; unless `keep_order`, it also reads them in
+  parallel without keeping the records' order across files.
 
   With at least one file per pipeline whole files are dealt out (cheap, no reading of records
   that are thrown away); otherwise every pipeline reads all files in a fixed order and keeps
@@ -107,11 +110,12 @@ def _read_records(files, is_training, num_pipelines, pipeline_id, repeat=True):
       tf.data.TFRecordDataset,
       cycle_length=cycle_length,
       num_parallel_calls=tf.data.AUTOTUNE,
-      # Order across files does not matter for training; a deterministic order keeps eval
-      # reproducible. With one file at a time, leaving the order free gains nothing and lets a
-      # later pass over the file overtake the current one on a busy machine (records out of the
-      # file's order even with shuffle_buffer_size 1).
-      deterministic=not is_training or cycle_length == 1)
+      # Training leaves the order across files free (faster when one read stalls) unless
+      # `deterministic_data_order`; evaluation keeps it, to be reproducible. With one file at a
+      # time, leaving the order free gains nothing and lets a later pass over the file overtake
+      # the current one on a busy machine (records out of the file's order even with
+      # shuffle_buffer_size 1).
+      deterministic=keep_order or cycle_length == 1)
   if not shard_files:
     records = records.shard(num_pipelines, pipeline_id)
     if repeat:
@@ -143,15 +147,16 @@ def get_input_fn(config, is_training):
     num_pipelines, pipeline_id = _pipeline_position(input_context)
     batch_size = (input_context.get_per_replica_batch_size(global_batch_size)
                   if input_context is not None else global_batch_size)
+    keep_order = not is_training or config.deterministic_data_order
     records = _read_records(files, is_training, num_pipelines, pipeline_id,
-                            repeat=not held_out)
+                            repeat=not held_out, keep_order=keep_order)
     if is_training:
       records = records.shuffle(config.shuffle_buffer_size)
     # Static batch shapes: XLA and the train step's input signature need them.
     batches = records.batch(batch_size, drop_remainder=True)
     batches = batches.map(lambda s: example_parsing.parse_int_features(s, shapes),
                           num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=not is_training)
+                          deterministic=keep_order)
     return batches.prefetch(tf.data.AUTOTUNE)
 
   return input_fn

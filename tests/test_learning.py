@@ -9,17 +9,25 @@ The pre-training corpus is generated: every sentence repeats one of 40 character
 token can be read off the rest of its sentence, and a replaced one stands out from it. Both need
 tokens to look at each other (attention), the generator to learn (its gradient), and the
 discriminator to be told which tokens were replaced (its labels). On this corpus a tiny model
-goes from masked-LM accuracy 0.01 / AUC 0.57 to about 0.8 / 0.8 in 600 steps (the
-discriminator escapes the base-rate plateau, where it calls every token original, only after
-a few hundred steps: see docs/LEARNING.md); with the discriminator's labels inverted its AUC
-falls below 0.5, and with the generator's gradient cut its accuracy stays at chance.
+goes from masked-LM accuracy 0.01 / AUC 0.55 to 0.73-0.92 / 0.86-0.99 in 600 steps (seeds 1-7
+on 1 thread, three of them again on 2: bench/learning_test_seeds.py); with the discriminator's
+labels inverted its AUC falls to 0.27, and with the generator's gradient cut its accuracy stays
+at 0.02. Seed 1, the test's, ends at 0.76-0.80 / 0.98.
+
+Two settings keep the test away from the edge of what the run does:
+- `deterministic_data_order`: otherwise the training records come in an order that depends on
+  the machine's load, and the same seed ended at AUC 0.90, 0.95 and 0.71 (at 15% masked).
+- A quarter of the tokens masked, as in params/pretrain_mini.json. At the original's 15% the
+  discriminator sees few replaced tokens once the generator has learned, and leaves the
+  base-rate plateau (where it calls every token original) anywhere between step 200 and after
+  step 600: seed 1 ended at AUC 0.90 and seed 2 at masked-LM accuracy 0.396, under the test's
+  0.4. At 25% the discriminator has left the plateau by step 200 at five of the seven seeds.
 """
 
 import json
 import random
 
 import pytest
-import tensorflow as tf
 
 import run_finetuning
 import run_pretraining
@@ -38,7 +46,8 @@ PRETRAIN = {
     "train_batch_size": 16, "eval_batch_size": 16, "learning_rate": 1e-3,
     "num_warmup_steps": 30, "iterations_per_loop": 25, "log_every_steps": 50,
     "keep_checkpoint_max": 2, "do_eval": True, "eval_at_checkpoints": True,
-    "num_eval_steps": 20, "jit_compile": False,
+    "num_eval_steps": 20, "jit_compile": False, "mask_prob": 0.25, "seed": 1,
+    "deterministic_data_order": True,
 }
 
 
@@ -76,10 +85,7 @@ def pretrain(data_dir, steps, save_every):
 
 def test_pretraining_raises_held_out_auc_and_masked_lm_accuracy(data_dir):
   # Step 1 (one step at a warm-up learning rate) stands for the untrained model; the run
-  # then resumes to step 600, evaluating the held-out documents every 200 steps. The global
-  # seed fixes the initial weights, which otherwise depend on the tests run before in the
-  # same process.
-  tf.random.set_seed(0)
+  # then resumes to step 600, evaluating the held-out documents every 200 steps.
   start = pretrain(data_dir, steps=1, save_every=1)[-1]
   curve = pretrain(data_dir, steps=600, save_every=200)
   end = curve[-1]

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.framework import graph_pb2
 
 import configure_pretraining
 from pretrain import pretrain_data
@@ -61,6 +62,27 @@ def test_training_order_follows_the_shuffle_buffer_size(record_dir):
   assert not all(is_run_of_the_file(_tags(config, True, None, 1)) for _ in range(3))
   with pytest.raises(ValueError, match="shuffle_buffer_size"):
     tiny_config(record_dir, shuffle_buffer_size=0)
+
+
+def _parallel_order_settings(dataset):
+  """{op: its `deterministic` attribute} for the parallel stages of a tf.data pipeline."""
+  serialized = tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor)  # pylint: disable=protected-access
+  graph = graph_pb2.GraphDef.FromString(serialized.numpy())
+  return {node.op: node.attr["deterministic"].s.decode() for node in graph.node
+          if "deterministic" in node.attr}
+
+
+def test_deterministic_data_order_keeps_the_parallel_reads_in_order(record_dir):
+  # Three files, read two at a time: the interleave is parallel, and so is the parsing.
+  config = tiny_config(record_dir)
+  free = _parallel_order_settings(pretrain_data.get_input_fn(config, is_training=True)(None))
+  assert free == {"ParallelInterleaveDatasetV4": "false", "ParallelMapDatasetV2": "false"}
+  held_out = _parallel_order_settings(pretrain_data.get_input_fn(config, is_training=False)(None))
+  assert set(held_out.values()) == {"true"}
+  config.deterministic_data_order = True
+  kept = _parallel_order_settings(pretrain_data.get_input_fn(config, is_training=True)(None))
+  assert kept == {"ParallelInterleaveDatasetV4": "true", "ParallelMapDatasetV2": "true"}
+  assert not configure_pretraining.PretrainingConfig("tiny", str(record_dir)).deterministic_data_order
 
 
 def test_input_files_comma_separated_and_missing(record_dir):
