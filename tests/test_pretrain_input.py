@@ -66,14 +66,15 @@ def test_training_order_follows_the_shuffle_buffer_size(record_dir):
 
 def _parallel_order_settings(dataset):
   """{op: its `deterministic` attribute} for the parallel stages of a tf.data pipeline."""
-  serialized = tf.raw_ops.DatasetToGraphV2(input_dataset=dataset._variant_tensor)  # pylint: disable=protected-access
+  variant = dataset._variant_tensor  # pylint: disable=protected-access
+  serialized = tf.raw_ops.DatasetToGraphV2(input_dataset=variant)
   graph = graph_pb2.GraphDef.FromString(serialized.numpy())
   return {node.op: node.attr["deterministic"].s.decode() for node in graph.node
           if "deterministic" in node.attr}
 
 
 def test_deterministic_data_order_keeps_the_parallel_reads_in_order(record_dir):
-  # Three files, read two at a time: the interleave is parallel, and so is the parsing.
+  # Three files, read together: the interleave is parallel, and so is the parsing.
   config = tiny_config(record_dir)
   free = _parallel_order_settings(pretrain_data.get_input_fn(config, is_training=True)(None))
   assert free == {"ParallelInterleaveDatasetV4": "false", "ParallelMapDatasetV2": "false"}
@@ -82,7 +83,8 @@ def test_deterministic_data_order_keeps_the_parallel_reads_in_order(record_dir):
   config.deterministic_data_order = True
   kept = _parallel_order_settings(pretrain_data.get_input_fn(config, is_training=True)(None))
   assert kept == {"ParallelInterleaveDatasetV4": "true", "ParallelMapDatasetV2": "true"}
-  assert not configure_pretraining.PretrainingConfig("tiny", str(record_dir)).deterministic_data_order
+  default = configure_pretraining.PretrainingConfig("tiny", str(record_dir))
+  assert default.deterministic_data_order is False
 
 
 def test_input_files_comma_separated_and_missing(record_dir):
