@@ -64,19 +64,12 @@ def test_assertions_hold(start, end):
 def one_run(seed, hparams, breakage):
   """Runs in a child process; prints the row of one seed."""
   sys.path.insert(0, str(REPO))
-  from pretrain import dataset_writer  # pylint: disable=import-outside-toplevel
   from tests import test_learning  # pylint: disable=import-outside-toplevel
   test_learning.PRETRAIN.update(hparams, seed=seed)
   break_objective(breakage)
   with tempfile.TemporaryDirectory() as tmp:
     root = pathlib.Path(tmp)
-    (root / "vocab.txt").write_text("\n".join(test_learning.SPECIAL + list(test_learning.CHARS))
-                                    + "\n", encoding="utf-8")
-    test_learning.write_corpus(root / "corpus.txt")
-    dataset_writer.build(vocab_file=str(root / "vocab.txt"),
-                         output_dir=str(root / "pretrain_tfrecords"),
-                         corpus_files=[str(root / "corpus.txt")], max_seq_length=32,
-                         num_processes=1, eval_fraction=0.2, progress=False)
+    test_learning.write_data_dir(root)
     start = test_learning.pretrain(root, steps=1, save_every=1)[-1]
     curve = test_learning.pretrain(root, steps=600, save_every=200)
   print(json.dumps({"seed": seed, "test_passes": test_assertions_hold(start, curve[-1]),

@@ -62,15 +62,21 @@ def write_corpus(path, num_documents=240, seed=0):
   path.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  root = tmp_path_factory.mktemp("learning")
+def write_data_dir(root):
+  """The vocabulary, corpus and TFRecords of the pre-training run under `root`; the builder's
+  summary."""
   (root / "vocab.txt").write_text("\n".join(SPECIAL + list(CHARS)) + "\n", encoding="utf-8")
   write_corpus(root / "corpus.txt")
-  summary = dataset_writer.build(
+  return dataset_writer.build(
       vocab_file=str(root / "vocab.txt"), output_dir=str(root / "pretrain_tfrecords"),
       corpus_files=[str(root / "corpus.txt")], max_seq_length=32, num_processes=1,
       eval_fraction=0.2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  root = tmp_path_factory.mktemp("learning")
+  summary = write_data_dir(root)
   assert summary["eval"]["examples"] >= 40
   return root
 
