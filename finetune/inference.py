@@ -181,7 +181,7 @@ class Predictor:
     if self.batch_size < 1:
       raise ValueError(f"batch size must be positive, got {self.batch_size}")
     self.feature_specs = preprocessing.all_feature_specs(config.max_seq_length, self.tasks)
-    self.predict_fn = tf.function(model.predict,
+    self.predict_fn = tf.function(model.predict, autograph=False,
                                   input_signature=[predict_signature(self.feature_specs)])
 
   @classmethod
