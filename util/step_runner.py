@@ -69,7 +69,7 @@ class StepRunner:
     self.jit_forward_backward = _compile_whole_step(jit_compile, strategy)
     # autograph=False: the model, its losses and the optimizer are straight-line TensorFlow code
     # (no Python `if` or `for` on tensors), so autograph's source rewriting of them is pure
-    # start-up cost: some 290 functions, 5-12 s of every run's first step on 2 CPU cores.
+    # start-up cost: some 290 functions rewritten, 4-8 s of each run's first step on 2 busy cores.
     # Only the training loop below, with its tf.range loop and break, needs autograph.
     self._forward_backward = tf.function(self._forward_backward_fn,
                                          jit_compile=self.jit_forward_backward, autograph=False)
