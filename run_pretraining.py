@@ -111,8 +111,12 @@ def record_config_changes(config, config_path, global_step):
   except ValueError:
     return  # Unreadable: it is rewritten below, and there is nothing to compare.
   current = config.to_dict()
+  # A key the older file lacks is a hyper-parameter added to the code since the run started.
+  # New hyper-parameters default to the behaviour from before them, so only another value is
+  # a change.
+  defaults = type(config)(config.model_name, config.data_dir).to_dict()
   changed = {key: [previous.get(key), value] for key, value in sorted(current.items())
-             if previous.get(key) != value}
+             if previous.get(key, defaults.get(key)) != value}
   if not changed:
     return
   utils.warning(f"Resuming at step {global_step} with changed hyper-parameters: " + ", ".join(

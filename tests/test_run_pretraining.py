@@ -91,6 +91,24 @@ def test_script_trains_resumes_and_evaluates(record_dir):
       "eval", "eval_mask_0.4"]
 
 
+def test_a_hyper_parameter_newer_than_the_run_is_a_change_only_off_its_default(tmp_path):
+  import run_pretraining  # pylint: disable=import-outside-toplevel
+  config = tiny_config(tmp_path)
+  model_dir = tmp_path / "models" / "tiny"
+  model_dir.mkdir(parents=True)
+  older = config.to_dict()
+  del older["deterministic_data_order"]  # a run started before the key existed
+  config_path = model_dir / "pretrain_config.json"
+  config_path.write_text(json.dumps(older))
+  changes = model_dir / run_pretraining.CONFIG_CHANGES_FILE
+  run_pretraining.record_config_changes(config, str(config_path), 3)
+  assert not changes.exists()
+  config.deterministic_data_order = True
+  run_pretraining.record_config_changes(config, str(config_path), 3)
+  assert [json.loads(line) for line in changes.read_text().splitlines()] == [
+      {"global_step": 3, "changed": {"deterministic_data_order": [None, True]}}]
+
+
 def test_script_fails_in_one_line_on_user_errors(tmp_path):
   result = run_script(tmp_path, num_train_stepz=3)
   assert result.returncode != 0
