@@ -1,7 +1,7 @@
 """Escape points of pre-training runs, from their held-out histories, as Markdown tables.
 
     python bench/escape_table.py bench/results/escape_2x128 [--threshold 0.25]
-        [--eval-mask-prob 0.15]
+        [--eval-mask-prob 0.15] [--by-tokens]
 
 Reads every `<run>/unsup_results_history.jsonl` (one held-out evaluation a line, as
 run_pretraining.py writes it) under the directory, with `<run>/change.txt` (one line: what the run
@@ -10,8 +10,11 @@ changes from the base). Each run is read at its own masking rate (`mask_prob` of
 the history that record it (`eval_mask_prob`) and of `<run>/held_out_at_mask_<rate>.jsonl`
 (evaluations of its checkpoints afterwards); runs with none are left out. The escape point of a
 run is its first held-out evaluation with masked-LM accuracy >= --threshold; a run without one
-is "none by step N" (its last evaluation). Prints the summary table, then the step-by-step
-table (MLM accuracy and AUC of every run), then, for runs with `attention/<run>/step<N>.json`
+is "none by step N" (its last evaluation); with the run's batch size and sequence length in
+`<run>/hp.json`, the escape point is also given in training tokens (steps x train_batch_size x
+max_seq_length), which is what compares runs of different batch sizes. Prints the summary table,
+then the step-by-step table (MLM accuracy and AUC of every run; with --by-tokens its rows are
+millions of training tokens instead, for the runs whose hp.json gives them), then, for runs with `attention/<run>/step<N>.json`
 files (written by tools/attention_stats.py for checkpoints of the run), how local the
 discriminator's first layer is: the largest share of attention a head puts on a token's two
 neighbours, and the mean cosine between texts' [CLS].
@@ -40,12 +43,19 @@ def read_history(paths, eval_mask_prob, train_mask_prob):
   return dict(sorted(records.items()))
 
 
-def train_mask_prob(run_dir):
+def read_hparams(run_dir):
   path = os.path.join(run_dir, "hp.json")
   if not os.path.isfile(path):
-    return DEFAULT_MASK_PROB
+    return {}
   with open(path, encoding="utf-8") as f:
-    return json.load(f).get("mask_prob", DEFAULT_MASK_PROB)
+    return json.load(f)
+
+
+def tokens_per_step(hparams):
+  """Training tokens per step (padding included, as the model sees them), or None if unknown."""
+  if "train_batch_size" not in hparams or "max_seq_length" not in hparams:
+    return None
+  return hparams["train_batch_size"] * hparams["max_seq_length"]
 
 
 def escape_point(history, threshold):
@@ -61,7 +71,8 @@ def read_runs(results_dir, eval_mask_prob=None):
     path = os.path.join(results_dir, name, "unsup_results_history.jsonl")
     if not os.path.isfile(path):
       continue
-    trained_at = train_mask_prob(os.path.join(results_dir, name))
+    hparams = read_hparams(os.path.join(results_dir, name))
+    trained_at = hparams.get("mask_prob", DEFAULT_MASK_PROB)
     rate = trained_at if eval_mask_prob is None else eval_mask_prob
     later = glob.glob(os.path.join(results_dir, name, "held_out_at_mask_*.jsonl"))
     history = read_history([path] + sorted(later), rate, trained_at)
@@ -72,7 +83,8 @@ def read_runs(results_dir, eval_mask_prob=None):
     if os.path.isfile(change_path):
       with open(change_path, encoding="utf-8") as f:
         change = f.read().strip()
-    runs[name] = {"change": change, "history": history}
+    runs[name] = {"change": change, "history": history,
+                  "tokens_per_step": tokens_per_step(hparams)}
   return runs
 
 
@@ -93,6 +105,8 @@ def summary_table(runs, threshold):
     escape = escape_point(history, threshold)
     escape_text = (f"step {escape} ({history[escape]['masked_lm_accuracy']:.3f})"
                    if escape is not None else f"none by step {last_step}")
+    if escape is not None and run["tokens_per_step"]:
+      escape_text += f", {millions(escape * run['tokens_per_step'])} M tokens"
     auc, recall = disc_cells(last)
     lines.append(f"| {name} | {run['change']} | {escape_text} | {last_step}: "
                  f"{last['masked_lm_accuracy']:.3f}, {last['masked_lm_loss']:.2f}, {auc}, "
@@ -100,15 +114,24 @@ def summary_table(runs, threshold):
   return "\n".join(lines)
 
 
-def step_table(runs):
+def millions(tokens):
+  return f"{tokens / 1e6:.1f}"
+
+
+def step_table(runs, by_tokens=False):
+  """MLM accuracy / AUC of every run, a row per step, or per million training tokens."""
+  if by_tokens:
+    runs = {name: dict(run, history={millions(step * run["tokens_per_step"]): record
+                                     for step, record in run["history"].items()})
+            for name, run in runs.items() if run["tokens_per_step"]}
   names = list(runs)
-  steps = sorted({step for run in runs.values() for step in run["history"]})
-  header = ["step"] + [f"{name} MLM acc / AUC" for name in names]
+  rows = sorted({key for run in runs.values() for key in run["history"]}, key=float)
+  header = ["M tokens" if by_tokens else "step"] + [f"{name} MLM acc / AUC" for name in names]
   lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-  for step in steps:
-    cells = [str(step)]
+  for row in rows:
+    cells = [str(row)]
     for name in names:
-      record = runs[name]["history"].get(step)
+      record = runs[name]["history"].get(row)
       if record is None:
         cells.append("")
       else:
@@ -153,6 +176,8 @@ def main(argv=None):
   parser.add_argument("--threshold", type=float, default=0.25)
   parser.add_argument("--eval-mask-prob", type=float, default=None,
                       help="compare every run at this masking rate (default: each its own)")
+  parser.add_argument("--by-tokens", action="store_true",
+                      help="rows of the step-by-step table in millions of training tokens")
   args = parser.parse_args(argv)
   runs = read_runs(args.results_dir, args.eval_mask_prob)
   if not runs:
@@ -161,7 +186,7 @@ def main(argv=None):
                      f"{args.results_dir}")
   print(summary_table(runs, args.threshold))
   print()
-  print(step_table(runs))
+  print(step_table(runs, args.by_tokens))
   attention = read_attention(args.results_dir)
   if attention:
     print()

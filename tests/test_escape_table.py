@@ -82,3 +82,23 @@ def test_attention_table_takes_the_most_local_first_layer_head(tmp_path, capsys)
   out = capsys.readouterr().out
   assert "| step | M layer-0 neighbours / [CLS] cosine |" in out
   assert "| 250 | 0.05 / 0.99 |" in out and "| 500 | 0.61 / 0.97 |" in out
+
+
+def test_runs_of_different_batch_sizes_compare_in_tokens(tmp_path, capsys):
+  write_run(tmp_path, "O", [(250, 0.20), (500, 0.26)], "batch 128")
+  write_run(tmp_path, "U", [(500, 0.21), (1000, 0.27)], "batch 64")
+  write_run(tmp_path, "X", [(500, 0.30)], "sizes not recorded")
+  for name, batch in (("O", 128), ("U", 64)):
+    (tmp_path / name / "hp.json").write_text(
+        json.dumps({"train_batch_size": batch, "max_seq_length": 128}), encoding="utf-8")
+  escape_table.main([str(tmp_path)])
+  out = capsys.readouterr().out
+  assert "| O | batch 128 | step 500 (0.260), 8.2 M tokens |" in out
+  assert "| U | batch 64 | step 1000 (0.270), 8.2 M tokens |" in out
+  assert "| X | sizes not recorded | step 500 (0.300) |" in out
+  assert "| 1000 |  | 0.270 / 0.600 |  |" in out
+  escape_table.main([str(tmp_path), "--by-tokens"])
+  out = capsys.readouterr().out
+  assert "| M tokens | O MLM acc / AUC | U MLM acc / AUC |" in out  # X: no sizes, left out
+  assert "| 4.1 | 0.200 / 0.600 | 0.210 / 0.600 |" in out
+  assert "| 8.2 | 0.260 / 0.600 | 0.270 / 0.600 |" in out
