@@ -135,6 +135,8 @@ def test_eta_comes_from_the_speed_after_the_first_loop_call():
   progress.run_timer.start -= 50.0  # a slow first call (tracing, compiling): 50 s for 10 steps
   one_step = {"loss": 1.0, "metrics": {}, "steps": 10, "examples": 10, "skipped": 0}
   progress.add(one_step)
+  _, first_line = progress.report(10)
+  assert "ETA after the next line:" in first_line  # nothing but start-up to go by
   progress.steady_timer.start -= 10.0  # then 10 steps in 10 s
   progress.add(one_step)
   _, line = progress.report(20)

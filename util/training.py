@@ -398,12 +398,16 @@ class _Progress:
     if steady_steps > 0:
       rate = steady_steps / max(self.steady_timer.elapsed(), 1e-9)
     eta = (self.total_steps - step) / rate if rate > 0 else 0.0
+    # The first line follows the start-up alone (one step, traced and compiled): no speed to go
+    # by yet, and an estimate from it would be hours off.
+    eta_text = (utils.secs_to_str(eta) if steady_steps > 0 or step >= self.total_steps
+                else "after the next line")
     values = ", ".join(f"{name} = {value:.4g}" for name, value in sorted(metrics.items())
                        if "/sec" not in name)
     skipped = f", {self.skipped} steps skipped (float16 overflow)" if self.skipped else ""
     line = (f"step {step}/{self.total_steps} ({100.0 * step / max(self.total_steps, 1):.1f}%), "
             f"{metrics['global_step/sec']:.2f} steps/s, {metrics['examples/sec']:.1f} examples/s, "
-            f"elapsed {utils.secs_to_str(elapsed)}, ETA {utils.secs_to_str(eta)}: "
+            f"elapsed {utils.secs_to_str(elapsed)}, ETA {eta_text}: "
             f"{values}{skipped}")
     self.last_logged_step = step
     self.lines += 1
