@@ -12,12 +12,12 @@ the history that record it (`eval_mask_prob`) and of `<run>/held_out_at_mask_<ra
 run is its first held-out evaluation with masked-LM accuracy >= --threshold; a run without one
 is "none by step N" (its last evaluation); with the run's batch size and sequence length in
 `<run>/hp.json`, the escape point is also given in training tokens (steps x train_batch_size x
-max_seq_length), which is what compares runs of different batch sizes. Prints the summary table,
-then the step-by-step table (MLM accuracy and AUC of every run; with --by-tokens its rows are
-millions of training tokens instead, for the runs whose hp.json gives them), then, for runs with `attention/<run>/step<N>.json`
-files (written by tools/attention_stats.py for checkpoints of the run), how local the
-discriminator's first layer is: the largest share of attention a head puts on a token's two
-neighbours, and the mean cosine between texts' [CLS].
+max_seq_length), which is what compares runs of different batch sizes. Prints the summary
+table, then the step-by-step table (MLM accuracy and AUC of every run; with --by-tokens its rows
+are millions of training tokens instead, for the runs whose hp.json gives them), then, for runs
+with `attention/<run>/step<N>.json` files (written by tools/attention_stats.py for checkpoints
+of the run), how local the discriminator's first layer is: the largest share of attention a
+head puts on a token's two neighbours, and the mean cosine between texts' [CLS].
 """
 
 import argparse
