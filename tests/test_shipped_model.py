@@ -134,3 +134,43 @@ def test_a_table_joined_from_several_runs_keeps_its_settings_and_seeds(tmp_path)
   row = ship_pretrained_model.gains_summary(str(tmp_path / "joined.json"))["tasks"]["chnsenticorp"]
   assert row["settings"] == {"num_train_epochs": 10, "learning_rate": 3e-4}
   assert row["pretrained"]["seeds"] == [1, 2, 3, 4] and len(row["pretrained"]["scores"]) == 4
+
+
+def write_pretraining_dir(root):
+  """A finished pre-training run as run_pretraining.py leaves it, in miniature: a checkpoint
+  with the discriminator, the generator, both heads, Adam's slots and global_step."""
+  model_dir = root / "models" / "mini"
+  model_dir.mkdir(parents=True)
+  weights = {"electra/embeddings/word_embeddings": np.ones([6, 4], np.float32),
+             "electra/encoder/layer_0/output/dense/kernel": np.ones([4, 4], np.float32),
+             "discriminator_predictions/dense/kernel": np.ones([4, 4], np.float32),
+             "generator/encoder/layer_0/output/dense/kernel": np.ones([2, 2], np.float32),
+             "generator_predictions/output_bias": np.ones([6], np.float32)}
+  tensors = dict(weights, global_step=np.int64(40))
+  for name, value in weights.items():
+    tensors[name + "/adam_m"] = tensors[name + "/adam_v"] = np.zeros_like(value)
+  checkpoint_lib.CheckpointManager(str(model_dir)).save(tensors, 40)
+  (model_dir / "pretrain_config.json").write_text(json.dumps({"seed": 3}), encoding="utf-8")
+  (model_dir / "discriminator_config.json").write_text("{}", encoding="utf-8")
+  (root / "vocab.txt").write_text("[PAD]\n[UNK]\n", encoding="utf-8")
+  (root / "corpus.txt").write_text("一二三\n", encoding="utf-8")
+  return model_dir, weights
+
+
+@pytest.mark.parametrize("discriminator_only", [False, True])
+def test_shipping_keeps_the_model_as_released_and_leaves_out_the_optimizer(tmp_path,
+                                                                           discriminator_only):
+  ship_pretrained_model = import_ship_tool()
+  model_dir, weights = write_pretraining_dir(tmp_path / "data")
+  out = tmp_path / "shipped"
+  ship_pretrained_model.main(["--model-dir", str(model_dir), "--corpus",
+                              str(tmp_path / "data" / "corpus.txt"), "--output", str(out)]
+                             + ["--discriminator-only"] * discriminator_only)
+  kept = {name for name in weights if name.startswith("electra/") or not discriminator_only}
+  reader = tf.train.load_checkpoint(str(out / "model.ckpt-40"))
+  assert set(reader.get_variable_to_shape_map()) == kept | {"global_step"}
+  assert reader.get_tensor("global_step") == 40
+  card = json.loads((out / "MODEL_CARD.json").read_text(encoding="utf-8"))
+  assert card["variables"] == len(kept)
+  assert card["parameters"] == sum(weights[name].size for name in kept)
+  assert card["seed"] == 3 and card["fingerprints"]["corpus_sha256"]["corpus.txt"]

@@ -1,11 +1,14 @@
-"""Packs a pre-trained model for shipping: the discriminator's weights only, with its recipe.
+"""Packs a pre-trained model for shipping: its weights without the optimizer's, with its recipe.
 
     python tools/ship_pretrained_model.py --model-dir DATA/models/mini \\
         --corpus ../shared/data/peoples_daily_1998_01.txt \\
         ../shared/data/online_shopping_reviews_9cats.txt --output sample_data/models/electra-mini
 
-Fine-tuning needs only the discriminator (`electra/*`): the generator, the pre-training heads
-and the optimizer's slots are left out, which makes the checkpoint a quarter of its size. The
+As in the released checkpoints, every variable of the pre-training model is kept (generator,
+discriminator and their heads) and the optimizer's slots are left out, which makes the
+checkpoint about a third of its size. So the shipped model can be fine-tuned, pre-trained
+further, exported with its generator and scored by bench/cross_replacements.py.
+`--discriminator-only` keeps only what fine-tuning reads (`electra/*`). The
 output directory gets, as a released model's does, `model.ckpt-<step>.{index,data-*}`, the
 `checkpoint` state file and `vocab.txt`, plus `discriminator_config.json`,
 `pretrain_config.json` and `MODEL_CARD.json`: the step, the seed, the held-out metrics at that
@@ -35,7 +38,20 @@ from bench import bench_pretraining_gains  # noqa: E402  pylint: disable=wrong-i
 from util import checkpoint as checkpoint_lib  # noqa: E402  pylint: disable=wrong-import-position
 from util import fileio  # noqa: E402  pylint: disable=wrong-import-position
 
-SHIPPED_PREFIX = "electra/"
+DISCRIMINATOR_PREFIX = "electra/"
+OPTIMIZER_SLOTS = ("/adam_m", "/adam_v")
+
+
+def shipped_names(checkpoint_names, discriminator_only=False):
+  """The checkpoint's variables a shipped model keeps: global_step and all the weights but the
+  optimizer's slots (with discriminator_only, only the encoder that fine-tuning reads)."""
+  def kept(name):
+    if name == "global_step":
+      return True
+    if name.endswith(OPTIMIZER_SLOTS):
+      return False
+    return name.startswith(DISCRIMINATOR_PREFIX) or not discriminator_only
+  return sorted(filter(kept, checkpoint_names))
 
 
 
@@ -110,6 +126,9 @@ def main(argv=None):
                       help="bench/bench_pretraining_gains.py's JSON line(s) for this model, one "
                            "file per run of the bench (e.g. at different fine-tuning settings): "
                            "their per-task scores and settings go into the card, in this order")
+  parser.add_argument("--discriminator-only", action="store_true",
+                      help="keep only the discriminator's encoder (electra/*), which is all "
+                           "fine-tuning reads, and leave out the generator and both heads")
   parser.add_argument("--training", default=None,
                       help="JSON of how the pre-training ran, for the card (machine, threads, "
                            "wall time)")
@@ -125,9 +144,9 @@ def main(argv=None):
   prefix = checkpoint_lib.resolve_checkpoint(args.model_dir)
   step = int(prefix.rsplit("-", 1)[1])
   reader = tf.train.load_checkpoint(prefix)
-  names = sorted(name for name in reader.get_variable_to_shape_map()
-                 if name.startswith(SHIPPED_PREFIX) and not name.endswith(("/adam_m", "/adam_v")))
+  names = shipped_names(reader.get_variable_to_shape_map(), args.discriminator_only)
   tensors = {name: reader.get_tensor(name) for name in names}
+  model_names = [name for name in names if name != "global_step"]
 
   data_dir = os.path.dirname(os.path.dirname(os.path.abspath(args.model_dir)))
   with open(os.path.join(args.model_dir, "pretrain_config.json"), encoding="utf-8") as f:
@@ -145,8 +164,8 @@ def main(argv=None):
   card = {
       "step": step,
       "seed": pretrain_config["seed"],
-      "variables": len(names),
-      "parameters": int(sum(tensor.size for tensor in tensors.values())),
+      "variables": len(model_names),
+      "parameters": int(sum(tensors[name].size for name in model_names)),
       "held_out_eval": next(iter(held_out), None),
       "held_out_eval_other_rates": held_out[1:],
       "fingerprints": {
@@ -171,7 +190,7 @@ def main(argv=None):
     card["finetuning_gains"] = [gains_summary(path) for path in args.gains]
   write_card(args.output, card)
   size = sum(os.path.getsize(os.path.join(args.output, name)) for name in os.listdir(args.output))
-  print(f"wrote {len(names)} variables ({card['parameters']:,} parameters) of step {step} to "
+  print(f"wrote {len(model_names)} variables ({card['parameters']:,} parameters) of step {step} to "
         f"{args.output} ({size / 1e6:.1f} MB)")
 
 
