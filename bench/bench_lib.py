@@ -120,10 +120,13 @@ def finetuning_model(config, task, precision):
   return FinetuningModel(config, [task], DTYPES[precision])
 
 
-def pretrain_config(seq_length, batch_size, precision):
-  return configure_pretraining.PretrainingConfig(
-      "bench", tempfile.mkdtemp(prefix="bench-"), model_size="small", max_seq_length=seq_length,
-      train_batch_size=batch_size, mixed_precision=precision)
+def pretrain_config(seq_length, batch_size, precision, hparams=None):
+  """ELECTRA-small's pre-training config, or `hparams` (a run's, e.g. a params file's) with the
+  bench's sequence length, batch size and precision."""
+  hparams = dict(hparams or {"model_size": "small"}, max_seq_length=seq_length,
+                 train_batch_size=batch_size, mixed_precision=precision)
+  return configure_pretraining.PretrainingConfig("bench", tempfile.mkdtemp(prefix="bench-"),
+                                                 **hparams)
 
 
 def optimizer(learning_rate=1e-4):
@@ -150,7 +153,9 @@ def make_trainer(model, batch, jit, precision, steps_per_loop, input_fn=None):
 # Synthetic batches (full-length sequences: every position is a real token).
 
 def _token_ids(rng, batch_size, seq_length, vocab_size):
-  ids = rng.integers(1000, vocab_size, (batch_size, seq_length)).astype(np.int32)
+  # Above BERT's special and reserved ids; a small vocabulary keeps only the special ones out.
+  low = 1000 if vocab_size > 2000 else max(SPECIAL_IDS.values()) + 1
+  ids = rng.integers(low, vocab_size, (batch_size, seq_length)).astype(np.int32)
   ids[:, 0] = SPECIAL_IDS["[CLS]"]
   ids[:, -1] = SPECIAL_IDS["[SEP]"]
   return ids

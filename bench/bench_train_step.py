@@ -4,6 +4,7 @@ pre-training.
     python bench/bench_train_step.py [--what finetune,finetune_qa,pretrain]
         [--precision float32,bfloat16]
         [--jit auto|always|off] [--batch-size 32] [--seq-length 128] [--peak-json FILE]
+        [--pretrain-hparams params/pretrain_mini.json]
 
 `finetune` is classification (ChnSentiCorp's head), `finetune_qa` span extraction (CMRC 2018's
 joint head at training: start logits, end logits given the gold start, answerable classifier).
@@ -14,6 +15,10 @@ run_pretraining.py) on a cached in-memory batch, so the input pipeline is not me
 bench_input_pipeline.py). `--steps` steps run per loop call; the step time is the call time
 divided by the steps, min (least disturbed by other load on the machine) and median over
 `--repeats` calls after a warm-up call that traces and compiles.
+
+`--pretrain-hparams` (a JSON object or a params file, as run_pretraining.py's --hparams) measures
+that pre-training model instead of ELECTRA-small, at the bench's batch size, sequence length
+and precision: e.g. a CPU recipe's step at several batch sizes, one process each.
 
 Figures per case: step_s, examples_per_s, tokens_per_s, gflop_per_step (analytic: 2 FLOPs per
 multiply-accumulate of every matrix product, training = 3 x forward; see bench_lib.py),
@@ -31,6 +36,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_lib  # pylint: disable=wrong-import-position
+from util import hparams as hparams_lib  # pylint: disable=wrong-import-position
 import bench_matmul_peak  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 
@@ -42,7 +48,18 @@ def parse_args(argv=None):
   parser.add_argument("--steps", type=int, default=3, help="steps per timed loop call")
   parser.add_argument("--repeats", type=int, default=4, help="timed loop calls")
   parser.add_argument("--peak-json", help="bench_matmul_peak.py output; measured if absent")
-  return parser.parse_args(argv)
+  parser.add_argument("--pretrain-hparams", default=None,
+                      help="the pre-training model to measure (JSON object or params file); "
+                           "default ELECTRA-small")
+  args = parser.parse_args(argv)
+  if args.pretrain_hparams:
+    try:  # a bad file, JSON or key is a usage error, before any model is built
+      args.pretrain_hparams = hparams_lib.load_hparams(args.pretrain_hparams)
+      bench_lib.pretrain_config(args.seq_length, args.batch_size, "float32",
+                                args.pretrain_hparams)
+    except ValueError as error:
+      parser.error(str(error))
+  return args
 
 
 def build(what, precision, args):
@@ -65,10 +82,10 @@ def build(what, precision, args):
                    + 2 * bench_lib.qa_head_forward_macs(hidden, b, l, beam_size=1))
       batch = bench_lib.qa_batch(b, l)
     elif what == "pretrain":
-      config = bench_lib.pretrain_config(l, b, precision)
+      config = bench_lib.pretrain_config(l, b, precision, args.pretrain_hparams)
       model = electra_model_for(config)
       flops = bench_lib.pretrain_step_flops(model, b, l)
-      batch = bench_lib.pretrain_batch(b, l)
+      batch = bench_lib.pretrain_batch(b, l, config.vocab_size)
     else:
       raise SystemExit(f"bench_train_step.py: --what {what!r}: use finetune, finetune_qa or "
                        "pretrain")
@@ -115,7 +132,9 @@ def main(argv=None):
   bench_lib.emit({"bench": "train_step", "results": results,
                   "peak_gflops": {k: round(v, 1) for k, v in peak.items()},
                   "settings": {"batch_size": args.batch_size, "seq_length": args.seq_length,
-                               "model": "electra-small (hidden 256, 12 layers, embedding 128)",
+                               "model": ("electra-small (hidden 256, 12 layers, embedding 128)"
+                                         if args.pretrain_hparams is None else "pretrain-hparams"),
+                               "pretrain_hparams": args.pretrain_hparams,
                                "jit": args.jit, "steps": args.steps, "repeats": args.repeats,
                                "load_average": bench_lib.load_average(),
                                **bench_lib.machine()}})
