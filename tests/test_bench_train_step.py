@@ -31,8 +31,8 @@ def test_times_the_model_of_a_params_file_at_the_batch_size_asked(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   report = json.loads(result.stdout)
   step = report["results"]["pretrain/float32"]
-  assert step["examples_per_s"] > 0 and step["tokens_per_s"] == round(
-      step["examples_per_s"] * 16, 1)
+  assert step["examples_per_s"] > 0  # both figures are rounded from the same step time
+  assert abs(step["tokens_per_s"] - step["examples_per_s"] * 16) < 0.5
   assert report["settings"]["pretrain_hparams"] == TINY
   assert report["settings"]["batch_size"] == 3 and report["settings"]["model"] != (
       "electra-small (hidden 256, 12 layers, embedding 128)")
