@@ -20,7 +20,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -160,7 +159,7 @@ def random_joint_outputs(features, seq_length, beam, rng):
 
 
 def postprocess_speed(args):
-  data_dir = tempfile.mkdtemp(prefix="bench-cmrc-")
+  data_dir = bench_lib.scratch_dir()
   vocab = write_synthetic_cmrc(data_dir, args.questions, args.contexts)
   config = bench_lib.configure_finetuning.FinetuningConfig(
       "bench", data_dir, task_names=["cmrc2018"], vocab_file=vocab,

@@ -19,7 +19,6 @@ The bfloat16 step is the default: it is the faster one, so the input's share is 
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -120,7 +119,7 @@ def compare(make_model, input_fn, batch, precision, args):
 def main(argv=None):
   args = parse_args(argv)
   bench_lib.apply_thread_args(args)
-  work_dir = tempfile.mkdtemp(prefix="bench-input-")
+  work_dir = bench_lib.scratch_dir()
   results = {}
   for what in args.what.split(","):
     for precision in args.precision.split(","):

@@ -2,9 +2,11 @@
 synthetic batches, analytic FLOP counts, timing and the one-line JSON report."""
 
 import argparse
+import atexit
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -105,9 +107,21 @@ def load_average():
 # ----------------------------------------------------------------------------------------------
 # Models.
 
+_SCRATCH_ROOT = []
+
+
+def scratch_dir():
+  """A fresh empty directory for a config's or trainer's files, under one per-process root
+  removed when the process exits, so benches leave nothing in the temporary directory."""
+  if not _SCRATCH_ROOT:
+    _SCRATCH_ROOT.append(tempfile.mkdtemp(prefix="bench-"))
+    atexit.register(shutil.rmtree, _SCRATCH_ROOT[0], True)
+  return tempfile.mkdtemp(dir=_SCRATCH_ROOT[0])
+
+
 def finetune_config(task_names, seq_length, batch_size, **overrides):
   return configure_finetuning.FinetuningConfig(
-      "bench", tempfile.mkdtemp(prefix="bench-"), task_names=task_names, model_size="small",
+      "bench", scratch_dir(), task_names=task_names, model_size="small",
       max_seq_length=seq_length, train_batch_size=batch_size, eval_batch_size=batch_size,
       predict_batch_size=batch_size, **overrides)
 
@@ -125,8 +139,7 @@ def pretrain_config(seq_length, batch_size, precision, hparams=None):
   bench's sequence length, batch size and precision."""
   hparams = dict(hparams or {"model_size": "small"}, max_seq_length=seq_length,
                  train_batch_size=batch_size, mixed_precision=precision)
-  return configure_pretraining.PretrainingConfig("bench", tempfile.mkdtemp(prefix="bench-"),
-                                                 **hparams)
+  return configure_pretraining.PretrainingConfig("bench", scratch_dir(), **hparams)
 
 
 def optimizer(learning_rate=1e-4):
@@ -144,7 +157,7 @@ def make_trainer(model, batch, jit, precision, steps_per_loop, input_fn=None):
     def input_fn(input_context):
       del input_context
       return tf.data.Dataset.from_tensors(batch).repeat()
-  return training.Trainer(strategy, model, opt, input_fn, tempfile.mkdtemp(prefix="bench-"),
+  return training.Trainer(strategy, model, opt, input_fn, scratch_dir(),
                           steps_per_loop=steps_per_loop, jit_compile=JIT_CHOICES[jit],
                           mixed_precision=precision)
 

@@ -16,7 +16,9 @@ TINY = {"model_hparam_overrides": {"num_hidden_layers": 1, "hidden_size": 32,
 def run_bench(tmp_path, *args):
   peak = tmp_path / "peak.json"
   peak.write_text(json.dumps({"peak_gflops": {"float32": 80.0, "bfloat16": 75.0}}))
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  scratch = tmp_path / "tmp"  # the bench's temporary directory, to see what it leaves behind
+  scratch.mkdir()
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(scratch))
   return subprocess.run([sys.executable, str(REPO / "bench" / "bench_train_step.py"),
                          "--what", "pretrain", "--precision", "float32", "--steps", "1",
                          "--repeats", "1", "--peak-json", str(peak), *args],
@@ -36,6 +38,9 @@ def test_times_the_model_of_a_params_file_at_the_batch_size_asked(tmp_path):
   assert report["settings"]["pretrain_hparams"] == TINY
   assert report["settings"]["batch_size"] == 3 and report["settings"]["model"] != (
       "electra-small (hidden 256, 12 layers, embedding 128)")
+  leftovers = [p.name for p in (tmp_path / "tmp").iterdir()
+               if not p.name.startswith("__autograph_generated_file")]
+  assert leftovers == []  # the configs' and trainer's directories are removed at exit
 
 
 def test_an_unknown_hyper_parameter_is_a_one_line_usage_error(tmp_path):
