@@ -24,13 +24,18 @@ def write_run(results_dir, name, accuracies, change, electra=True):
   (run_dir / "change.txt").write_text(change + "\n", encoding="utf-8")
 
 
+def table(capsys, *argv):
+  """bench/escape_table.py's output for these arguments."""
+  escape_table.main([str(arg) for arg in argv])
+  return capsys.readouterr().out
+
+
 def test_escape_is_the_first_evaluation_at_the_threshold(tmp_path, capsys):
   # Step 500 appears twice, as after a resume: the later record counts.
   write_run(tmp_path, "A", [(250, 0.17), (500, 0.26), (500, 0.2), (750, 0.25), (1000, 0.31)],
             "base")
   write_run(tmp_path, "D", [(250, 0.07), (500, 0.18)], "masked LM alone", electra=False)
-  escape_table.main([str(tmp_path)])
-  out = capsys.readouterr().out
+  out = table(capsys, tmp_path)
   assert "| A | base | step 750 (0.250) | 1000: 0.310, 5.00, 0.600, 0.100 |" in out
   assert "| D | masked LM alone | none by step 500 | 500: 0.180, 5.00, -, - |" in out
   assert "| 250 | 0.170 / 0.600 | 0.070 / - |" in out
@@ -48,11 +53,9 @@ def test_runs_compare_at_one_masking_rate(tmp_path, capsys):
       "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
   with open(tmp_path / "O" / "unsup_results_history.jsonl", "a", encoding="utf-8") as f:
     f.write(json.dumps(dict(rows[0], global_step=1000, masked_lm_accuracy=0.33)) + "\n")
-  escape_table.main([str(tmp_path)])
-  own = capsys.readouterr().out
+  own = table(capsys, tmp_path)
   assert "| O | 25% masked | step 1000 (0.270) |" in own  # its own rate, the 0.15 rows left out
-  escape_table.main([str(tmp_path), "--eval-mask-prob", "0.15"])
-  common = capsys.readouterr().out
+  common = table(capsys, tmp_path, "--eval-mask-prob", "0.15")
   assert "| M | base | step 1000 (0.300) |" in common
   assert "| O | 25% masked | step 1000 (0.330) |" in common
   assert "| 500 | 0.200 / 0.600 | 0.210 / 0.600 |" in common
@@ -78,8 +81,7 @@ def test_attention_table_takes_the_most_local_first_layer_head(tmp_path, capsys)
   write_attention(tmp_path, "M", 250, [0.05, 0.04], 0.99)
   write_attention(tmp_path, "M", 500, [0.12, 0.61], 0.97)
   (tmp_path / "attention" / "M" / "notes.json").write_text("{}", encoding="utf-8")
-  escape_table.main([str(tmp_path)])
-  out = capsys.readouterr().out
+  out = table(capsys, tmp_path)
   assert "| step | M layer-0 neighbours / [CLS] cosine |" in out
   assert "| 250 | 0.05 / 0.99 |" in out and "| 500 | 0.61 / 0.97 |" in out
 
@@ -91,14 +93,12 @@ def test_runs_of_different_batch_sizes_compare_in_tokens(tmp_path, capsys):
   for name, batch in (("O", 128), ("U", 64)):
     (tmp_path / name / "hp.json").write_text(
         json.dumps({"train_batch_size": batch, "max_seq_length": 128}), encoding="utf-8")
-  escape_table.main([str(tmp_path)])
-  out = capsys.readouterr().out
+  out = table(capsys, tmp_path)
   assert "| O | batch 128 | step 500 (0.260), 8.2 M tokens |" in out
   assert "| U | batch 64 | step 1000 (0.270), 8.2 M tokens |" in out
   assert "| X | sizes not recorded | step 500 (0.300) |" in out
   assert "| 1000 |  | 0.270 / 0.600 |  |" in out
-  escape_table.main([str(tmp_path), "--by-tokens"])
-  out = capsys.readouterr().out
+  out = table(capsys, tmp_path, "--by-tokens")
   assert "| M tokens | O MLM acc / AUC | U MLM acc / AUC |" in out  # X: no sizes, left out
   assert "| 4.1 | 0.200 / 0.600 | 0.210 / 0.600 |" in out
   assert "| 8.2 | 0.260 / 0.600 | 0.270 / 0.600 |" in out
