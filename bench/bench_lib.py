@@ -3,6 +3,7 @@ synthetic batches, analytic FLOP counts, timing and the one-line JSON report."""
 
 import argparse
 import atexit
+import functools
 import json
 import os
 import platform
@@ -107,16 +108,17 @@ def load_average():
 # ----------------------------------------------------------------------------------------------
 # Models.
 
-_SCRATCH_ROOT = []
+@functools.cache
+def _scratch_root():
+  root = tempfile.mkdtemp(prefix="bench-")
+  atexit.register(shutil.rmtree, root, True)
+  return root
 
 
 def scratch_dir():
   """A fresh empty directory for a config's or trainer's files, under one per-process root
   removed when the process exits, so benches leave nothing in the temporary directory."""
-  if not _SCRATCH_ROOT:
-    _SCRATCH_ROOT.append(tempfile.mkdtemp(prefix="bench-"))
-    atexit.register(shutil.rmtree, _SCRATCH_ROOT[0], True)
-  return tempfile.mkdtemp(dir=_SCRATCH_ROOT[0])
+  return tempfile.mkdtemp(dir=_scratch_root())
 
 
 def finetune_config(task_names, seq_length, batch_size, **overrides):
