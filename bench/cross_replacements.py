@@ -13,8 +13,9 @@ section 13: AUC 0.8637 and 0.8647 here with one and two threads, 0.8627 and 0.86
 run_pretraining.py evaluations of the same checkpoint).
 
 Each model directory is a run_pretraining.py model directory (DATA/models/NAME, with
-pretrain_config.json and a checkpoint of generator and discriminator); all must share G's
-vocabulary. The batches are G's held-out shards (DATA/pretrain_tfrecords/pretrain_eval.tfrecord*)
+pretrain_config.json and a checkpoint of generator and discriminator) or a model packed by
+tools/ship_pretrained_model.py (vocab.txt beside the checkpoint, e.g. the bundled
+sample_data/models/electra-mini, with --eval-data); all must share G's vocabulary. The batches are G's held-out shards (DATA/pretrain_tfrecords/pretrain_eval.tfrecord*)
 unless --eval-data names other files. Prints one row per discriminator (AUC, accuracy,
 precision, recall, loss, with the original's metric definitions) after the generator's
 masked-LM accuracy on those masks; --output also writes them as JSON.
@@ -55,6 +56,18 @@ def parse_args(argv):
   return args
 
 
+def find_vocab(model_dir, recorded_path):
+  """The model's vocabulary: vocab.txt beside the checkpoint (a shipped model, as
+  tools/ship_pretrained_model.py writes it), else the recorded path if it still exists; None
+  leaves the run's default, DATA/vocab.txt (a run directory moved with its data)."""
+  beside = os.path.join(model_dir, "vocab.txt")
+  if os.path.isfile(beside):
+    return beside
+  if recorded_path and os.path.isabs(recorded_path) and os.path.isfile(recorded_path):
+    return recorded_path
+  return None
+
+
 def load_config(model_dir):
   """The PretrainingConfig a model directory records, with its paths taken from where the
   directory is now (DATA/models/NAME)."""
@@ -71,8 +84,10 @@ def load_config(model_dir):
     raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
   hparams = {key: value for key, value in recorded.items() if key not in _PATH_KEYS}
   data_dir = os.path.dirname(os.path.dirname(model_dir))
-  if not os.path.isfile(hparams.get("vocab_file") or ""):
-    hparams.pop("vocab_file", None)  # moved with its data directory: DATA/vocab.txt
+  hparams.pop("vocab_file", None)
+  vocab_file = find_vocab(model_dir, recorded.get("vocab_file"))
+  if vocab_file:
+    hparams["vocab_file"] = vocab_file
   config = configure_pretraining.PretrainingConfig(os.path.basename(model_dir), data_dir,
                                                    **hparams)
   if not config.electra_objective or config.uniform_generator:

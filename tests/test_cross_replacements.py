@@ -87,6 +87,27 @@ def test_each_row_is_that_discriminator_on_the_generators_replacements(record_di
   assert written["generator_model"] == gen_dir and written["b"] == results["b"]
 
 
+def test_a_shipped_model_reads_the_vocabulary_beside_its_checkpoint(record_dir, tmp_path):
+  # tools/ship_pretrained_model.py's layout: vocab.txt in the model directory, no data
+  # directory around it (its recorded vocab_file is relative to where it was packed).
+  with_held_out_shard(record_dir)
+  run_dir = make_run(record_dir, "a")
+  shipped = tmp_path / "sample_data" / "models" / "shipped"
+  shutil.copytree(run_dir, shipped)
+  shutil.copyfile(record_dir / "vocab.txt", shipped / "vocab.txt")
+  config_path = shipped / "pretrain_config.json"
+  config_path.write_text(json.dumps({**json.loads(config_path.read_text()),
+                                     "vocab_file": "./vocab.txt"}))
+  assert cross_replacements.load_config(str(shipped)).vocab_file == str(shipped / "vocab.txt")
+
+  held_out = str(record_dir / "pretrain_tfrecords" / "pretrain_eval.tfrecord-0-of-1")
+  results = cross_replacements.main(["--generator-model", str(shipped), "--discriminator-models",
+                                     str(shipped), run_dir, "--num-eval-steps", str(EVAL_STEPS),
+                                     "--eval-data", held_out])
+  for name in cross_replacements.DISC_METRICS:  # the same weights, scored on the same tokens
+    assert results["shipped"][name] == pytest.approx(results["a"][name], rel=1e-5), name
+
+
 def test_another_vocabulary_is_refused(record_dir, tmp_path):
   write_vocab(record_dir)
   gen_dir = make_run(record_dir, "a")
