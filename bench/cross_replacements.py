@@ -13,9 +13,9 @@ section 13: AUC 0.8637 and 0.8647 here with one and two threads, 0.8627 and 0.86
 run_pretraining.py evaluations of the same checkpoint).
 
 Each model directory is a run_pretraining.py model directory (DATA/models/NAME, with
-pretrain_config.json and a checkpoint of generator and discriminator) or a model packed by
-tools/ship_pretrained_model.py (vocab.txt beside the checkpoint, e.g. the bundled
-sample_data/models/electra-mini, with --eval-data); all must share G's vocabulary. The batches are G's held-out shards (DATA/pretrain_tfrecords/pretrain_eval.tfrecord*)
+pretrain_config.json and a checkpoint of generator and discriminator) or a model packed with
+its generator by tools/ship_pretrained_model.py (vocab.txt beside the checkpoint; give
+--eval-data); all must share G's vocabulary. The batches are G's held-out shards (DATA/pretrain_tfrecords/pretrain_eval.tfrecord*)
 unless --eval-data names other files. Prints one row per discriminator (AUC, accuracy,
 precision, recall, loss, with the original's metric definitions) after the generator's
 masked-LM accuracy on those masks; --output also writes them as JSON.
