@@ -90,6 +90,7 @@ def load_config(model_dir):
     hparams["vocab_file"] = vocab_file
   config = configure_pretraining.PretrainingConfig(os.path.basename(model_dir), data_dir,
                                                    **hparams)
+  config.model_dir = model_dir  # DATA/models/NAME for a run; a shipped model may be anywhere
   if not config.electra_objective or config.uniform_generator:
     raise ValueError(f"{model_dir}: not an ELECTRA run with a trained generator and "
                      "discriminator (electra_objective false or uniform_generator true)")

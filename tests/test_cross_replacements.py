@@ -92,7 +92,7 @@ def test_a_shipped_model_reads_the_vocabulary_beside_its_checkpoint(record_dir, 
   # directory around it (its recorded vocab_file is relative to where it was packed).
   with_held_out_shard(record_dir)
   run_dir = make_run(record_dir, "a")
-  shipped = tmp_path / "sample_data" / "models" / "shipped"
+  shipped = tmp_path / "packed" / "shipped"  # not in a DATA/models/NAME layout
   shutil.copytree(run_dir, shipped)
   shutil.copyfile(record_dir / "vocab.txt", shipped / "vocab.txt")
   config_path = shipped / "pretrain_config.json"
