@@ -15,8 +15,8 @@ run_pretraining.py evaluations of the same checkpoint).
 Each model directory is a run_pretraining.py model directory (DATA/models/NAME, with
 pretrain_config.json and a checkpoint of generator and discriminator) or a model packed with
 its generator by tools/ship_pretrained_model.py (vocab.txt beside the checkpoint; give
---eval-data); all must share G's vocabulary. The batches are G's held-out shards (DATA/pretrain_tfrecords/pretrain_eval.tfrecord*)
-unless --eval-data names other files. Prints one row per discriminator (AUC, accuracy,
+--eval-data); all must share G's vocabulary. The batches are G's held-out shards
+(DATA/pretrain_tfrecords/pretrain_eval.tfrecord*) unless --eval-data names other files. Prints one row per discriminator (AUC, accuracy,
 precision, recall, loss, with the original's metric definitions) after the generator's
 masked-LM accuracy on those masks; --output also writes them as JSON.
 """
@@ -70,7 +70,7 @@ def find_vocab(model_dir, recorded_path):
 
 def load_config(model_dir):
   """The PretrainingConfig a model directory records, with its paths taken from where the
-  directory is now (DATA/models/NAME)."""
+  directory is now: the directory itself as model_dir, DATA (two levels up) for the data."""
   import configure_pretraining  # pylint: disable=import-outside-toplevel
   model_dir = os.path.abspath(model_dir)
   path = os.path.join(model_dir, CONFIG_FILE)

@@ -87,7 +87,7 @@ def test_each_row_is_that_discriminator_on_the_generators_replacements(record_di
   assert written["generator_model"] == gen_dir and written["b"] == results["b"]
 
 
-def test_a_shipped_model_reads_the_vocabulary_beside_its_checkpoint(record_dir, tmp_path):
+def test_a_shipped_model_anywhere_scores_as_its_run(record_dir, tmp_path):
   # tools/ship_pretrained_model.py's layout: vocab.txt in the model directory, no data
   # directory around it (its recorded vocab_file is relative to where it was packed).
   with_held_out_shard(record_dir)
