@@ -16,9 +16,10 @@ Each model directory is a run_pretraining.py model directory (DATA/models/NAME, 
 pretrain_config.json and a checkpoint of generator and discriminator) or a model packed with
 its generator by tools/ship_pretrained_model.py (vocab.txt beside the checkpoint; give
 --eval-data); all must share G's vocabulary. The batches are G's held-out shards
-(DATA/pretrain_tfrecords/pretrain_eval.tfrecord*) unless --eval-data names other files. Prints one row per discriminator (AUC, accuracy,
-precision, recall, loss, with the original's metric definitions) after the generator's
-masked-LM accuracy on those masks; --output also writes them as JSON.
+(DATA/pretrain_tfrecords/pretrain_eval.tfrecord*) unless --eval-data names other files. Prints
+one row per discriminator (AUC, accuracy, precision, recall, loss, with the original's metric
+definitions) after the generator's masked-LM accuracy on those masks; --output also writes them
+as JSON.
 """
 
 import argparse
@@ -56,18 +57,6 @@ def parse_args(argv):
   return args
 
 
-def find_vocab(model_dir, recorded_path):
-  """The model's vocabulary: vocab.txt beside the checkpoint (a shipped model, as
-  tools/ship_pretrained_model.py writes it), else the recorded path if it still exists; None
-  leaves the run's default, DATA/vocab.txt (a run directory moved with its data)."""
-  beside = os.path.join(model_dir, "vocab.txt")
-  if os.path.isfile(beside):
-    return beside
-  if recorded_path and os.path.isabs(recorded_path) and os.path.isfile(recorded_path):
-    return recorded_path
-  return None
-
-
 def load_config(model_dir):
   """The PretrainingConfig a model directory records, with its paths taken from where the
   directory is now: the directory itself as model_dir, DATA (two levels up) for the data."""
@@ -84,10 +73,11 @@ def load_config(model_dir):
     raise ValueError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
   hparams = {key: value for key, value in recorded.items() if key not in _PATH_KEYS}
   data_dir = os.path.dirname(os.path.dirname(model_dir))
-  hparams.pop("vocab_file", None)
-  vocab_file = find_vocab(model_dir, recorded.get("vocab_file"))
-  if vocab_file:
-    hparams["vocab_file"] = vocab_file
+  beside = os.path.join(model_dir, "vocab.txt")  # a shipped model keeps its vocabulary there
+  if os.path.isfile(beside):
+    hparams["vocab_file"] = beside
+  elif not os.path.isfile(hparams.get("vocab_file") or ""):
+    hparams.pop("vocab_file", None)  # moved with its data directory: DATA/vocab.txt
   config = configure_pretraining.PretrainingConfig(os.path.basename(model_dir), data_dir,
                                                    **hparams)
   config.model_dir = model_dir  # DATA/models/NAME for a run; a shipped model may be anywhere
